@@ -1,0 +1,70 @@
+"""The webhook inbox in the admin: read-only, payload pretty-printed, replay action."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from ..models import WebhookEvent, WebhookEventStatus
+from ..webhooks.dispatch import replay
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ("webhook_id", "type", "status", "attempts", "timestamp", "received_at")
+    list_filter = ("status", "type")
+    search_fields = ("webhook_id", "object_id", "type")
+    date_hierarchy = "received_at"
+    actions = ["replay_events"]
+    readonly_fields = (
+        "webhook_id",
+        "type",
+        "status",
+        "timestamp",
+        "api_version",
+        "object_id",
+        "attempts",
+        "received_at",
+        "processed_at",
+        "next_attempt_at",
+        "pretty_last_error",
+        "pretty_payload",
+    )
+    exclude = ("payload", "last_error")
+
+    @admin.display(description="Payload")
+    def pretty_payload(self, obj: WebhookEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
+
+    @admin.display(description="Last error")
+    def pretty_last_error(self, obj: WebhookEvent) -> str:
+        return format_html("<pre>{}</pre>", obj.last_error) if obj.last_error else "-"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: WebhookEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: WebhookEvent | None = None) -> bool:
+        return False
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        """Replaying writes the mirror: it needs the change permission on events."""
+        return request.user.has_perm("django_polar.change_webhookevent")
+
+    @admin.action(description="Replay selected events", permissions=["replay"])
+    def replay_events(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        done = failed = 0
+        for event in queryset.order_by("timestamp", "pk"):
+            if replay(event).status == WebhookEventStatus.FAILED:
+                failed += 1
+            else:
+                done += 1
+        self.message_user(request, f"Replayed {done} event(s); {failed} failed again.")
+        if failed:
+            self.message_user(request, "See each failed event's last error.", messages.WARNING)

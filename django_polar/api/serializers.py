@@ -1,0 +1,227 @@
+"""What a customer may see of their own billing objects (and nothing more).
+
+Raw Polar JSON, metadata, internal ids of other systems and organization data are never
+exposed; amounts stay integer minor units with their currency.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from ..models import Benefit, BenefitGrant, Order, Price, Product, Subscription
+
+#: Grant properties a customer may see, per benefit type (anything else stays server side).
+VISIBLE_GRANT_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "license_keys": ("license_key_id", "display_key"),
+    "downloadables": ("files",),
+    "meter_credit": ("last_credited_units", "last_credited_at"),
+}
+
+
+class ProductSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = ("id", "name", "is_recurring", "recurring_interval")
+        read_only_fields = fields
+
+
+class PriceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Price
+        fields = ("id", "amount_type", "amount", "currency", "recurring_interval")
+        read_only_fields = fields
+
+
+class BenefitSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Benefit
+        fields = ("id", "type", "description")
+        read_only_fields = fields
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    prices = serializers.SerializerMethodField()
+    benefits = BenefitSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Product
+        fields = (
+            "id",
+            "name",
+            "description",
+            "is_recurring",
+            "recurring_interval",
+            "prices",
+            "benefits",
+        )
+        read_only_fields = fields
+
+    def get_prices(self, product: Product) -> list[dict[str, Any]]:
+        active = [p for p in product.prices.all() if not p.is_archived]
+        return PriceSerializer(active, many=True).data
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    product = ProductSummarySerializer(read_only=True)
+    is_valid = serializers.SerializerMethodField(help_text="Grants access now.")
+    on_grace_period = serializers.SerializerMethodField(
+        help_text="Canceled at period end, with the end still ahead."
+    )
+
+    class Meta:
+        model = Subscription
+        fields = (
+            "id",
+            "type",
+            "status",
+            "product",
+            "amount",
+            "currency",
+            "recurring_interval",
+            "current_period_start",
+            "current_period_end",
+            "trial_start",
+            "trial_end",
+            "cancel_at_period_end",
+            "canceled_at",
+            "started_at",
+            "ends_at",
+            "ended_at",
+            "seats",
+            "is_valid",
+            "on_grace_period",
+            "created_at",
+        )
+        read_only_fields = fields
+
+    def get_is_valid(self, subscription: Subscription) -> bool:
+        return subscription.valid()
+
+    def get_on_grace_period(self, subscription: Subscription) -> bool:
+        return bool(subscription.on_grace_period())
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    product = ProductSummarySerializer(read_only=True)
+    invoice_url = serializers.SerializerMethodField(
+        help_text="API URL that answers with the invoice PDF's URL (generated on demand)."
+    )
+
+    class Meta:
+        model = Order
+        fields = (
+            "id",
+            "created_at",
+            "product",
+            "subscription_id",
+            "status",
+            "paid",
+            "billing_reason",
+            "subtotal_amount",
+            "discount_amount",
+            "tax_amount",
+            "total_amount",
+            "refunded_amount",
+            "currency",
+            "invoice_number",
+            "invoice_url",
+        )
+        read_only_fields = fields
+
+    def get_invoice_url(self, order: Order) -> str:
+        request = self.context.get("request")
+        return reverse("polar-api-order-invoice", args=[order.pk], request=request)
+
+
+class BenefitGrantSerializer(serializers.ModelSerializer):
+    benefit = BenefitSerializer(read_only=True)
+    properties = serializers.SerializerMethodField(
+        help_text="What the customer needs to use the benefit, e.g. a license key's display key."
+    )
+
+    class Meta:
+        model = BenefitGrant
+        fields = ("id", "benefit", "granted_at", "subscription_id", "order_id", "properties")
+        read_only_fields = fields
+
+    def get_properties(self, grant: BenefitGrant) -> dict[str, Any]:
+        visible = VISIBLE_GRANT_PROPERTIES.get(grant.benefit.type, ())
+        props = grant.properties or {}
+        return {key: props[key] for key in visible if key in props}
+
+
+class MeterSerializer(serializers.Serializer):
+    """One usage meter from the mirrored customer state."""
+
+    meter_id = serializers.UUIDField()
+    name = serializers.CharField(allow_blank=True)
+    consumed_units = serializers.FloatField()
+    credited_units = serializers.IntegerField()
+    balance = serializers.FloatField()
+
+
+class CustomerSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.CharField()
+    name = serializers.CharField(allow_blank=True)
+
+
+class BillingStateSerializer(serializers.Serializer):
+    customer = CustomerSerializer(allow_null=True)
+    subscribed = serializers.BooleanField(help_text='A valid "default" subscription exists.')
+    subscriptions = SubscriptionSerializer(many=True, help_text="Subscriptions granting access.")
+    benefits = BenefitGrantSerializer(many=True)
+    meters = MeterSerializer(many=True)
+
+
+# -- requests ------------------------------------------------------------------------------
+
+
+class CheckoutRequestSerializer(serializers.Serializer):
+    products = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        min_length=1,
+        max_length=10,
+        help_text="Polar product ids or configured slugs; each must be an active product.",
+    )
+    seats = serializers.IntegerField(min_value=1, max_value=10000, required=False)
+    success_url = serializers.CharField(
+        max_length=2048, required=False, help_text="A URL on this site (relative or same host)."
+    )
+    return_url = serializers.CharField(
+        max_length=2048, required=False, help_text="A URL on this site (relative or same host)."
+    )
+    embed_origin = serializers.CharField(
+        max_length=255, required=False, help_text="Origin of the page embedding the checkout."
+    )
+
+
+class CheckoutResponseSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    url = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class PortalRequestSerializer(serializers.Serializer):
+    return_url = serializers.CharField(
+        max_length=2048, required=False, help_text="A URL on this site (relative or same host)."
+    )
+
+
+class PortalResponseSerializer(serializers.Serializer):
+    url = serializers.CharField()
+
+
+class SwapRequestSerializer(serializers.Serializer):
+    product = serializers.CharField(max_length=64, help_text="Polar product id or slug.")
+    proration = serializers.ChoiceField(
+        choices=["invoice", "prorate", "next_period", "reset"], required=False
+    )
+
+
+class InvoiceSerializer(serializers.Serializer):
+    url = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["ready", "generating"])

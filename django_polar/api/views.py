@@ -1,0 +1,357 @@
+"""Billing endpoints scoped to the request's billable.
+
+Reads come from the mirror; actions call Polar and store its answer through the mirror,
+so the next read is already right. A Polar failure is a clear 4xx/5xx JSON error, never an
+unhandled 500, and never carries a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils.http import url_has_allowed_host_and_scheme
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied
+from rest_framework.exceptions import ValidationError as DRFValidationError
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ..billable import Billable, CustomerConflictError, billable_for_request
+from ..checkout import CheckoutError, resolve_product_id
+from ..errors import PolarError, PolarValidationError
+from ..models import Order, Price, Product, Subscription
+from . import serializers as s
+from .schema import BillingAutoSchema
+
+logger = logging.getLogger("django_polar")
+
+
+class BillingPagination(PageNumberPagination):
+    """``?page=`` and ``?limit=`` like Polar's own API (limit 1 to 100, default 20)."""
+
+    page_size = 20
+    page_size_query_param = "limit"
+    max_page_size = 100
+
+
+class HasBillable(BasePermission):
+    """The request resolves to a billable (the logged-in user, or the configured resolver)."""
+
+    message = "There is no billing account for this request."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return billable_for_request(request) is not None
+
+
+class PolarUnavailable(APIException):
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = "The payment provider could not be reached; please try again."
+    default_code = "polar_unavailable"
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+def polar_call(func, *args: Any, **kwargs: Any) -> Any:
+    """Run an action that calls Polar, turning its errors into API errors."""
+    try:
+        return func(*args, **kwargs)
+    except CustomerConflictError as exc:
+        logger.warning("Billing API refused: %s", exc)
+        raise Conflict(
+            "Your billing account conflicts with an existing one; contact support."
+        ) from None
+    except PolarValidationError as exc:
+        raise DRFValidationError({"detail": str(exc)}) from None
+    except CheckoutError as exc:
+        raise DRFValidationError({"detail": str(exc)}) from None
+    except PolarError as exc:
+        logger.error("Billing API: Polar call failed: %s", exc)
+        raise PolarUnavailable() from None
+
+
+def same_site_url(request: Request, url: str | None, field: str) -> str | None:
+    """An absolute URL for ``url`` when it points to this site; a 400 otherwise."""
+    if not url:
+        return None
+    if not url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        raise DRFValidationError({field: ["Must be a URL on this site."]})
+    return request.build_absolute_uri(url)
+
+
+def active_product(value: str, field: str = "products") -> Product:
+    """A known, active product of the mirror, by id or slug; a 400 otherwise."""
+    try:
+        return Product.objects.active().get(pk=resolve_product_id(value))
+    except (CheckoutError, ValidationError, Product.DoesNotExist):
+        raise DRFValidationError({field: [f"{value!r} is not a product for sale."]}) from None
+
+
+class BillableAPIView(GenericAPIView):
+    """Base: login required and a billable required; ``self.billable`` is the payer."""
+
+    permission_classes = [IsAuthenticated, HasBillable]
+    pagination_class = BillingPagination
+    response_serializer_class: type | None = None  # when the answer differs from the body
+    schema = BillingAutoSchema()
+
+    @property
+    def billable(self) -> Billable:
+        billable = billable_for_request(self.request)
+        if billable is None:  # HasBillable ran first; this is a guard, not a path
+            raise PermissionDenied(HasBillable.message)
+        return billable
+
+
+class BillingStateView(BillableAPIView):
+    """Everything a client needs to draw its billing UI, in one call."""
+
+    serializer_class = s.BillingStateSerializer
+    operation_names = {"retrieve": "getBillingState"}
+    action = "retrieve"  # one object, not a list (for the schema and pagination)
+
+    def get(self, request: Request) -> Response:
+        billable = self.billable
+        customer = billable.polar_customer
+        subscriptions = list(billable.subscriptions.valid().select_related("product"))
+        grants = list(billable.benefit_grants.select_related("benefit"))
+        data = {
+            "customer": customer
+            and {
+                "id": customer.pk,
+                "email": customer.email,
+                "name": customer.name,
+            },
+            "subscribed": any(sub.type == "default" for sub in subscriptions),
+            "subscriptions": subscriptions,
+            "benefits": grants,
+            "meters": meters_of(customer),
+        }
+        return Response(self.get_serializer(data).data)
+
+
+def meter_names() -> dict[str, str]:
+    """Meter id -> name, from the metered prices of the mirrored catalog."""
+    names: dict[str, str] = {}
+    for price in Price.objects.filter(amount_type="metered_unit").only("data"):
+        meter = (price.data or {}).get("meter") or {}
+        if meter.get("id"):
+            names[str(meter["id"])] = meter.get("name") or ""
+    return names
+
+
+def meters_of(customer: Any) -> list[dict[str, Any]]:
+    """Usage meters from the last mirrored customer state (``active_meters``)."""
+    if customer is None:
+        return []
+    raw = (customer.data or {}).get("active_meters") or []
+    names = meter_names() if raw else {}
+    return [
+        {
+            "meter_id": m.get("meter_id"),
+            "name": names.get(str(m.get("meter_id")), ""),
+            "consumed_units": m.get("consumed_units") or 0,
+            "credited_units": m.get("credited_units") or 0,
+            "balance": m.get("balance") or 0,
+        }
+        for m in raw
+        if isinstance(m, dict) and m.get("meter_id")
+    ]
+
+
+class ProductListView(ListAPIView):
+    """The catalog for sale (active products with their prices and benefits)."""
+
+    permission_classes = [IsAuthenticated]
+    pagination_class = BillingPagination
+    serializer_class = s.ProductSerializer
+    operation_names = {"get": "listProducts"}
+    schema = BillingAutoSchema()
+
+    def get_queryset(self) -> QuerySet[Product]:
+        return Product.objects.active().prefetch_related("prices", "benefits").order_by("name")
+
+
+class SubscriptionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The billable's own subscriptions, and the actions a customer may take on them."""
+
+    response_serializer_class: type | None = None  # set per action, read by the schema
+    schema = BillingAutoSchema()
+
+    permission_classes = [IsAuthenticated, HasBillable]
+    pagination_class = BillingPagination
+    serializer_class = s.SubscriptionSerializer
+    operation_names = {
+        "list": "listSubscriptions",
+        "retrieve": "getSubscription",
+        "cancel": "cancelSubscription",
+        "resume": "resumeSubscription",
+        "swap": "swapSubscription",
+    }
+
+    def get_queryset(self) -> QuerySet[Subscription]:
+        billable = billable_for_request(self.request)
+        if billable is None:
+            return Subscription.objects.none()
+        return billable.subscriptions.select_related("product").order_by("-created_at")
+
+    def _own(self) -> Subscription:
+        try:
+            return self.get_object()
+        except ValidationError:  # not a UUID
+            raise NotFound() from None
+
+    @action(detail=True, methods=["post"], serializer_class=s.SubscriptionSerializer)
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel at the end of the period (access continues until then)."""
+        subscription = self._own()
+        if not subscription.valid() or subscription.cancel_at_period_end:
+            raise Conflict("Only a running subscription that is not canceled yet can be canceled.")
+        polar_call(subscription.cancel)
+        return Response(self.get_serializer(subscription).data)
+
+    @action(detail=True, methods=["post"], serializer_class=s.SubscriptionSerializer)
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        """Undo a cancellation while the grace period lasts."""
+        subscription = self._own()
+        if not subscription.on_grace_period() and subscription.status != "paused":
+            raise Conflict("Only a subscription canceled at period end (and not ended) can resume.")
+        polar_call(subscription.resume)
+        return Response(self.get_serializer(subscription).data)
+
+    @action(
+        detail=True,
+        methods=["post"],
+        serializer_class=s.SwapRequestSerializer,
+        response_serializer_class=s.SubscriptionSerializer,
+    )
+    def swap(self, request: Request, pk: str | None = None) -> Response:
+        """Move the subscription to another recurring product."""
+        subscription = self._own()
+        body = s.SwapRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        product = active_product(body.validated_data["product"], field="product")
+        if not product.is_recurring:
+            raise DRFValidationError(
+                {"product": ["A subscription can only move to a recurring product."]}
+            )
+        if str(product.pk) == str(subscription.product_id):
+            raise DRFValidationError({"product": ["The subscription is already on this product."]})
+        if not subscription.valid():
+            raise Conflict("Only a running subscription can change plan.")
+        polar_call(subscription.swap, product, body.validated_data.get("proration"))
+        return Response(s.SubscriptionSerializer(subscription, context={"request": request}).data)
+
+
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The billable's orders (one-time purchases and subscription invoices), newest first."""
+
+    permission_classes = [IsAuthenticated, HasBillable]
+    pagination_class = BillingPagination
+    serializer_class = s.OrderSerializer
+    operation_names = {"list": "listOrders", "retrieve": "getOrder", "invoice": "getOrderInvoice"}
+    schema = BillingAutoSchema()
+
+    def get_queryset(self):
+        billable = billable_for_request(self.request)
+        if billable is None:
+            return Order.objects.none()
+        return billable.orders.select_related("product").order_by("-created_at")
+
+    @action(detail=True, methods=["get"], serializer_class=s.InvoiceSerializer)
+    def invoice(self, request: Request, pk: str | None = None) -> Response:
+        """The invoice PDF's URL; 202 while Polar is still generating it."""
+        try:
+            order = self.get_object()
+        except ValidationError:
+            raise NotFound() from None
+        if not order.paid:
+            raise Conflict("An invoice exists only for a paid order.")
+        url = polar_call(order.invoice_url)
+        if url is None:
+            return Response({"url": None, "status": "generating"}, status=status.HTTP_202_ACCEPTED)
+        return Response({"url": url, "status": "ready"})
+
+
+class BenefitGrantListView(BillableAPIView, ListAPIView):
+    """Benefits granted to the billable now (license keys, downloads, feature flags ...)."""
+
+    serializer_class = s.BenefitGrantSerializer
+    operation_names = {"get": "listBenefitGrants"}
+
+    def get_queryset(self):
+        return self.billable.benefit_grants.select_related("benefit").order_by("-granted_at")
+
+
+class CheckoutCreateView(BillableAPIView):
+    """Create a Polar checkout for known, active products; the customer is the requester."""
+
+    serializer_class = s.CheckoutRequestSerializer
+    operation_names = {"post": "createCheckout"}
+    response_serializer_class = s.CheckoutResponseSerializer
+
+    def post(self, request: Request) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        products = [active_product(value) for value in data["products"]]
+        builder = self.billable.checkout(products, request=request)
+        success_url = same_site_url(request, data.get("success_url"), "success_url")
+        return_url = same_site_url(request, data.get("return_url"), "return_url")
+        try:
+            if success_url:
+                builder.with_success_url(success_url)
+            if return_url:
+                builder.with_return_url(return_url)
+            if "seats" in data:
+                builder.with_seats(data["seats"])
+            if data.get("embed_origin"):
+                builder.with_embed_origin(data["embed_origin"])
+        except CheckoutError as exc:
+            raise DRFValidationError({"detail": str(exc)}) from None
+        session = polar_call(lambda: builder.session)
+        out = {"id": session["id"], "url": session["url"], "expires_at": session.get("expires_at")}
+        return Response(s.CheckoutResponseSerializer(out).data, status=status.HTTP_201_CREATED)
+
+
+class PortalSessionView(BillableAPIView):
+    """A fresh one-hour customer-portal URL for the requester."""
+
+    serializer_class = s.PortalRequestSerializer
+    operation_names = {"post": "createPortalSession"}
+    response_serializer_class = s.PortalResponseSerializer
+
+    def post(self, request: Request) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return_url = same_site_url(request, body.validated_data.get("return_url"), "return_url")
+        url = polar_call(self.billable.customer_portal_url, return_url)
+        return Response(
+            s.PortalResponseSerializer({"url": url}).data, status=status.HTTP_201_CREATED
+        )
+
+
+__all__ = [
+    "BenefitGrantListView",
+    "BillingPagination",
+    "BillingStateView",
+    "CheckoutCreateView",
+    "HasBillable",
+    "OrderViewSet",
+    "PortalSessionView",
+    "ProductListView",
+    "SubscriptionViewSet",
+]

@@ -1,0 +1,552 @@
+"""The Billable mixin: what any model (a user, a team) can do with Polar.
+
+    class User(Billable, AbstractUser): ...
+
+    user.checkout(["pro-monthly"]).redirect()
+    user.subscribed()                       # read from the local mirror, one query
+    user.subscription().cancel()
+    user.redirect_to_customer_portal()
+
+State is always read from the mirror; only actions (checkout, portal, customer
+creation, usage) call Polar. Identity is the customer's ``external_id``, derived here and
+only here (``Billable.get_polar_external_id`` and ``billable_from_external_id``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import models, transaction
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponseRedirect
+from django.utils import timezone
+
+from .models import (
+    DEFAULT_TYPE,
+    BenefitGrant,
+    Customer,
+    Order,
+    OrderStatus,
+    Subscription,
+    UsageEvent,
+)
+from .models.subscription import SubscriptionQuerySet
+
+if TYPE_CHECKING:
+    from .checkout import CheckoutBuilder
+
+logger = logging.getLogger("django_polar")
+
+#: Separates the model label from the pk in derived external ids ("testapp.team:42").
+EXTERNAL_ID_SEPARATOR = ":"
+
+
+class CustomerConflictError(Exception):
+    """Polar already has a customer with this email that belongs to someone else.
+
+    Email is never an identity key, so the app refuses to link it; the project must
+    resolve the conflict (e.g. in Polar's dashboard) or change the billable's email.
+    """
+
+
+class Billable:
+    """Mixin for any model that pays: ``class Team(Billable, models.Model)``.
+
+    Override the ``get_polar_*`` hooks to change what Polar sees; set
+    ``polar_external_id_is_pk = True`` on (at most) one model when existing Polar
+    customers are already keyed by that model's plain pk.
+    """
+
+    #: Use ``str(pk)`` as the external id instead of ``"app_label.model:pk"``.
+    polar_external_id_is_pk: ClassVar[bool] = False
+    #: Polar customer type for new customers: "individual" or "team".
+    polar_customer_type: ClassVar[str] = "individual"
+
+    # -- identity hooks ------------------------------------------------------------------
+    def get_polar_external_id(self) -> str:
+        """The immutable id Polar stores for this billable (unique across billable models)."""
+        if self.pk is None:
+            raise ValueError(f"Save this {type(self).__name__} before billing it (it has no pk).")
+        if self.polar_external_id_is_pk:
+            return str(self.pk)
+        return f"{self._meta.label_lower}{EXTERNAL_ID_SEPARATOR}{self.pk}"
+
+    @classmethod
+    def polar_pk_from_external_id(cls, external_id: str) -> Any | None:
+        """This model's pk encoded in ``external_id``, or None when it is not one of ours."""
+        if cls.polar_external_id_is_pk:
+            raw = external_id
+        else:
+            prefix = f"{cls._meta.label_lower}{EXTERNAL_ID_SEPARATOR}"
+            if not external_id.startswith(prefix):
+                return None
+            raw = external_id[len(prefix) :]
+        try:
+            return cls._meta.pk.to_python(raw)
+        except (ValidationError, ValueError, TypeError):
+            return None
+
+    def get_polar_email(self) -> str:
+        """The email Polar sends receipts to. Default: the ``email`` attribute."""
+        return getattr(self, "email", "") or ""
+
+    def get_polar_name(self) -> str:
+        """The customer name shown on invoices. Default: full name, else ``str(self)``."""
+        get_full_name = getattr(self, "get_full_name", None)
+        name = get_full_name() if callable(get_full_name) else ""
+        return (name or str(self))[:256]
+
+    def get_polar_customer_metadata(self) -> dict[str, str | int | float | bool]:
+        """Extra metadata stored on the Polar customer. Default: none."""
+        return {}
+
+    # -- the customer ----------------------------------------------------------------------
+    def _polar_customer_q(self) -> Q:
+        """Rows of this billable's customer: by external id, or by the stored link."""
+        opts = self._meta
+        return Q(external_id=self.get_polar_external_id()) | Q(
+            billable_type__app_label=opts.app_label,
+            billable_type__model=opts.model_name,
+            billable_id=str(self.pk),
+        )
+
+    def _polar_customer_ids(self) -> models.QuerySet[Customer]:
+        """A subquery of this billable's customer ids (keeps lookups to one query)."""
+        return Customer.objects.filter(self._polar_customer_q()).values("pk")
+
+    @property
+    def polar_customer(self) -> Customer | None:
+        """The local mirror of this billable's Polar customer, or None (one query)."""
+        if self.pk is None:
+            return None
+        rows = list(Customer.objects.live().filter(self._polar_customer_q())[:2])
+        external_id = self.get_polar_external_id()
+        # Prefer the row carrying our external id over an older stored link.
+        rows.sort(key=lambda c: c.external_id != external_id)
+        return rows[0] if rows else None
+
+    def get_or_create_polar_customer(self) -> Customer:
+        """Return the Polar customer, creating it (with our external id) if needed.
+
+        A 422 from Polar (the external id or email is taken) means the customer exists:
+        it is fetched and linked, never created twice.
+        """
+        from .client import get_client
+        from .errors import PolarNotFoundError, PolarValidationError
+
+        customer = self.polar_customer
+        if customer is not None:
+            return customer
+        client = get_client()
+        payload: dict[str, Any] = {
+            "external_id": self.get_polar_external_id(),
+            "email": self.get_polar_email(),
+            "name": self.get_polar_name() or None,
+            "type": self.polar_customer_type,
+        }
+        metadata = self.get_polar_customer_metadata()
+        if metadata:
+            payload["metadata"] = metadata
+        try:
+            data = client.create_customer(payload)
+        except PolarValidationError:
+            try:
+                data = client.get_customer_by_external_id(payload["external_id"])
+            except PolarNotFoundError:
+                data = self._claim_polar_customer_by_email(payload["email"])
+        return self._store_polar_customer(data)
+
+    def _claim_polar_customer_by_email(self, email: str) -> dict[str, Any]:
+        """Link an existing Polar customer that has this email and no external id yet."""
+        from .client import get_client
+
+        client = get_client()
+        external_id = self.get_polar_external_id()
+        wanted = email.casefold()
+        matches = [
+            c
+            for c in client.list_customers(email=email)
+            if (c.get("email") or "").casefold() == wanted
+        ]
+        if not matches:
+            raise CustomerConflictError(
+                f"Polar refused to create a customer for {self._meta.label} {self.pk} and "
+                "none with its external id or email exists; check the customer in Polar."
+            )
+        existing = matches[0]
+        if existing.get("external_id") not in (None, "", external_id):
+            raise CustomerConflictError(
+                f"A Polar customer with the email of {self._meta.label} {self.pk} already "
+                "belongs to another billable (different external id); not linking it."
+            )
+        if existing.get("external_id") != external_id:
+            existing = client.update_customer(existing["id"], {"external_id": external_id})
+        return existing
+
+    def _store_polar_customer(self, data: dict[str, Any]) -> Customer:
+        from . import mirror
+
+        # The mirror links the row to this billable through its external id.
+        return mirror.upsert_customer(data)
+
+    def sync_polar_customer(self) -> Customer:
+        """Push the current email, name and metadata to Polar (after a profile change)."""
+        from .client import get_client
+
+        customer = self.get_or_create_polar_customer()
+        payload: dict[str, Any] = {
+            "email": self.get_polar_email(),
+            "name": self.get_polar_name() or None,
+        }
+        metadata = self.get_polar_customer_metadata()
+        if metadata:
+            payload["metadata"] = metadata
+        data = get_client().update_customer(str(customer.pk), payload)
+        return self._store_polar_customer(data)
+
+    # -- checkout --------------------------------------------------------------------------
+    def checkout(self, products: Any, **options: Any) -> CheckoutBuilder:
+        """A checkout builder for one or more products (ids, slugs or Product rows).
+
+        ``options`` are shortcuts for the builder methods: success_url, return_url,
+        metadata, customer_metadata, discount, allow_discount_codes, amount, seats,
+        embed_origin, type, request.
+        """
+        from .checkout import CheckoutBuilder
+
+        return CheckoutBuilder(self, products, **options)
+
+    def subscribe(self, product: Any, type: str = DEFAULT_TYPE, **options: Any) -> CheckoutBuilder:
+        """Checkout for a subscription of ``type`` ("default", "swimming" ...)."""
+        return self.checkout([product], type=type, **options)
+
+    def charge(self, amount: int, product: Any, **options: Any) -> CheckoutBuilder:
+        """Checkout for a pay-what-you-want product at ``amount`` (minor units)."""
+        return self.checkout([product], amount=amount, **options)
+
+    # -- state, read from the mirror -------------------------------------------------------
+    @property
+    def subscriptions(self) -> SubscriptionQuerySet:
+        """All mirrored subscriptions of this billable, newest first."""
+        return Subscription.objects.filter(customer__in=self._polar_customer_ids())
+
+    def _prefetched_subscriptions(self) -> list[Subscription] | None:
+        return getattr(self, "_polar_subscriptions_cache", None)
+
+    def _valid_subscriptions(self, type: str | None) -> list[Subscription]:
+        prefetched = self._prefetched_subscriptions()
+        if prefetched is not None:
+            return [s for s in prefetched if (type is None or s.type == type) and s.valid()]
+        qs = self.subscriptions.valid()
+        if type is not None:
+            qs = qs.of_type(type)
+        return list(qs)
+
+    def subscribed(
+        self, type: str | None = DEFAULT_TYPE, product: Any = None, price: Any = None
+    ) -> bool:
+        """Whether a subscription of ``type`` grants access now (at most one query).
+
+        ``type=None`` means any type. ``product`` / ``price`` narrow it further.
+        """
+        subs = self._valid_subscriptions(type)
+        if product is not None:
+            wanted = _product_ids(product)
+            subs = [s for s in subs if str(s.product_id) in wanted]
+        if price is not None:
+            wanted = _ids(price)
+            subs = [s for s in subs if wanted & _subscription_price_ids(s)]
+        return bool(subs)
+
+    def subscribed_to_product(self, products: Any, type: str | None = DEFAULT_TYPE) -> bool:
+        """Subscribed (valid) to any of ``products`` (ids, slugs or rows)."""
+        return self.subscribed(type=type, product=products)
+
+    def subscribed_to_price(self, prices: Any, type: str | None = DEFAULT_TYPE) -> bool:
+        """Subscribed (valid) at any of ``prices`` (Polar price ids or Price rows)."""
+        return self.subscribed(type=type, price=prices)
+
+    def subscription(self, type: str = DEFAULT_TYPE) -> Subscription | None:
+        """The newest subscription of ``type``, whatever its status (or None)."""
+        prefetched = self._prefetched_subscriptions()
+        if prefetched is not None:
+            return next((s for s in prefetched if s.type == type), None)
+        return self.subscriptions.of_type(type).select_related("product").first()
+
+    def on_trial(self, type: str = DEFAULT_TYPE) -> bool:
+        subscription = self.subscription(type)
+        return subscription is not None and subscription.on_trial()
+
+    def on_grace_period(self, type: str = DEFAULT_TYPE) -> bool:
+        subscription = self.subscription(type)
+        return subscription is not None and subscription.on_grace_period()
+
+    @property
+    def orders(self) -> models.QuerySet[Order]:
+        """Mirrored orders, newest first."""
+        return Order.objects.filter(customer__in=self._polar_customer_ids())
+
+    def has_purchased_product(self, products: Any) -> bool:
+        """A paid, not fully refunded order for any of ``products`` exists."""
+        return (
+            self.orders.filter(paid=True, product_id__in=_product_ids(products))
+            .exclude(status=OrderStatus.REFUNDED)
+            .exists()
+        )
+
+    @property
+    def benefit_grants(self) -> models.QuerySet[BenefitGrant]:
+        """Benefits currently granted (not revoked)."""
+        return BenefitGrant.objects.granted().filter(customer__in=self._polar_customer_ids())
+
+    def has_benefit(self, benefit: Any) -> bool:
+        """Whether the benefit (a Polar benefit id or a Benefit row) is granted now."""
+        return self.benefit_grants.filter(benefit_id__in=_ids(benefit)).exists()
+
+    # -- customer portal -------------------------------------------------------------------
+    def customer_portal_url(self, return_url: str | None = None) -> str:
+        """A fresh, one-hour customer portal URL (creates the customer if needed)."""
+        from .client import get_client
+
+        customer = self.get_or_create_polar_customer()
+        payload: dict[str, Any] = {"customer_id": str(customer.pk)}
+        if return_url:
+            payload["return_url"] = return_url
+        return get_client().create_customer_session(payload)["customer_portal_url"]
+
+    def redirect_to_customer_portal(self, return_url: str | None = None) -> HttpResponseRedirect:
+        response = HttpResponseRedirect(self.customer_portal_url(return_url))
+        response.status_code = 303
+        return response
+
+    # -- usage -----------------------------------------------------------------------------
+    def ingest_usage(
+        self,
+        name: str,
+        metadata: dict[str, Any] | None = None,
+        timestamp: datetime | None = None,
+    ) -> UsageEvent:
+        """Record a usage event and send it to Polar once the transaction commits.
+
+        The row is the source of truth: a failed send keeps it (``ingested_at`` empty,
+        ``last_error`` set) for ``send_usage_events`` to retry; Polar de-duplicates on
+        the row's ``external_id``, so resending is safe.
+        """
+        if not name or len(name) > 128:
+            raise ValueError("A usage event name must be 1 to 128 characters long.")
+        event = UsageEvent.objects.create(
+            name=name,
+            customer=self.polar_customer,
+            external_customer_id=self.get_polar_external_id(),
+            metadata=dict(metadata or {}),
+            timestamp=timestamp or timezone.now(),
+        )
+        transaction.on_commit(lambda: send_usage_events([event]), robust=True)
+        return event
+
+
+# -- helpers shared by views, tags and access ------------------------------------------
+
+
+def _ids(value: Any) -> set[str]:
+    """Polar ids from one id/row or an iterable of them, as strings."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        value = [value]
+    return {str(getattr(v, "pk", v)) for v in value}
+
+
+def _product_ids(value: Any) -> set[str]:
+    """Product ids from ids, Product rows or configured slugs."""
+    from .checkout import resolve_product_id
+
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        value = [value]
+    return {resolve_product_id(v) for v in value}
+
+
+def _subscription_price_ids(subscription: Subscription) -> set[str]:
+    prices = (subscription.data or {}).get("prices") or []
+    return {str(p.get("id")) for p in prices if isinstance(p, dict) and p.get("id")}
+
+
+def billable_models() -> list[type[models.Model]]:
+    """Every installed model that mixes in Billable."""
+    return [m for m in apps.get_models() if issubclass(m, Billable)]
+
+
+def billable_from_external_id(external_id: str | None) -> models.Model | None:
+    """The billable a Polar ``external_id`` names, or None (the inverse of the mixin).
+
+    The mirror uses this when a customer arrives by webhook; it is the only parser of
+    external ids, so derivation and resolution cannot drift apart.
+    """
+    if not external_id:
+        return None
+    models_ = billable_models()
+    plain = [m for m in models_ if m.polar_external_id_is_pk]
+    if len(plain) > 1:
+        names = ", ".join(m._meta.label for m in plain)
+        raise ImproperlyConfigured(
+            f"Only one billable model may use polar_external_id_is_pk = True ({names} do): "
+            "their external ids would collide."
+        )
+    for model in [m for m in models_ if not m.polar_external_id_is_pk] + plain:
+        pk = model.polar_pk_from_external_id(external_id)
+        if pk is not None:
+            return model._default_manager.filter(pk=pk).first()
+    return None
+
+
+def billable_for_request(request: HttpRequest) -> Billable | None:
+    """Who pays for this request: POLAR["BILLABLE_RESOLVER"], else the logged-in user.
+
+    Identity never comes from query parameters or form fields.
+    """
+    from .conf import polar_settings
+
+    resolver = polar_settings.billable_resolver
+    if resolver is not None:
+        billable = resolver(request)
+    else:
+        user = getattr(request, "user", None)
+        billable = user if user is not None and user.is_authenticated else None
+    if billable is not None and not isinstance(billable, Billable):
+        raise ImproperlyConfigured(
+            f"The billable for a request must mix in django_polar.billable.Billable; got "
+            f"{type(billable).__name__}. Add Billable to the model or set POLAR['BILLABLE_RESOLVER']."
+        )
+    return billable
+
+
+@dataclass(frozen=True)
+class BillingStatus:
+    """What a listing shows per billable, computed without per-row queries."""
+
+    subscription: Subscription | None
+    subscribed: bool
+    on_trial: bool
+    on_grace_period: bool
+
+    @property
+    def status(self) -> str:
+        return self.subscription.status if self.subscription else "none"
+
+
+def prefetch_polar_subscriptions(billables: Iterable[Billable]) -> list[Billable]:
+    """Load the subscriptions of many billables in one query and cache them on each.
+
+    Afterwards ``subscribed()``, ``subscription()``, ``on_trial()`` on those instances
+    cost no query. Billables of several models may be mixed.
+    """
+    billables = list(billables)
+    if not billables:
+        return billables
+    q = Q()
+    for model, group in _group_by_model(billables).items():
+        pks = [str(b.pk) for b in group]
+        q |= Q(customer__external_id__in=[b.get_polar_external_id() for b in group])
+        q |= Q(
+            customer__billable_type__app_label=model._meta.app_label,
+            customer__billable_type__model=model._meta.model_name,
+            customer__billable_id__in=pks,
+        )
+    subs = Subscription.objects.filter(q).select_related("customer__billable_type", "product")
+    by_external_id: dict[str, list[Subscription]] = {}
+    by_link: dict[tuple[str, str, str], list[Subscription]] = {}
+    for sub in subs:  # newest first (model ordering)
+        customer = sub.customer
+        if customer.external_id:
+            by_external_id.setdefault(customer.external_id, []).append(sub)
+        if customer.billable_type_id and customer.billable_id:
+            ct = customer.billable_type
+            key = (ct.app_label, ct.model, customer.billable_id)
+            by_link.setdefault(key, []).append(sub)
+    for billable in billables:
+        opts = billable._meta
+        found = {
+            s.pk: s
+            for s in by_external_id.get(billable.get_polar_external_id(), [])
+            + by_link.get((opts.app_label, opts.model_name, str(billable.pk)), [])
+        }
+        billable._polar_subscriptions_cache = sorted(
+            found.values(), key=lambda s: s.created_at or timezone.now(), reverse=True
+        )
+    return billables
+
+
+def billing_status_for(
+    billables: Iterable[Billable], type: str = DEFAULT_TYPE
+) -> dict[Any, BillingStatus]:
+    """``{pk: BillingStatus}`` for many billables of one model in a constant number of queries."""
+    result: dict[Any, BillingStatus] = {}
+    for billable in prefetch_polar_subscriptions(billables):
+        subscription = billable.subscription(type)
+        result[billable.pk] = BillingStatus(
+            subscription=subscription,
+            subscribed=billable.subscribed(type),
+            on_trial=bool(subscription and subscription.on_trial()),
+            on_grace_period=bool(subscription and subscription.on_grace_period()),
+        )
+    return result
+
+
+def _group_by_model(billables: Sequence[Billable]) -> dict[type, list[Billable]]:
+    groups: dict[type, list[Billable]] = {}
+    for billable in billables:
+        groups.setdefault(type(billable), []).append(billable)
+    return groups
+
+
+def send_usage_events(events: Iterable[UsageEvent] | None = None, batch_size: int = 100) -> int:
+    """Send usage events to Polar; by default every one not yet ingested. Returns sent count.
+
+    Failures are recorded on the rows (attempts, last_error) and never raised: the
+    caller's request must not fail because metering is briefly unavailable.
+    """
+    from .client import get_client
+    from .errors import PolarError
+
+    if events is None:
+        events = UsageEvent.objects.filter(ingested_at__isnull=True).order_by("timestamp")
+    pending = [e for e in events if e.ingested_at is None]
+    sent = 0
+    for start in range(0, len(pending), batch_size):
+        batch = pending[start : start + batch_size]
+        body = [
+            {
+                "name": e.name,
+                "external_customer_id": e.external_customer_id,
+                "external_id": str(e.external_id),
+                "timestamp": e.timestamp.isoformat(),
+                "metadata": e.metadata,
+            }
+            for e in batch
+        ]
+        ids = [e.pk for e in batch]
+        try:
+            get_client().ingest_events(body)
+        except PolarError as exc:
+            logger.warning("Sending %d usage events to Polar failed: %s", len(batch), exc)
+            UsageEvent.objects.filter(pk__in=ids).update(
+                attempts=models.F("attempts") + 1, last_error=str(exc)[:2000]
+            )
+            for e in batch:
+                e.attempts += 1
+                e.last_error = str(exc)[:2000]
+            continue
+        now = timezone.now()
+        UsageEvent.objects.filter(pk__in=ids).update(
+            ingested_at=now, attempts=models.F("attempts") + 1, last_error=""
+        )
+        for e in batch:
+            e.ingested_at = now
+            e.attempts += 1
+            e.last_error = ""
+        sent += len(batch)
+    return sent

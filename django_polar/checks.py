@@ -1,0 +1,107 @@
+"""System checks (``manage.py check``): configuration mistakes surface before the first request.
+
+Messages name the setting and the fix; they never contain a secret's value.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from .conf import DEFAULTS, setting_errors
+
+# A setting whose problem has its own id; every other invalid key is E001.
+_KEY_IDS = {"SERVER": "django_polar.E002", "API_VERSION": "django_polar.E003"}
+
+
+def _raw() -> Any:
+    return getattr(settings, "POLAR", None)
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Each invalid POLAR key, as an Error instead of an ImproperlyConfigured crash."""
+    return [
+        Error(
+            message,
+            hint="Fix settings.POLAR as the message says (keys are documented in django_polar.conf).",
+            id=_KEY_IDS.get(key, "django_polar.E001"),
+        )
+        for key, message in setting_errors(_raw())
+    ]
+
+
+@register(Tags.security)
+def check_credentials(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Missing access token or webhook secret: the app cannot call Polar or accept webhooks."""
+    raw = _raw()
+    raw = raw if isinstance(raw, dict) else {}
+    messages: list[CheckMessage] = []
+    if not raw.get("ACCESS_TOKEN"):
+        messages.append(
+            Warning(
+                "POLAR['ACCESS_TOKEN'] is not set: calls to Polar will fail.",
+                hint="Create an organization access token in Polar (Settings > Developers) and "
+                "set POLAR['ACCESS_TOKEN'] from the environment.",
+                id="django_polar.W001",
+            )
+        )
+    if not raw.get("WEBHOOK_SECRET"):
+        messages.append(
+            Warning(
+                "POLAR['WEBHOOK_SECRET'] is not set: every webhook will be refused.",
+                hint="Add a webhook endpoint in Polar pointing at the django_polar:webhook URL "
+                "(or run manage.py polar_webhooks) and set POLAR['WEBHOOK_SECRET'] to its secret.",
+                id="django_polar.W002",
+            )
+        )
+    return messages
+
+
+@register(Tags.security)
+def check_emulator(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """The emulator takes fake payments: never with DEBUG off (a production deployment)."""
+    raw = _raw()
+    if (
+        isinstance(raw, dict)
+        and raw.get("SERVER", DEFAULTS["SERVER"]) == "emulator"
+        and not settings.DEBUG
+    ):
+        return [
+            Error(
+                "POLAR['SERVER'] is 'emulator' while DEBUG is False: no real payment would ever "
+                "be taken.",
+                hint="Set POLAR['SERVER'] to 'sandbox' or 'production' for deployments; use the "
+                "emulator only in development (DEBUG = True) and tests.",
+                id="django_polar.E004",
+            )
+        ]
+    return []
+
+
+def tasks_framework_available() -> bool:
+    """True when ``django.tasks`` (Django 6) or the ``django_tasks`` backport is importable."""
+    return any(
+        importlib.util.find_spec(name) is not None for name in ("django.tasks", "django_tasks")
+    )
+
+
+@register(Tags.compatibility)
+def check_tasks(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Background work (webhook processing, sync) needs Django's tasks framework."""
+    if tasks_framework_available():
+        return []
+    return [
+        Error(
+            "Neither django.tasks (Django 6) nor the django_tasks backport is installed.",
+            hint="pip install django-polar[tasks] (or upgrade to Django 6), then add "
+            "'django_tasks' to INSTALLED_APPS and configure TASKS.",
+            id="django_polar.E005",
+        )
+    ]

@@ -1,0 +1,163 @@
+"""Typed errors raised by the Polar client, and the redaction every message goes through.
+
+Callers catch by meaning (``PolarNotFoundError``, ``PolarValidationError``...) and read Polar's
+own words in ``detail``; nothing here ever holds the request, its headers or the token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+REDACTED = "[redacted]"
+# Polar credentials: organization/personal/customer tokens, refresh tokens, webhook secrets.
+_TOKEN_RE = re.compile(r"polar_[a-z]{2,4}_[A-Za-z0-9_\-]{6,}|whsec_[A-Za-z0-9+/=_\-]{6,}")
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Replace the given secrets and anything shaped like a Polar token in ``text``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return _TOKEN_RE.sub(REDACTED, text)
+
+
+def redact_data(value: Any, secrets: Iterable[str | None] = ()) -> Any:
+    """``redact`` applied to every string inside JSON-like data."""
+    secrets = tuple(secrets)
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, list):
+        return [redact_data(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: redact_data(item, secrets) for key, item in value.items()}
+    return value
+
+
+class PolarError(Exception):
+    """Base class of everything the client raises."""
+
+
+class PolarNetworkError(PolarError):
+    """Polar could not be reached (connection refused, DNS, TLS, timeout) after all retries."""
+
+    def __init__(self, message: str, *, method: str, path: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+
+
+class PolarAPIError(PolarError):
+    """Polar answered with an error status.
+
+    ``detail`` is Polar's message (a string) or, for 422, the list of validation errors;
+    ``error`` is Polar's error code such as ``"ResourceNotFound"`` when it sent one.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        detail: Any,
+        method: str,
+        path: str,
+        error: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.status = status
+        self.detail = detail
+        self.method = method
+        self.path = path
+        self.error = error
+        self.message = message or describe_detail(detail) or "no details given"
+        super().__init__(self._sentence())
+
+    def _sentence(self) -> str:
+        return f"Polar answered {self.status} to {self.method} {self.path}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status}, method={self.method!r}, path={self.path!r})"
+
+
+class PolarAuthenticationError(PolarAPIError):
+    """401: the access token is missing, wrong, revoked or for the other server."""
+
+    def _sentence(self) -> str:
+        return (
+            f"{super()._sentence()} Check POLAR['ACCESS_TOKEN'] and that it was created on the "
+            "server POLAR['SERVER'] points at (sandbox tokens do not work in production)."
+        )
+
+
+class PolarPermissionError(PolarAPIError):
+    """403: not allowed; ``scope`` names the missing token scope when Polar said so."""
+
+    def __init__(self, *, scope: str | None = None, **kwargs: Any) -> None:
+        self.scope = scope
+        super().__init__(**kwargs)
+
+    def _sentence(self) -> str:
+        sentence = super()._sentence()
+        if self.scope or self.error == "insufficient_scope":
+            needed = f"the scope {self.scope}" if self.scope else "a scope this endpoint requires"
+            sentence += (
+                f" The access token lacks {needed}; create a token with it in Polar's "
+                "organization settings (Settings > Developers) and update POLAR['ACCESS_TOKEN']."
+            )
+        return sentence
+
+
+class PolarNotFoundError(PolarAPIError):
+    """404: no such object (or it belongs to another organization)."""
+
+
+class PolarValidationError(PolarAPIError):
+    """422: Polar rejected the input; ``errors`` is the list of ``{loc, msg, type}`` dicts."""
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return self.detail if isinstance(self.detail, list) else []
+
+
+class PolarRateLimitError(PolarAPIError):
+    """429: too many requests; ``retry_after`` is Polar's hint in seconds (or None)."""
+
+    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(**kwargs)
+
+
+class PolarServerError(PolarAPIError):
+    """5xx: Polar failed; safe requests were already retried."""
+
+
+def describe_detail(detail: Any) -> str:
+    """Turn Polar's ``detail`` into one readable line (422 lists become ``loc: msg; ...``)."""
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict) and "msg" in item:
+                loc = ".".join(str(part) for part in item.get("loc", ()))
+                parts.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    if detail is None:
+        return ""
+    return str(detail)
+
+
+def error_class(status: int) -> type[PolarAPIError]:
+    """The most specific error class for an HTTP status."""
+    if status >= 500:
+        return PolarServerError
+    return {
+        401: PolarAuthenticationError,
+        403: PolarPermissionError,
+        404: PolarNotFoundError,
+        422: PolarValidationError,
+        429: PolarRateLimitError,
+    }.get(status, PolarAPIError)

@@ -1,0 +1,93 @@
+"""Operate the webhook inbox.
+
+manage.py polar_webhooks                       # counts by status, latest events
+manage.py polar_webhooks list --status failed  # events with that status
+manage.py polar_webhooks replay <webhook-id or pk>
+manage.py polar_webhooks retry-failed [--all]  # failed events whose retry time came
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Count, Q
+
+from ...models import WebhookEvent, WebhookEventStatus
+from ...webhooks.dispatch import next_due, process_event, replay
+
+
+class Command(BaseCommand):
+    help = "List, replay and retry stored Polar webhook events."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action")
+        listing = sub.add_parser("list", help="List events (newest first).")
+        listing.add_argument("--status", choices=WebhookEventStatus.values)
+        listing.add_argument("--type", dest="event_type")
+        listing.add_argument("--limit", type=int, default=50)
+        one = sub.add_parser("replay", help="Apply one event again, whatever its status.")
+        one.add_argument("event", help="webhook-id or primary key")
+        retry = sub.add_parser("retry-failed", help="Retry failed events that are due.")
+        retry.add_argument(
+            "--all", action="store_true", help="Also those not due yet or out of attempts."
+        )
+
+    def handle(self, *args: Any, action: str | None = None, **options: Any) -> None:
+        if action == "replay":
+            self._replay(options["event"])
+        elif action == "retry-failed":
+            self._retry(options["all"])
+        elif action == "list":
+            self._list(options["status"], options["event_type"], options["limit"])
+        else:
+            self._summary()
+
+    def _summary(self) -> None:
+        counts = dict(WebhookEvent.objects.values_list("status").annotate(n=Count("pk")).order_by())
+        for status in WebhookEventStatus.values:
+            self.stdout.write(f"{status:<10} {counts.get(status, 0)}")
+        self._list(None, None, 10)
+
+    def _list(self, status: str | None, event_type: str | None, limit: int) -> None:
+        events = WebhookEvent.objects.all()
+        if status:
+            events = events.filter(status=status)
+        if event_type:
+            events = events.filter(type=event_type)
+        for event in events[:limit]:
+            error = event.last_error.strip().splitlines()[-1] if event.last_error else ""
+            self.stdout.write(
+                f"{event.pk:>6} {event.webhook_id} {event.type or '(malformed)'} "
+                f"{event.status} attempts={event.attempts} "
+                f"received={event.received_at:%Y-%m-%d %H:%M:%S} {error}".rstrip()
+            )
+
+    def _replay(self, key: str) -> None:
+        lookup = Q(webhook_id=key)
+        if key.isdigit():
+            lookup |= Q(pk=int(key))
+        event = WebhookEvent.objects.filter(lookup).first()
+        if event is None:
+            raise CommandError(f"No stored webhook event with webhook-id or pk {key!r}.")
+        event = replay(event)
+        self._report(event)
+        if event.status == WebhookEventStatus.FAILED:
+            raise CommandError(f"Event {event.webhook_id} failed again; see its last error.")
+
+    def _retry(self, everything: bool) -> None:
+        events = WebhookEvent.objects.failed() if everything else next_due()
+        done = failed = 0
+        for pk in events.order_by("timestamp", "pk").values_list("pk", flat=True):
+            event = process_event(pk)
+            self._report(event)
+            failed += event.status == WebhookEventStatus.FAILED
+            done += event.status != WebhookEventStatus.FAILED
+        self.stdout.write(f"Retried {done + failed}: {done} applied, {failed} failed again.")
+
+    def _report(self, event: WebhookEvent) -> None:
+        line = f"{event.webhook_id} {event.type}: {event.status}"
+        if event.status == WebhookEventStatus.FAILED:
+            self.stdout.write(self.style.ERROR(line))
+        else:
+            self.stdout.write(self.style.SUCCESS(line))

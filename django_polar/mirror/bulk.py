@@ -1,0 +1,266 @@
+"""Many objects of one kind at once (``polar_sync``), under the same version guard.
+
+One locked read of the existing rows, one ``bulk_create`` and one ``bulk_update`` per
+kind (plus the same for nested customers, products, prices and benefits), instead of a
+few queries per object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from ..models import Benefit, BenefitGrant, Customer, Order, Price, Product, Refund, Subscription
+from . import billing, catalog, customers
+from .guard import Outcome, as_uuid, is_older, pick, version_of
+
+KINDS: dict[str, type[models.Model]] = {
+    "customer": Customer,
+    "benefit": Benefit,
+    "product": Product,
+    "price": Price,
+    "subscription": Subscription,
+    "order": Order,
+    "benefit_grant": BenefitGrant,
+    "refund": Refund,
+}
+
+#: Kinds whose abridged shapes are merged into the stored JSON.
+MERGED_KINDS = {"customer"}
+
+
+@dataclass
+class UpsertCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped_older: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + self.unchanged + self.skipped_older
+
+
+def _nested_id(item: dict[str, Any], key: str) -> Any:
+    nested = item.get(key)
+    if isinstance(nested, dict) and nested.get("id"):
+        return as_uuid(nested["id"])
+    return as_uuid(item.get(f"{key}_id"))
+
+
+def _values(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    if kind == "customer":
+        return customers.customer_values(item)
+    if kind == "benefit":
+        return pick(item, catalog.BENEFIT_FIELDS)
+    if kind == "product":
+        return pick(item, catalog.PRODUCT_FIELDS)
+    if kind == "price":
+        return catalog.price_values(item)
+    if kind == "subscription":
+        return billing.subscription_values(
+            item, customer_id=_nested_id(item, "customer"), product_id=_nested_id(item, "product")
+        )
+    if kind == "order":
+        values = pick(item, billing.ORDER_FIELDS)
+        values.update(
+            customer_id=_nested_id(item, "customer"),
+            product_id=_nested_id(item, "product"),
+            subscription_id=_nested_id(item, "subscription"),
+        )
+        return values
+    if kind == "benefit_grant":
+        values = pick(item, billing.GRANT_FIELDS)
+        values.update(
+            customer_id=_nested_id(item, "customer"), benefit_id=_nested_id(item, "benefit")
+        )
+        return values
+    return pick(item, billing.REFUND_FIELDS)
+
+
+def _nested(items: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    return [i[key] for i in items if isinstance(i.get(key), dict) and i[key].get("id")]
+
+
+def _stubs(model: type[models.Model], ids: Iterable[Any], **defaults: Any) -> None:
+    """Placeholder rows (no version) for ids named but not present, so FKs hold."""
+    ids = {i for i in ids if i is not None}
+    if ids:
+        model._default_manager.bulk_create(
+            [model(pk=i, **defaults) for i in ids], ignore_conflicts=True
+        )
+
+
+def _dependencies(kind: str, items: list[dict[str, Any]], event_time: datetime | None) -> None:
+    if kind in ("subscription", "order", "benefit_grant"):
+        upsert_many("customer", _nested(items, "customer"), event_time=event_time)
+        _stubs(Customer, (_nested_id(i, "customer") for i in items))
+    if kind in ("subscription", "order"):
+        nested = _nested(items, "product")
+        full = [p for p in nested if "prices" in p and "benefits" in p]
+        upsert_many("product", full, event_time=event_time)
+        abridged = [p for p in nested if p not in full]
+        upsert_many("product", abridged, event_time=event_time, partial=True)
+        _stubs(Product, (_nested_id(i, "product") for i in items), name="")
+    if kind == "subscription":
+        prices = [p for i in items for p in (i.get("prices") or []) if isinstance(p, dict)]
+        _stubs(Product, (as_uuid(p.get("product_id")) for p in prices), name="")
+        upsert_many("price", prices, event_time=event_time)
+    if kind == "order":
+        subs = [
+            {"customer_id": str(_nested_id(i, "customer")), **i["subscription"]}
+            for i in items
+            if isinstance(i.get("subscription"), dict) and i["subscription"].get("id")
+        ]
+        upsert_many("subscription", subs, event_time=event_time, partial=True)
+    if kind == "benefit_grant":
+        upsert_many("benefit", _nested(items, "benefit"), event_time=event_time)
+        _stubs(Benefit, (_nested_id(i, "benefit") for i in items))
+
+
+def _newest_per_id(items: Iterable[dict[str, Any]], event_time: datetime | None) -> list[dict]:
+    newest: dict[Any, dict[str, Any]] = {}
+    for item in items:
+        pk = as_uuid(item.get("id")) if isinstance(item, dict) else None
+        if pk is None:
+            continue
+        kept = newest.get(pk)
+        if kept is None or not is_older(version_of(item, event_time), version_of(kept, event_time)):
+            newest[pk] = item
+    return list(newest.values())
+
+
+def upsert_many(
+    kind: str,
+    items: Iterable[dict[str, Any]],
+    *,
+    event_time: datetime | None = None,
+    partial: bool = False,
+) -> UpsertCounts:
+    """Mirror many Polar objects of one ``kind`` (a key of ``KINDS``) in a few queries.
+
+    Same guard as the single upserts: older snapshots are counted and left alone.
+    Items without a valid id are ignored. Returns created/updated/unchanged/skipped_older.
+    """
+    model = KINDS[kind]
+    items = _newest_per_id(items, event_time)
+    counts = UpsertCounts()
+    if not items:
+        return counts
+    merge = partial or kind in MERGED_KINDS
+    now = timezone.now()
+    with transaction.atomic():
+        _dependencies(kind, items, event_time)
+        ids = [as_uuid(i["id"]) for i in items]
+        existing = {o.pk: o for o in model._default_manager.select_for_update().filter(pk__in=ids)}
+        to_create, to_update, written = [], [], []
+        update_fields: set[str] = set()
+        for item in items:
+            pk, version, values = (
+                as_uuid(item["id"]),
+                version_of(item, event_time),
+                _values(kind, item),
+            )
+            if kind == "customer":
+                item = {k: v for k, v in item.items() if k not in customers.STATE_KEYS}
+            obj = existing.get(pk)
+            if obj is None:
+                to_create.append(model(pk=pk, data=item, modified_at=version, **values))
+                written.append((pk, item))
+                counts.add(Outcome.CREATED)
+                continue
+            if is_older(version, obj.modified_at):
+                counts.add(Outcome.SKIPPED_OLDER)
+                continue
+            data = {**(obj.data or {}), **item} if merge else item
+            changed = {k: v for k, v in values.items() if getattr(obj, k) != v}
+            if not changed and data == obj.data and (version is None or version == obj.modified_at):
+                counts.add(Outcome.UNCHANGED)
+                written.append((pk, item))
+                continue
+            for name, value in changed.items():
+                setattr(obj, name, value)
+            obj.data, obj.updated_at = data, now
+            if version is not None:
+                obj.modified_at = version
+            update_fields.update(changed, {"data", "modified_at", "updated_at"})
+            to_update.append(obj)
+            written.append((pk, item))
+            counts.add(Outcome.UPDATED)
+        if to_create:
+            model._default_manager.bulk_create(to_create, ignore_conflicts=True, batch_size=500)
+        if to_update:
+            model._default_manager.bulk_update(to_update, sorted(update_fields), batch_size=500)
+        _AFTER.get(kind, lambda w, e, p: None)(written, event_time, partial)
+    return counts
+
+
+def _after_customers(written: list, event_time: datetime | None, partial: bool) -> None:
+    for customer in Customer.objects.filter(
+        pk__in=[pk for pk, _ in written], billable_id__isnull=True
+    ):
+        customers.link_billable(customer)
+
+
+def _after_products(written: list, event_time: datetime | None, partial: bool) -> None:
+    full = [(pk, item) for pk, item in written if "prices" in item and "benefits" in item]
+    if partial or not full:
+        return
+    prices = [
+        {"product_id": str(pk), **p}
+        for pk, item in full
+        for p in item["prices"]
+        if isinstance(p, dict)
+    ]
+    upsert_many("price", prices, event_time=event_time)
+    listed = [as_uuid(p.get("id")) for p in prices]
+    Price.objects.filter(product_id__in=[pk for pk, _ in full]).exclude(pk__in=listed).update(
+        is_archived=True
+    )
+    benefits = [b for _, item in full for b in item["benefits"] if isinstance(b, dict)]
+    upsert_many("benefit", benefits, event_time=event_time)
+    through = Product.benefits.through
+    through.objects.filter(product_id__in=[pk for pk, _ in full]).delete()
+    through.objects.bulk_create(
+        [
+            through(product_id=pk, benefit_id=as_uuid(b["id"]))
+            for pk, item in full
+            for b in item["benefits"]
+            if isinstance(b, dict) and as_uuid(b.get("id"))
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _after_orders(written: list, event_time: datetime | None, partial: bool) -> None:
+    refunded = set(
+        Refund.objects.filter(order_id__in=[pk for pk, _ in written]).values_list(
+            "order_id", flat=True
+        )
+    )
+    for order in Order.objects.filter(pk__in=refunded):
+        billing._apply_refund_floor(order)
+
+
+def _after_refunds(written: list, event_time: datetime | None, partial: bool) -> None:
+    order_ids = Refund.objects.filter(pk__in=[pk for pk, _ in written]).values_list(
+        "order_id", flat=True
+    )
+    for order in Order.objects.filter(pk__in=list(order_ids)):
+        billing._apply_refund_floor(order)
+
+
+_AFTER: dict[str, Callable[[list, datetime | None, bool], None]] = {
+    "customer": _after_customers,
+    "product": _after_products,
+    "order": _after_orders,
+    "refund": _after_refunds,
+}

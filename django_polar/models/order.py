@@ -1,0 +1,133 @@
+"""Orders: one-time purchases and every subscription invoice."""
+
+from django.db import models
+
+from .base import PolarObject
+from .catalog import Product
+from .customer import Customer
+from .subscription import Subscription
+
+
+class OrderStatus(models.TextChoices):
+    DRAFT = "draft"
+    PENDING = "pending"
+    PAID = "paid"
+    REFUNDED = "refunded"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    VOID = "void"
+
+
+class OrderQuerySet(models.QuerySet):
+    def paid(self) -> "OrderQuerySet":
+        """Orders that were paid (including those refunded since)."""
+        return self.filter(paid=True)
+
+
+class Order(PolarObject):
+    """Amounts are integer minor units in ``currency``."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    # No DB constraint: an order can arrive before its subscription's own event.
+    subscription = models.ForeignKey(
+        Subscription,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="orders",
+    )
+    status = models.CharField(max_length=32, db_index=True)
+    paid = models.BooleanField(default=False)
+    billing_reason = models.CharField(max_length=32, blank=True)
+    subtotal_amount = models.BigIntegerField(default=0)
+    discount_amount = models.BigIntegerField(default=0)
+    net_amount = models.BigIntegerField(default=0)
+    tax_amount = models.BigIntegerField(default=0)
+    total_amount = models.BigIntegerField(default=0)
+    refunded_amount = models.BigIntegerField(default=0)
+    refunded_tax_amount = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    invoice_number = models.CharField(max_length=64, blank=True)
+    is_invoice_generated = models.BooleanField(default=False)
+    checkout_id = models.UUIDField(null=True, blank=True, db_index=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        db_table = "polar_order"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.invoice_number or f"Order {self.id}"
+
+    def is_paid(self) -> bool:
+        return self.paid
+
+    def refunded(self) -> bool:
+        return self.status == OrderStatus.REFUNDED
+
+    def partially_refunded(self) -> bool:
+        return self.status == OrderStatus.PARTIALLY_REFUNDED
+
+    # -- actions: call Polar, then apply the answer through the mirror ---------------------
+    @property
+    def refundable_amount(self) -> int:
+        """What can still be refunded, in minor units (Polar's figure when stored)."""
+        amount = (self.data or {}).get("refundable_amount")
+        if isinstance(amount, int):
+            return amount
+        return max(self.net_amount - self.refunded_amount, 0)
+
+    def invoice_url(self) -> str | None:
+        """The invoice PDF URL; asks Polar to generate it first when needed.
+
+        Returns None while Polar is still generating it (generation is asynchronous).
+        """
+        from ..client import get_client
+        from ..errors import PolarNotFoundError
+
+        client = get_client()
+        if not self.is_invoice_generated:
+            client.generate_invoice(str(self.pk))
+        try:
+            return client.get_invoice(str(self.pk))["url"]
+        except PolarNotFoundError:
+            return None
+
+    def refund(
+        self,
+        amount: int | None = None,
+        reason: str = "customer_request",
+        *,
+        comment: str | None = None,
+        revoke_benefits: bool = False,
+        metadata: dict | None = None,
+    ) -> dict:
+        """Refund ``amount`` minor units (default: all that is refundable).
+
+        Returns Polar's refund; the order is re-read and mirrored so its refunded state
+        is right before the ``order.refunded`` webhook arrives.
+        """
+        from .. import mirror
+        from ..client import get_client
+
+        client = get_client()
+        body: dict = {
+            "order_id": str(self.pk),
+            "reason": reason,
+            "amount": self.refundable_amount if amount is None else amount,
+            "revoke_benefits": revoke_benefits,
+        }
+        if comment:
+            body["comment"] = comment
+        if metadata:
+            body["metadata"] = metadata
+        refund = client.create_refund(body)
+        mirror.upsert_refund(refund)
+        mirror.upsert_order(client.get_order(str(self.pk)))
+        self.refresh_from_db()
+        return refund

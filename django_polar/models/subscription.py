@@ -1,0 +1,212 @@
+"""Subscriptions and the questions pages ask about them."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from .base import PolarObject
+from .catalog import Product
+from .customer import Customer
+
+#: Checkout metadata key that names a subscription's type ("default", "swimming" ...).
+#: Polar copies checkout metadata onto the subscription, which is how the type lands here.
+SUBSCRIPTION_TYPE_KEY = "subscription_type"
+DEFAULT_TYPE = "default"
+
+
+class SubscriptionStatus(models.TextChoices):
+    INCOMPLETE = "incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    UNPAID = "unpaid"
+    PAUSED = "paused"
+
+
+def _not_ended(now) -> Q:
+    return Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def of_type(self, type: str = DEFAULT_TYPE) -> "SubscriptionQuerySet":
+        return self.filter(type=type)
+
+    def active(self) -> "SubscriptionQuerySet":
+        """Status active, including those canceled at period end but not yet over."""
+        return self.filter(_not_ended(timezone.now()), status=SubscriptionStatus.ACTIVE)
+
+    def on_trial(self) -> "SubscriptionQuerySet":
+        return self.filter(_not_ended(timezone.now()), status=SubscriptionStatus.TRIALING)
+
+    def past_due(self) -> "SubscriptionQuerySet":
+        return self.filter(status=SubscriptionStatus.PAST_DUE)
+
+    def canceled(self) -> "SubscriptionQuerySet":
+        """Canceled now or at period end."""
+        return self.filter(Q(status=SubscriptionStatus.CANCELED) | Q(cancel_at_period_end=True))
+
+    def on_grace_period(self) -> "SubscriptionQuerySet":
+        """Canceled at period end, with the end still ahead."""
+        return self.filter(
+            cancel_at_period_end=True,
+            ends_at__gt=timezone.now(),
+            status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING],
+        )
+
+    def ended(self) -> "SubscriptionQuerySet":
+        now = timezone.now()
+        return self.filter(
+            Q(status=SubscriptionStatus.CANCELED) | Q(ended_at__lte=now) | Q(ends_at__lte=now)
+        )
+
+    def valid(self, past_due_grants_access: bool | None = None) -> "SubscriptionQuerySet":
+        """Subscriptions that grant access now: active, trialing (and past_due if allowed)."""
+        statuses = [SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING]
+        if past_due_grants_access is None:
+            from ..conf import polar_settings
+
+            past_due_grants_access = polar_settings.PAST_DUE_GRANTS_ACCESS
+        if past_due_grants_access:
+            statuses.append(SubscriptionStatus.PAST_DUE)
+        return self.filter(_not_ended(timezone.now()), status__in=statuses)
+
+
+class Subscription(PolarObject):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="subscriptions")
+    type = models.CharField(max_length=64, default=DEFAULT_TYPE, db_index=True)
+    status = models.CharField(max_length=32, db_index=True)
+    amount = models.BigIntegerField(default=0, help_text="minor units")
+    currency = models.CharField(max_length=3, blank=True)
+    recurring_interval = models.CharField(max_length=16, blank=True)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    trial_start = models.DateTimeField(null=True, blank=True)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    seats = models.IntegerField(null=True, blank=True)
+    discount_id = models.UUIDField(null=True, blank=True)
+    checkout_id = models.UUIDField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    objects = SubscriptionQuerySet.as_manager()
+
+    class Meta:
+        db_table = "polar_subscription"
+        indexes = [models.Index(fields=["customer", "type", "status"])]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} subscription {self.id} ({self.status})"
+
+    # -- state, answered from the row (no query) -------------------------------------
+    def _not_ended(self) -> bool:
+        return self.ends_at is None or self.ends_at > timezone.now()
+
+    def active(self) -> bool:
+        return self.status == SubscriptionStatus.ACTIVE and self._not_ended()
+
+    def on_trial(self) -> bool:
+        return self.status == SubscriptionStatus.TRIALING and self._not_ended()
+
+    def past_due(self) -> bool:
+        return self.status == SubscriptionStatus.PAST_DUE
+
+    def canceled(self) -> bool:
+        return self.status == SubscriptionStatus.CANCELED or self.cancel_at_period_end
+
+    def on_grace_period(self) -> bool:
+        return (
+            self.cancel_at_period_end
+            and self.ends_at is not None
+            and self.ends_at > timezone.now()
+            and self.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING)
+        )
+
+    def ended(self) -> bool:
+        now = timezone.now()
+        return (
+            self.status == SubscriptionStatus.CANCELED
+            or (self.ended_at is not None and self.ended_at <= now)
+            or (self.ends_at is not None and self.ends_at <= now)
+        )
+
+    def valid(self, past_due_grants_access: bool | None = None) -> bool:
+        if past_due_grants_access is None:
+            from ..conf import polar_settings
+
+            past_due_grants_access = polar_settings.PAST_DUE_GRANTS_ACCESS
+        if self.past_due():
+            return bool(past_due_grants_access)
+        return self.active() or self.on_trial()
+
+    def has_product(self, product: "Product | str") -> bool:
+        product_id = getattr(product, "pk", product)
+        return str(self.product_id) == str(product_id)
+
+    # -- actions: call Polar, then apply the answer through the mirror ---------------------
+    def _update(self, body: dict) -> "Subscription":
+        from ..client import get_client
+
+        return self._apply(get_client().update_subscription(str(self.pk), body))
+
+    def _apply(self, data: dict) -> "Subscription":
+        """Store Polar's answer like a webhook would (same version guard), then reload."""
+        from .. import mirror
+
+        mirror.upsert_subscription(data)
+        self.refresh_from_db()
+        return self
+
+    def swap(self, product: "Product | str", proration: str | None = None) -> "Subscription":
+        """Move to another product (id, slug or row); ``proration``: invoice, prorate,
+        next_period or reset (None: the organization's default)."""
+        from ..checkout import resolve_product_id
+
+        body: dict = {"product_id": resolve_product_id(product)}
+        if proration is not None:
+            body["proration_behavior"] = proration
+        return self._update(body)
+
+    def swap_and_invoice(self, product: "Product | str") -> "Subscription":
+        """Swap and invoice the difference immediately."""
+        return self.swap(product, proration="invoice")
+
+    def cancel(self) -> "Subscription":
+        """Cancel at the end of the period; access continues until then (grace period)."""
+        return self._update({"cancel_at_period_end": True})
+
+    def resume(self) -> "Subscription":
+        """Undo ``cancel()`` during the grace period, or resume a paused subscription."""
+        if self.status == SubscriptionStatus.PAUSED:
+            return self._update({"resume": True})
+        return self._update({"cancel_at_period_end": False})
+
+    def cancel_now(self) -> "Subscription":
+        """Cancel and revoke immediately: access ends now."""
+        from ..client import get_client
+
+        return self._apply(get_client().revoke_subscription(str(self.pk)))
+
+    def update_seats(self, seats: int, proration: str | None = None) -> "Subscription":
+        """Change the seat count of a seat-based subscription."""
+        body: dict = {"seats": seats}
+        if proration is not None:
+            body["proration_behavior"] = proration
+        return self._update(body)
+
+    def apply_discount(self, discount) -> "Subscription":
+        """Apply a discount (id or object with ``id``/``pk``) from the next billing cycle."""
+        discount_id = getattr(discount, "pk", None) or (
+            discount.get("id") if isinstance(discount, dict) else discount
+        )
+        return self._update({"discount_id": str(discount_id)})
+
+    def remove_discount(self) -> "Subscription":
+        return self._update({"discount_id": None})

@@ -1,0 +1,584 @@
+"""HTTP routing: (method, path, query, body) -> handler -> (status, JSON) with Polar's
+pagination, filters and error bodies. No transport concerns live here."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from .errors import APIError, invalid, not_found
+from .validation import check_uuid, query_bool, query_int
+
+if TYPE_CHECKING:
+    from .core import Emulator
+
+Query = dict[str, list[str]]
+Handler = Callable[["Emulator", dict[str, str], Query, Any], tuple[int, Any]]
+ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
+
+
+def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    regex = re.compile("^" + re.sub(r"{(\w+)}", r"(?P<\1>[^/]+)", pattern) + "$")
+
+    def register(fn: Handler) -> Handler:
+        ROUTES.append((method, regex, fn))
+        return fn
+
+    return register
+
+
+def dispatch(emu: Emulator, method: str, path: str, query: Query, body: Any) -> tuple[int, Any]:
+    if not path.endswith("/") and not re.search(r"/(state|invoice|benefits|ingest|validate|activate|deactivate|confirm)$", path):
+        candidates = [path, path + "/"]
+    else:
+        candidates = [path, path.rstrip("/")]
+    allowed = False
+    for method_, regex, handler in ROUTES:
+        for candidate in candidates:
+            match = regex.match(candidate)
+            if match:
+                if method_ != method:
+                    allowed = True
+                    continue
+                # Path parameters arrive percent-encoded (an external id may hold ':' or '/').
+                params = {k: unquote(v) for k, v in match.groupdict().items()}
+                return handler(emu, params, query, body)
+    if allowed:
+        raise APIError(405, {"detail": "Method Not Allowed"})
+    raise APIError(404, {"detail": "Not Found"})
+
+
+# helpers ------------------------------------------------------------------------------
+def one(query: Query, name: str) -> str | None:
+    values = query.get(name)
+    return values[-1] if values else None
+
+
+def flat(query: Query) -> dict[str, str]:
+    return {k: v[-1] for k, v in query.items() if v}
+
+
+def uuid_param(value: str, loc: list[Any]) -> str:
+    return check_uuid(value, loc)
+
+
+def uuids(query: Query, name: str) -> list[str] | None:
+    values = query.get(name)
+    if not values:
+        return None
+    return [check_uuid(v, ["query", name]) for v in values]
+
+
+def metadata_filter(query: Query) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, values in query.items():
+        m = re.match(r"^metadata\[(.+)\]$", key)
+        if m:
+            out[m.group(1)] = values
+    return out
+
+
+def metadata_ok(record: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if str(record.get("metadata", {}).get(key)).lower() not in [v.lower() for v in values]:
+            return False
+    return True
+
+
+def paginate(emu: Emulator, query: Query, records: list[Any], render: Callable[[Any], Any],
+             *, newest_first: bool = True, key: str = "created_at") -> tuple[int, Any]:
+    params = flat(query)
+    page = query_int(params, "page", 1, ge=1)
+    limit = query_int(params, "limit", 10, ge=1, le=100)
+    sorting = query.get("sorting")
+    if sorting:
+        field = sorting[0]
+        newest_first = field.startswith("-")
+        key = field.lstrip("-") if field.lstrip("-") in ("created_at", "timestamp", "name", "email") else key
+    ordered = sorted(enumerate(records), key=lambda ir: (str(ir[1].get(key) or ""), ir[0]), reverse=newest_first)
+    chunk = [r for _, r in ordered][(page - 1) * limit: page * limit]
+    total = len(records)
+    return 200, {"items": [render(r) for r in chunk],
+                 "pagination": {"total_count": total, "max_page": math.ceil(total / limit)}}
+
+
+def by_customer(emu: Emulator, query: Query) -> set[str] | None:
+    """customer_id / external_customer_id filters -> the set of matching customer ids."""
+    ids = uuids(query, "customer_id")
+    external = query.get("external_customer_id")
+    if ids is None and not external:
+        return None
+    wanted = set(ids or [])
+    for ext in external or []:
+        customer = emu.customers.by_external_id(ext)
+        if customer:
+            wanted.add(customer["id"])
+    return wanted
+
+
+# organization ---------------------------------------------------------------------------
+@route("GET", "/v1/organizations/")
+def list_organizations(emu, params, query, body):
+    return paginate(emu, query, [emu.store.organization], lambda o: emu.ser.organization())
+
+
+@route("GET", "/v1/organizations/{id}")
+def get_organization(emu, params, query, body):
+    if params["id"] != emu.store.organization["id"]:
+        raise not_found("Organization not found")
+    return 200, emu.ser.organization()
+
+
+# products ---------------------------------------------------------------------------------
+@route("GET", "/v1/products/")
+def list_products(emu, params, query, body):
+    products = list(emu.store.products.values())
+    ids = uuids(query, "id")
+    archived = query_bool(flat(query), "is_archived")
+    recurring = query_bool(flat(query), "is_recurring")
+    benefit_ids = uuids(query, "benefit_id")
+    visibility = query.get("visibility")
+    text = (one(query, "query") or "").lower()
+    meta = metadata_filter(query)
+    products = [
+        p for p in products
+        if (ids is None or p["id"] in ids)
+        and (archived is None or p["is_archived"] == archived)
+        and (recurring is None or p["is_recurring"] == recurring)
+        and (benefit_ids is None or set(benefit_ids) & set(p["_benefit_ids"]))
+        and (not visibility or p["visibility"] in visibility)
+        and (not text or text in p["name"].lower())
+        and metadata_ok(p, meta)
+    ]
+    return paginate(emu, query, products, lambda p: emu.ser.product(p["id"]))
+
+
+@route("POST", "/v1/products/")
+def create_product(emu, params, query, body):
+    return 201, emu.ser.product(emu.catalog.create_product(body)["id"])
+
+
+@route("GET", "/v1/products/{id}")
+def get_product(emu, params, query, body):
+    return 200, emu.ser.product(emu.catalog.get_product(uuid_param(params["id"], ["path", "id"]))["id"])
+
+
+@route("PATCH", "/v1/products/{id}")
+def update_product(emu, params, query, body):
+    product_id = uuid_param(params["id"], ["path", "id"])
+    return 200, emu.ser.product(emu.catalog.update_product(product_id, body)["id"])
+
+
+@route("POST", "/v1/products/{id}/benefits")
+def update_product_benefits(emu, params, query, body):
+    product_id = uuid_param(params["id"], ["path", "id"])
+    return 200, emu.ser.product(emu.catalog.set_product_benefits(product_id, body)["id"])
+
+
+# benefits ---------------------------------------------------------------------------------
+@route("GET", "/v1/benefits/")
+def list_benefits(emu, params, query, body):
+    types = query.get("type")
+    text = (one(query, "query") or "").lower()
+    benefits = [b for b in emu.store.benefits.values()
+                if not b["is_deleted"] and (not types or b["type"] in types)
+                and (not text or text in b["description"].lower())]
+    return paginate(emu, query, benefits, lambda b: emu.ser.benefit(b["id"]))
+
+
+@route("POST", "/v1/benefits/")
+def create_benefit(emu, params, query, body):
+    return 201, emu.ser.benefit(emu.catalog.create_benefit(body)["id"])
+
+
+@route("GET", "/v1/benefits/{id}")
+def get_benefit(emu, params, query, body):
+    return 200, emu.ser.benefit(emu.catalog.get_benefit(uuid_param(params["id"], ["path", "id"]))["id"])
+
+
+@route("PATCH", "/v1/benefits/{id}")
+def update_benefit(emu, params, query, body):
+    return 200, emu.ser.benefit(emu.catalog.update_benefit(uuid_param(params["id"], ["path", "id"]), body)["id"])
+
+
+@route("DELETE", "/v1/benefits/{id}")
+def delete_benefit(emu, params, query, body):
+    emu.catalog.delete_benefit(uuid_param(params["id"], ["path", "id"]))
+    return 204, None
+
+
+@route("GET", "/v1/benefits/{id}/grants")
+def list_benefit_grants_of(emu, params, query, body):
+    benefit = emu.catalog.get_benefit(uuid_param(params["id"], ["path", "id"]))
+    return _grants(emu, query, benefit["id"])
+
+
+@route("GET", "/v1/benefit-grants/")
+def list_benefit_grants(emu, params, query, body):
+    return _grants(emu, query, None)
+
+
+def _grants(emu, query, benefit_id):
+    customers = by_customer(emu, query)
+    granted = query_bool(flat(query), "is_granted")
+    grants = [g for g in emu.store.grants.values()
+              if (benefit_id is None or g["benefit_id"] == benefit_id)
+              and (customers is None or g["customer_id"] in customers)
+              and (granted is None or g["is_granted"] == granted)]
+    return paginate(emu, query, grants, lambda g: emu.ser.grant(g["id"]))
+
+
+# customers --------------------------------------------------------------------------------
+@route("GET", "/v1/customers/")
+def list_customers(emu, params, query, body):
+    email = (one(query, "email") or "").lower()
+    text = (one(query, "query") or "").lower()
+    meta = metadata_filter(query)
+    customers = [c for c in emu.customers.live()
+                 if (not email or (c["email"] or "").lower() == email)
+                 and (not text or any(text in (c[f] or "").lower() for f in ("email", "name", "external_id")))
+                 and metadata_ok(c, meta)]
+    return paginate(emu, query, customers, lambda c: emu.ser.customer(c["id"]))
+
+
+@route("POST", "/v1/customers/")
+def create_customer(emu, params, query, body):
+    return 201, emu.ser.customer(emu.customers.create(body)["id"])
+
+
+@route("GET", "/v1/customers/external/{external_id}")
+def get_customer_external(emu, params, query, body):
+    return 200, emu.ser.customer(emu.customers.get_external(params["external_id"])["id"])
+
+
+@route("PATCH", "/v1/customers/external/{external_id}")
+def update_customer_external(emu, params, query, body):
+    customer = emu.customers.get_external(params["external_id"])
+    return 200, emu.ser.customer(emu.customers.update(customer, body, allow_external_id=False)["id"])
+
+
+@route("DELETE", "/v1/customers/external/{external_id}")
+def delete_customer_external(emu, params, query, body):
+    emu.customers.delete(emu.customers.get_external(params["external_id"]))
+    return 204, None
+
+
+@route("GET", "/v1/customers/external/{external_id}/state")
+def get_customer_state_external(emu, params, query, body):
+    return 200, emu.ser.customer_state(emu.customers.get_external(params["external_id"])["id"])
+
+
+@route("GET", "/v1/customers/{id}")
+def get_customer(emu, params, query, body):
+    return 200, emu.ser.customer(emu.customers.get(uuid_param(params["id"], ["path", "id"]))["id"])
+
+
+@route("PATCH", "/v1/customers/{id}")
+def update_customer(emu, params, query, body):
+    customer = emu.customers.get(uuid_param(params["id"], ["path", "id"]))
+    return 200, emu.ser.customer(emu.customers.update(customer, body)["id"])
+
+
+@route("DELETE", "/v1/customers/{id}")
+def delete_customer(emu, params, query, body):
+    emu.customers.delete(emu.customers.get(uuid_param(params["id"], ["path", "id"])))
+    return 204, None
+
+
+@route("GET", "/v1/customers/{id}/state")
+def get_customer_state(emu, params, query, body):
+    return 200, emu.ser.customer_state(emu.customers.get(uuid_param(params["id"], ["path", "id"]))["id"])
+
+
+@route("POST", "/v1/customer-sessions/")
+def create_customer_session(emu, params, query, body):
+    return 201, emu.ser.customer_session(emu.customers.create_session(body)["id"])
+
+
+# checkouts --------------------------------------------------------------------------------
+@route("GET", "/v1/checkouts/")
+def list_checkouts(emu, params, query, body):
+    customers = by_customer(emu, query)
+    statuses = query.get("status")
+    products = uuids(query, "product_id")
+    for checkout in emu.store.checkouts.values():
+        emu.checkouts.expire_if_due(checkout)
+    items = [c for c in emu.store.checkouts.values()
+             if (customers is None or c["customer_id"] in customers)
+             and (not statuses or c["status"] in statuses)
+             and (products is None or c["product_id"] in products)]
+    return paginate(emu, query, items, lambda c: emu.ser.checkout(c["id"]))
+
+
+@route("POST", "/v1/checkouts/")
+def create_checkout(emu, params, query, body):
+    return 201, emu.ser.checkout(emu.checkouts.create(body)["id"])
+
+
+@route("GET", "/v1/checkouts/client/{client_secret}")
+def get_checkout_client(emu, params, query, body):
+    checkout = emu.checkouts.by_secret(params["client_secret"])
+    emu.checkouts.expire_if_due(checkout)
+    return 200, emu.ser.checkout(checkout["id"], public_view=True)
+
+
+@route("PATCH", "/v1/checkouts/client/{client_secret}")
+def update_checkout_client(emu, params, query, body):
+    checkout = emu.checkouts.by_secret(params["client_secret"])
+    return 200, emu.ser.checkout(emu.checkouts.update_client(checkout, body)["id"], public_view=True)
+
+
+@route("POST", "/v1/checkouts/client/{client_secret}/confirm")
+def confirm_checkout_client(emu, params, query, body):
+    checkout = emu.checkouts.by_secret(params["client_secret"])
+    out = emu.checkouts.confirm(checkout, body if body is not None else {})
+    session = emu.customers.create_session({"customer_id": checkout["customer_id"]})
+    out["customer_session_token"] = session["token"]
+    return 200, out
+
+
+@route("GET", "/v1/checkouts/{id}")
+def get_checkout(emu, params, query, body):
+    checkout = emu.checkouts.get(uuid_param(params["id"], ["path", "id"]))
+    emu.checkouts.expire_if_due(checkout)
+    return 200, emu.ser.checkout(checkout["id"])
+
+
+@route("POST", "/v1/checkout-links/")
+def create_checkout_link(emu, params, query, body):
+    return 201, emu.ser.checkout_link(emu.checkouts.create_link(body)["id"])
+
+
+@route("GET", "/v1/checkout-links/")
+def list_checkout_links(emu, params, query, body):
+    return paginate(emu, query, list(emu.store.checkout_links.values()), lambda k: emu.ser.checkout_link(k["id"]))
+
+
+@route("GET", "/v1/checkout-links/{id}")
+def get_checkout_link(emu, params, query, body):
+    link = emu.store.checkout_links.get(uuid_param(params["id"], ["path", "id"]))
+    if link is None:
+        raise not_found("Checkout link not found")
+    return 200, emu.ser.checkout_link(link["id"])
+
+
+# discounts --------------------------------------------------------------------------------
+@route("GET", "/v1/discounts/")
+def list_discounts(emu, params, query, body):
+    return paginate(emu, query, list(emu.store.discounts.values()), lambda d: emu.ser.discount(d["id"]))
+
+
+@route("POST", "/v1/discounts/")
+def create_discount(emu, params, query, body):
+    return 201, emu.ser.discount(emu.catalog.create_discount(body)["id"])
+
+
+@route("GET", "/v1/discounts/{id}")
+def get_discount(emu, params, query, body):
+    return 200, emu.ser.discount(emu.catalog.get_discount(uuid_param(params["id"], ["path", "id"]))["id"])
+
+
+@route("PATCH", "/v1/discounts/{id}")
+def update_discount(emu, params, query, body):
+    return 200, emu.ser.discount(emu.catalog.update_discount(uuid_param(params["id"], ["path", "id"]), body)["id"])
+
+
+@route("DELETE", "/v1/discounts/{id}")
+def delete_discount(emu, params, query, body):
+    emu.catalog.delete_discount(uuid_param(params["id"], ["path", "id"]))
+    return 204, None
+
+
+# subscriptions ----------------------------------------------------------------------------
+@route("GET", "/v1/subscriptions/")
+def list_subscriptions(emu, params, query, body):
+    customers = by_customer(emu, query)
+    products = uuids(query, "product_id")
+    active = query_bool(flat(query), "active")
+    statuses = query.get("status")
+    cape = query_bool(flat(query), "cancel_at_period_end")
+    meta = metadata_filter(query)
+    items = [s for s in emu.store.subscriptions.values()
+             if (customers is None or s["customer_id"] in customers)
+             and (products is None or s["product_id"] in products)
+             and (active is None or (s["status"] in ("active", "trialing", "past_due")) == active)
+             and (not statuses or s["status"] in statuses)
+             and (cape is None or s["cancel_at_period_end"] == cape)
+             and metadata_ok(s, meta)]
+    return paginate(emu, query, items, lambda s: emu.ser.subscription(s["id"]))
+
+
+@route("GET", "/v1/subscriptions/{id}")
+def get_subscription(emu, params, query, body):
+    return 200, emu.ser.subscription(emu.subscriptions.get(uuid_param(params["id"], ["path", "id"]))["id"])
+
+
+@route("PATCH", "/v1/subscriptions/{id}")
+def update_subscription(emu, params, query, body):
+    sub = emu.subscriptions.get(uuid_param(params["id"], ["path", "id"]))
+    return 200, emu.ser.subscription(emu.subscriptions.update(sub, body)["id"])
+
+
+@route("DELETE", "/v1/subscriptions/{id}")
+def revoke_subscription(emu, params, query, body):
+    sub = emu.subscriptions.get(uuid_param(params["id"], ["path", "id"]))
+    emu.subscriptions.revoke(sub)
+    return 200, emu.ser.subscription(sub["id"])
+
+
+# orders & refunds ---------------------------------------------------------------------------
+@route("GET", "/v1/orders/")
+def list_orders(emu, params, query, body):
+    customers = by_customer(emu, query)
+    products = uuids(query, "product_id")
+    subs = uuids(query, "subscription_id")
+    checkouts = uuids(query, "checkout_id")
+    statuses = query.get("status")
+    billing = query.get("product_billing_type")
+    meta = metadata_filter(query)
+    items = [o for o in emu.store.orders.values()
+             if (customers is None or o["customer_id"] in customers)
+             and (products is None or o["product_id"] in products)
+             and (subs is None or o["subscription_id"] in subs)
+             and (checkouts is None or o["checkout_id"] in checkouts)
+             and (not statuses or o["status"] in statuses)
+             and (not billing or ("recurring" if o["subscription_id"] else "one_time") in billing)
+             and metadata_ok(o, meta)]
+    return paginate(emu, query, items, lambda o: emu.ser.order(o["id"]))
+
+
+@route("GET", "/v1/orders/{id}")
+def get_order(emu, params, query, body):
+    return 200, emu.ser.order(emu.orders.get(uuid_param(params["id"], ["path", "id"]))["id"])
+
+
+@route("POST", "/v1/orders/{id}/invoice")
+def generate_invoice(emu, params, query, body):
+    emu.orders.generate_invoice(uuid_param(params["id"], ["path", "id"]))
+    return 202, {}
+
+
+@route("GET", "/v1/orders/{id}/invoice")
+def get_invoice(emu, params, query, body):
+    return 200, emu.orders.invoice(uuid_param(params["id"], ["path", "id"]))
+
+
+@route("POST", "/v1/refunds/")
+def create_refund(emu, params, query, body):
+    return 201, emu.ser.refund(emu.orders.refund(body)["id"])
+
+
+@route("GET", "/v1/refunds/")
+def list_refunds(emu, params, query, body):
+    orders = uuids(query, "order_id")
+    customers = by_customer(emu, query)
+    items = [r for r in emu.store.refunds.values()
+             if (orders is None or r["order_id"] in orders) and (customers is None or r["customer_id"] in customers)]
+    return paginate(emu, query, items, lambda r: emu.ser.refund(r["id"]))
+
+
+# usage ------------------------------------------------------------------------------------
+@route("POST", "/v1/events/ingest")
+def ingest_events(emu, params, query, body):
+    return 200, emu.usage.ingest(body)
+
+
+@route("GET", "/v1/events/")
+def list_events(emu, params, query, body):
+    customers = by_customer(emu, query)
+    names = query.get("name")
+    external = set(query.get("external_customer_id") or [])
+    meter_ids = uuids(query, "meter_id")
+    sources = query.get("source")
+    from .usage import matches
+
+    items = [e for e in emu.store.events.values()
+             if (customers is None or e["customer_id"] in customers or e["external_customer_id"] in external)
+             and (not names or e["name"] in names)
+             and (not sources or e["source"] in sources)
+             and (meter_ids is None or any(matches(emu.store.meters[m]["filter"], e)
+                                           for m in meter_ids if m in emu.store.meters))]
+    return paginate(emu, query, items, lambda e: emu.ser.event(e["id"]), key="timestamp")
+
+
+@route("GET", "/v1/events/{id}")
+def get_event(emu, params, query, body):
+    event_id = uuid_param(params["id"], ["path", "id"])
+    if event_id not in emu.store.events:
+        raise not_found("Event not found")
+    return 200, emu.ser.event(event_id)
+
+
+@route("GET", "/v1/meters/")
+def list_meters(emu, params, query, body):
+    return paginate(emu, query, list(emu.store.meters.values()), lambda m: emu.ser.meter(m["id"]))
+
+
+@route("POST", "/v1/meters/")
+def create_meter(emu, params, query, body):
+    return 201, emu.ser.meter(emu.catalog.create_meter(body)["id"])
+
+
+@route("GET", "/v1/meters/{id}")
+def get_meter(emu, params, query, body):
+    meter_id = uuid_param(params["id"], ["path", "id"])
+    if meter_id not in emu.store.meters:
+        raise not_found("Meter not found")
+    return 200, emu.ser.meter(meter_id)
+
+
+@route("GET", "/v1/customer-meters/")
+def list_customer_meters(emu, params, query, body):
+    customers = by_customer(emu, query)
+    meter_ids = uuids(query, "meter_id")
+    items = [cm for cm in emu.usage.customer_meters()
+             if (customers is None or cm["customer_id"] in customers)
+             and (meter_ids is None or cm["meter_id"] in meter_ids)]
+    return paginate(emu, query, items, lambda cm: cm)
+
+
+@route("GET", "/v1/customer-meters/{id}")
+def get_customer_meter(emu, params, query, body):
+    meter_id = uuid_param(params["id"], ["path", "id"])
+    found = next((cm for cm in emu.usage.customer_meters() if cm["id"] == meter_id), None)
+    if found is None:
+        raise not_found("Customer meter not found")
+    return 200, found
+
+
+# license keys -------------------------------------------------------------------------------
+@route("GET", "/v1/license-keys/")
+def list_license_keys(emu, params, query, body):
+    benefit_ids = uuids(query, "benefit_id")
+    statuses = query.get("status")
+    items = [k for k in emu.store.license_keys.values()
+             if (benefit_ids is None or k["benefit_id"] in benefit_ids) and (not statuses or k["status"] in statuses)]
+    return paginate(emu, query, items, lambda k: emu.ser.license_key(k["id"]))
+
+
+@route("GET", "/v1/license-keys/{id}")
+def get_license_key(emu, params, query, body):
+    key = emu.license_keys.get(uuid_param(params["id"], ["path", "id"]))
+    return 200, emu.ser.license_key(key["id"], activations=True)
+
+
+@route("POST", "/v1/license-keys/validate")
+def validate_license_key(emu, params, query, body):
+    return 200, emu.license_keys.validate(body)
+
+
+@route("POST", "/v1/license-keys/activate")
+def activate_license_key(emu, params, query, body):
+    return 200, emu.ser.activation(emu.license_keys.activate(body)["id"])
+
+
+@route("POST", "/v1/license-keys/deactivate")
+def deactivate_license_key(emu, params, query, body):
+    emu.license_keys.deactivate(body)
+    return 204, None
+
+
+__all__ = ["ROUTES", "dispatch", "invalid"]

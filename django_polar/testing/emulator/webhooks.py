@@ -1,0 +1,165 @@
+"""Webhook events as Polar sends them: Standard Webhooks signatures (both key schemes),
+per-endpoint ordered queues, retries with backoff, disabling after 10 straight failures."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from .store import iso, parse_iso
+
+if TYPE_CHECKING:
+    from .core import Emulator
+
+MAX_ATTEMPTS = 10
+DISABLE_AFTER = 10
+TIMEOUT = 10.0
+Target = str | Callable[[bytes, dict[str, str]], int]
+
+
+def signing_key(secret: str, scheme: str) -> str:
+    """The key standardwebhooks needs: the whsec_ secret as is, or (legacy, before
+    2026-09-08) the base64 of the secret's UTF-8 bytes so the HMAC key is the whole string."""
+    if scheme == "standard":
+        return secret
+    if scheme == "legacy":
+        return base64.b64encode(secret.encode()).decode()
+    raise ValueError("scheme must be 'standard' or 'legacy'")
+
+
+def backoff(attempt: int) -> timedelta:
+    """Wait before retry n (1-based): 10 s, 20 s, 40 s ... capped at 6 hours."""
+    return timedelta(seconds=min(10 * 2 ** (attempt - 1), 6 * 3600))
+
+
+@dataclass
+class Delivery:
+    webhook_id: str
+    type: str
+    body: bytes
+    attempts: int = 0
+    next_attempt_at: str | None = None
+
+
+@dataclass
+class Endpoint:
+    id: str
+    target: Target
+    secret: str
+    scheme: str = "standard"
+    events: frozenset[str] | None = None
+    enabled: bool = True
+    consecutive_failures: int = 0
+    queue: list[Delivery] = field(default_factory=list)
+
+    def wants(self, event_type: str) -> bool:
+        return self.enabled and (self.events is None or event_type in self.events)
+
+
+class Webhooks:
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.endpoints: list[Endpoint] = []
+        self.sent_events: list[dict[str, Any]] = []
+        self.delivery_log: list[dict[str, Any]] = []
+        self._deliver_lock = threading.RLock()
+        self.http = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+
+    def add_endpoint(self, target: Target, *, secret: str, scheme: str = "standard",
+                     events: list[str] | None = None) -> Endpoint:
+        signing_key(secret, scheme)
+        Webhook(signing_key(secret, scheme))  # fail fast on an unusable secret
+        endpoint = Endpoint(id=self.emu.store.new_id(), target=target, secret=secret, scheme=scheme,
+                            events=frozenset(events) if events else None)
+        self.endpoints.append(endpoint)
+        return endpoint
+
+    def emit(self, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+        event = {"type": event_type, "timestamp": iso(self.emu.clock.now()),
+                 "api_version": self.emu.api_version, "data": data}
+        self.sent_events.append(event)
+        body = json.dumps(event, separators=(",", ":")).encode()
+        for endpoint in self.endpoints:
+            if endpoint.wants(event_type):
+                endpoint.queue.append(Delivery(webhook_id=self.emu.store.new_id(), type=event_type, body=body))
+        return event
+
+    def headers(self, endpoint: Endpoint, delivery: Delivery) -> dict[str, str]:
+        # The header timestamp is the real send time: receivers check it against their
+        # own clock (5 minutes tolerance), whatever the emulator's clock says.
+        sent_at = datetime.now(UTC)
+        signature = Webhook(signing_key(endpoint.secret, endpoint.scheme)).sign(
+            delivery.webhook_id, sent_at, delivery.body.decode())
+        return {
+            "content-type": "application/json",
+            "user-agent": "polar.sh webhooks (django-polar emulator)",
+            "webhook-id": delivery.webhook_id,
+            "webhook-timestamp": str(int(sent_at.timestamp())),
+            "webhook-signature": signature,
+        }
+
+    def _send(self, endpoint: Endpoint, delivery: Delivery) -> tuple[int | None, str | None]:
+        headers = self.headers(endpoint, delivery)
+        try:
+            if callable(endpoint.target):
+                return int(endpoint.target(delivery.body, headers)), None
+            response = self.http.post(endpoint.target, content=delivery.body, headers=headers)
+            return response.status_code, None
+        except httpx.HTTPError as exc:
+            return None, type(exc).__name__
+
+    def pending(self) -> int:
+        return sum(len(e.queue) for e in self.endpoints if e.enabled)
+
+    def deliver(self, *, force: bool = False) -> int:
+        """Send every delivery that is due; later events wait behind a failing one.
+
+        ``force`` ignores retry backoff (tests call it to retry at once). Returns the
+        number of successful deliveries.
+        """
+        delivered = 0
+        with self._deliver_lock:
+            for endpoint in self.endpoints:
+                if endpoint.queue and self.emu.faults.shuffle:
+                    self.emu.faults.rng.shuffle(endpoint.queue)
+                while endpoint.enabled and endpoint.queue:
+                    delivery = endpoint.queue[0]
+                    now = self.emu.clock.now()
+                    if not force and delivery.next_attempt_at and parse_iso(delivery.next_attempt_at) > now:
+                        break
+                    delivery.attempts += 1
+                    status, error = self._send(endpoint, delivery)
+                    ok = status is not None and 200 <= status < 300
+                    self.delivery_log.append({
+                        "endpoint_id": endpoint.id, "webhook_id": delivery.webhook_id, "type": delivery.type,
+                        "attempt": delivery.attempts, "status": status, "error": error, "ok": ok,
+                    })
+                    if ok:
+                        endpoint.queue.pop(0)
+                        endpoint.consecutive_failures = 0
+                        delivered += 1
+                        if self.emu.faults.duplicate():
+                            self._send(endpoint, delivery)
+                            self.delivery_log.append({
+                                "endpoint_id": endpoint.id, "webhook_id": delivery.webhook_id,
+                                "type": delivery.type, "attempt": delivery.attempts, "status": None,
+                                "error": None, "ok": True, "duplicate": True,
+                            })
+                        continue
+                    endpoint.consecutive_failures += 1
+                    if endpoint.consecutive_failures >= DISABLE_AFTER:
+                        endpoint.enabled = False
+                    if delivery.attempts >= MAX_ATTEMPTS:
+                        endpoint.queue.pop(0)
+                        continue
+                    delivery.next_attempt_at = iso(now + backoff(delivery.attempts))
+                    break
+        return delivered

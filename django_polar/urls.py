@@ -1,0 +1,15 @@
+"""URLs of django-polar: include with ``path("polar/", include("django_polar.urls"))``."""
+
+from django.urls import path
+
+from . import views
+from .webhooks import views as webhook_views
+
+app_name = "django_polar"
+
+urlpatterns: list = [
+    path("checkout/success/", views.CheckoutSuccessView.as_view(), name="success"),
+    path("checkout/<str:product>/", views.CheckoutView.as_view(), name="checkout"),
+    path("portal/", views.CustomerPortalView.as_view(), name="portal"),
+    path("webhook/", webhook_views.webhook, name="webhook"),
+]

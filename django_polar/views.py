@@ -1,0 +1,202 @@
+"""Checkout, success and customer-portal views.
+
+The billable always comes from the request (``billable_for_request``), never from query
+parameters; products must be known, active products of the mirror; every ``next`` is
+checked with Django's safe-URL helper.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from django.views.decorators.clickjacking import xframe_options_exempt
+
+from .billable import Billable, CustomerConflictError, billable_for_request
+from .checkout import CHECKOUT_ID_PLACEHOLDER, CheckoutError, resolve_product_id
+from .conf import polar_settings
+from .errors import PolarError
+from .models import DEFAULT_TYPE, Product
+
+logger = logging.getLogger("django_polar")
+
+EMBED_THEMES = ("light", "dark")
+
+
+def safe_next_url(request: HttpRequest, url: str | None) -> str | None:
+    """``url`` if it points to this site (relative or same host), else None."""
+    if not url:
+        return None
+    if url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return None
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return request.GET.get("format") == "json" or "application/json" in request.headers.get(
+        "Accept", ""
+    )
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = parts.query + ("&" if parts.query else "") + urlencode(params)
+    return urlunsplit(parts._replace(query=query))
+
+
+def _error(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    if wants_json(request):
+        return JsonResponse({"error": message}, status=status)
+    return render(request, "django_polar/error.html", {"message": message}, status=status)
+
+
+class BillableViewMixin(LoginRequiredMixin):
+    """Login required, and the request must resolve to a billable (else 403)."""
+
+    def get_billable(self) -> Billable:
+        billable = billable_for_request(self.request)
+        if billable is None:
+            raise PermissionDenied("There is no billing account for this request.")
+        return billable
+
+
+@method_decorator(xframe_options_exempt, name="dispatch")  # loaded in Polar's embed iframe
+class CheckoutView(BillableViewMixin, View):
+    """Create a checkout for ``product`` (slug or id) and redirect (303) to it.
+
+    With ``?format=json`` (or ``Accept: application/json``) answers ``{"id", "url"}``.
+    Optional query: ``seats`` (1-10000), ``next`` (same-site return URL). Subclass or
+    pass ``subscription_type="team"`` to ``as_view`` for another subscription type.
+    """
+
+    http_method_names = ["get", "post"]
+    subscription_type: str = DEFAULT_TYPE
+
+    def get(self, request: HttpRequest, product: str) -> HttpResponse:
+        return self.create(request, product)
+
+    def post(self, request: HttpRequest, product: str) -> HttpResponse:
+        return self.create(request, product)
+
+    def get_product(self, product: str) -> Product:
+        try:
+            product_id = resolve_product_id(product)
+            return Product.objects.active().get(pk=product_id)
+        except (CheckoutError, ValidationError, Product.DoesNotExist):
+            raise Http404("No such product for sale.") from None
+
+    def create(self, request: HttpRequest, product: str) -> HttpResponse:
+        product_row = self.get_product(product)
+        billable = self.get_billable()
+        builder = billable.checkout([product_row], request=request, type=self.subscription_type)
+        seats = request.GET.get("seats")
+        next_url = safe_next_url(request, request.GET.get("next"))
+        try:
+            if seats is not None:
+                if not seats.isdigit():
+                    raise CheckoutError("seats must be a whole number from 1 to 10000.")
+                builder.with_seats(int(seats))
+            if next_url:
+                builder.with_return_url(next_url)
+                if not polar_settings.SUCCESS_URL:
+                    success = reverse("django_polar:success")
+                    builder.with_success_url(
+                        f"{success}?checkout_id={CHECKOUT_ID_PLACEHOLDER}&{urlencode({'next': next_url})}"
+                    )
+            session = builder.session
+        except CheckoutError as exc:
+            return _error(request, str(exc), 400)
+        except CustomerConflictError as exc:
+            logger.warning("Checkout refused: %s", exc)
+            return _error(
+                request,
+                "Your billing account conflicts with an existing one; please contact support.",
+                409,
+            )
+        except PolarError as exc:
+            logger.error("Creating a Polar checkout failed: %s", exc)
+            return _error(
+                request, "The payment provider could not start the checkout; please try again.", 502
+            )
+        if wants_json(request):
+            return JsonResponse({"id": session["id"], "url": session["url"]})
+        url = session["url"]
+        if request.GET.get("embed") == "true":
+            # Opened by the embed script inside its iframe: keep the embed parameters.
+            params = {"embed": "true", "embed_origin": builder.payload().get("embed_origin", "")}
+            theme = request.GET.get("theme")
+            if theme in EMBED_THEMES:
+                params["theme"] = theme
+            url = _with_query(url, **params)
+        response = HttpResponseRedirect(url)
+        response.status_code = 303
+        return response
+
+
+class CheckoutSuccessView(BillableViewMixin, View):
+    """Where Polar returns the buyer. Says "confirmed" only once the mirror has the
+    paid order or the subscription; a redirect alone proves nothing."""
+
+    template_name = "django_polar/success.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        raw = request.GET.get("checkout_id", "")
+        try:
+            checkout_id = uuid.UUID(raw)
+        except ValueError:
+            return _error(request, "This page needs a valid checkout_id.", 400)
+        billable = self.get_billable()
+        confirmed = (
+            billable.orders.filter(checkout_id=checkout_id, paid=True).exists()
+            or billable.subscriptions.filter(checkout_id=checkout_id).valid().exists()
+        )
+        status = "confirmed" if confirmed else "processing"
+        if wants_json(request):
+            return JsonResponse({"checkout_id": str(checkout_id), "status": status})
+        context: dict[str, Any] = {
+            "checkout_id": checkout_id,
+            "status": status,
+            "confirmed": confirmed,
+            "next_url": safe_next_url(request, request.GET.get("next")),
+        }
+        return render(request, self.template_name, context)
+
+
+class CustomerPortalView(BillableViewMixin, View):
+    """Redirect (303) to the requester's own Polar customer portal."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        billable = self.get_billable()
+        next_url = safe_next_url(request, request.GET.get("next"))
+        return_url = request.build_absolute_uri(next_url) if next_url else None
+        try:
+            return billable.redirect_to_customer_portal(return_url)
+        except CustomerConflictError as exc:
+            logger.warning("Customer portal refused: %s", exc)
+            return _error(
+                request,
+                "Your billing account conflicts with an existing one; please contact support.",
+                409,
+            )
+        except PolarError as exc:
+            logger.error("Creating a Polar customer session failed: %s", exc)
+            return _error(
+                request, "The billing portal is unavailable right now; please try again.", 502
+            )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        return self.get(request)

@@ -1,0 +1,1 @@
+"""Polar webhooks: ``verify`` (signatures), ``views`` (the inbox), ``dispatch`` (apply)."""

@@ -1,0 +1,179 @@
+"""Apply a stored webhook event to the mirror: the type -> handler table lives here.
+
+A new event type is one line in ``HANDLERS`` (or ``UNMIRRORED``). Applying runs in its
+own transaction with the event row locked, so one event is never applied twice at once;
+a failure rolls the mirror back, leaves the event ``failed`` with its traceback and a
+``next_attempt_at`` (exponential backoff, up to WEBHOOK_MAX_ATTEMPTS), and never loses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from .. import mirror, signals
+from ..conf import polar_settings
+from ..models import Customer, WebhookEvent, WebhookEventStatus
+
+logger = logging.getLogger("django_polar.webhooks")
+
+Handler = Callable[..., models.Model]
+
+HANDLERS: dict[str, Handler] = {
+    "customer.created": mirror.upsert_customer,
+    "customer.updated": mirror.upsert_customer,
+    "customer.deleted": mirror.upsert_customer,
+    "customer.state_changed": mirror.apply_customer_state,
+    "product.created": mirror.upsert_product,
+    "product.updated": mirror.upsert_product,
+    "benefit.created": mirror.upsert_benefit,
+    "benefit.updated": mirror.upsert_benefit,
+    "benefit_grant.created": mirror.upsert_benefit_grant,
+    "benefit_grant.updated": mirror.upsert_benefit_grant,
+    "benefit_grant.cycled": mirror.upsert_benefit_grant,
+    "benefit_grant.revoked": mirror.upsert_benefit_grant,
+    "order.created": mirror.upsert_order,
+    "order.updated": mirror.upsert_order,
+    "order.paid": mirror.upsert_order,
+    "order.refunded": mirror.upsert_order,
+    "refund.created": mirror.upsert_refund,
+    "refund.updated": mirror.upsert_refund,
+    **{
+        f"subscription.{name}": mirror.upsert_subscription
+        for name in (
+            "created updated active canceled uncanceled revoked past_due paused resumed "
+            "cycled migrated"
+        ).split()
+    },
+}
+
+#: Stored, marked ``ignored`` (nothing in the mirror depends on them) and still signalled.
+UNMIRRORED: frozenset[str] = frozenset(
+    {
+        "checkout.created",
+        "checkout.updated",
+        "checkout.expired",
+        "customer_seat.assigned",
+        "customer_seat.claimed",
+        "customer_seat.revoked",
+        "discount.created",
+        "discount.updated",
+        "discount.deleted",
+        "member.created",
+        "member.updated",
+        "member.deleted",
+        "organization.updated",
+    }
+)
+
+
+class MalformedEvent(ValueError):
+    """An authentic event whose body is not ``{"type": str, "data": {...}}``."""
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt: 1, 2, 4 ... minutes, at most 6 hours."""
+    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
+
+
+def apply(event: WebhookEvent) -> tuple[models.Model | None, str]:
+    """Apply one event to the mirror; returns (row or None, resulting status)."""
+    payload = event.payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        raise MalformedEvent("Malformed event: the body is not a JSON object with a 'data' object")
+    handler = HANDLERS.get(event.type)
+    if handler is None:
+        return None, WebhookEventStatus.IGNORED
+    return handler(payload["data"], event_time=event.timestamp), WebhookEventStatus.PROCESSED
+
+
+def process_event(event_pk: int, *, force: bool = False) -> WebhookEvent:
+    """Apply a stored event (idempotent: a processed or ignored one is left alone unless
+    ``force``), then send its signals. Never raises for a handler failure."""
+    error: BaseException | None = None
+    obj = None
+    with transaction.atomic():
+        event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+        if event.status in (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED) and not force:
+            return event
+        event.attempts += 1
+        try:
+            with transaction.atomic():
+                obj, status = apply(event)
+        except Exception as exc:
+            error = exc
+            event.status = WebhookEventStatus.FAILED
+            event.last_error = traceback.format_exc()
+            retry = event.attempts < polar_settings.WEBHOOK_MAX_ATTEMPTS and not isinstance(
+                exc, MalformedEvent
+            )
+            event.next_attempt_at = timezone.now() + backoff(event.attempts) if retry else None
+        else:
+            event.status = status
+            event.last_error = ""
+            event.next_attempt_at = None
+            event.processed_at = timezone.now()
+        event.save(
+            update_fields=["status", "attempts", "last_error", "next_attempt_at", "processed_at"]
+        )
+    if error is not None:
+        logger.warning(
+            "Applying webhook event %s (%s) failed, attempt %s: %r",
+            event.webhook_id,
+            event.type,
+            event.attempts,
+            error,
+        )
+        _send(signals.webhook_event_failed, event, error=error)
+    else:
+        send_processed_signals(event, obj)
+    return event
+
+
+def replay(event: WebhookEvent) -> WebhookEvent:
+    """Apply an event again, whatever its status (admin action, ``polar_webhooks replay``)."""
+    return process_event(event.pk, force=True)
+
+
+def billable_for(obj: Any) -> Any:
+    """The billable behind a mirrored row (through its customer), or None."""
+    if isinstance(obj, Customer):
+        return mirror.billable_of(obj)
+    customer_id = getattr(obj, "customer_id", None)
+    if customer_id is None:
+        return None
+    return mirror.billable_of(Customer.objects.filter(pk=customer_id).first())
+
+
+def send_processed_signals(event: WebhookEvent, obj: Any) -> None:
+    typed = signals.for_event(event.type)
+    if not (typed.has_listeners() or signals.webhook_event_processed.has_listeners()):
+        return
+    billable = billable_for(obj)
+    for signal in (signals.webhook_event_processed, typed):
+        _send(signal, event, obj=obj, billable=billable)
+
+
+def _send(signal: Any, event: WebhookEvent, sender: Any = None, **kwargs: Any) -> None:
+    sender = event.type if sender is None else sender
+    for receiver, result in signal.send_robust(sender=sender, event=event, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "Receiver %r of webhook event %s (%s) raised",
+                receiver,
+                event.webhook_id,
+                event.type,
+                exc_info=result,
+            )
+
+
+def next_due(now: datetime | None = None) -> models.QuerySet[WebhookEvent]:
+    """Failed events whose retry time has come (``retry-failed`` walks these)."""
+    now = now or timezone.now()
+    return WebhookEvent.objects.filter(status=WebhookEventStatus.FAILED, next_attempt_at__lte=now)

@@ -1,0 +1,48 @@
+"""Forms of Jotter's pages."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from .models import Note, Team
+
+
+class SignupForm(UserCreationForm):
+    """Sign-up with an email address: Polar sends receipts there."""
+
+    email = forms.EmailField(required=True, help_text="Receipts and invoices go here.")
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip()
+        if get_user_model()._default_manager.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email already exists.")
+        return email
+
+
+class NoteForm(forms.ModelForm):
+    class Meta:
+        model = Note
+        fields = ("title", "body")
+        widgets = {"body": forms.Textarea(attrs={"rows": 8})}
+
+
+class TeamForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ("name", "billing_email")
+
+
+class SeatsForm(forms.Form):
+    """How many seats a team buys (Polar accepts 1 to 10000)."""
+
+    seats = forms.IntegerField(min_value=1, max_value=1000, initial=3)
+
+
+class SwapForm(forms.Form):
+    """Change plan: the target must be an active recurring product of the mirror."""
+
+    product = forms.UUIDField()

@@ -1,0 +1,1 @@
+"""Jotter's views, one module per area."""

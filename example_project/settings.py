@@ -1,0 +1,107 @@
+"""Settings of the demo SaaS, read from the environment (and ``.env``) with django-environ.
+
+Runs on the Polar emulator by default. To use Polar's sandbox instead, set three variables:
+POLAR_SERVER=sandbox, POLAR_ACCESS_TOKEN=polar_oat_..., POLAR_WEBHOOK_SECRET=whsec_...
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent
+env = environ.Env()
+environ.Env.read_env(BASE_DIR.parent / ".env")
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env("SECRET_KEY", default="demo-only-insecure-secret-key-change-me")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+
+try:  # Django < 6 uses the django-tasks backport
+    import django_tasks  # noqa: F401
+
+    TASKS_APPS, TASKS_PACKAGE = ["django_tasks"], "django_tasks"
+except ImportError:
+    TASKS_APPS, TASKS_PACKAGE = [], "django.tasks"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    *TASKS_APPS,
+    "django_polar",
+    "example_project.accounts",
+    "example_project.notes",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example_project.urls"
+WSGI_APPLICATION = "example_project.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "/static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGIN_URL = "notes:login"
+LOGIN_REDIRECT_URL = "notes:notes"
+LOGOUT_REDIRECT_URL = "notes:home"
+AUTH_USER_MODEL = "accounts.User"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+#: Where this site is reachable; the embed script URL and the emulator's webhook target
+#: are built from it. `manage.py demo` serves here.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+}
+
+TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}
+
+POLAR = {
+    "SERVER": env("POLAR_SERVER", default="emulator"),
+    # The emulator accepts any token and signs with this demo secret; real values
+    # come from the environment when POLAR_SERVER is sandbox or production.
+    "ACCESS_TOKEN": env("POLAR_ACCESS_TOKEN", default="polar_oat_emulator_demo_token"),
+    "WEBHOOK_SECRET": env(
+        "POLAR_WEBHOOK_SECRET", default="whsec_ZGVtby13ZWJob29rLXNlY3JldC1mb3ItdGhlLWVtdWxhdG9y"
+    ),
+    "API_VERSION": env("POLAR_API_VERSION", default="2026-10"),
+    "EMULATOR_URL": env("POLAR_EMULATOR_URL", default="http://127.0.0.1:8765"),
+    # The vendored @polar-sh/checkout 0.4.1 (no CDN needed); see notes/embed.py.
+    "EMBED_SCRIPT_URL": env("POLAR_EMBED_SCRIPT_URL", default=f"{SITE_URL}/polar-embed.js"),
+    "SUBSCRIPTION_REQUIRED_URL": "notes:pricing",
+}
+
+#: The demo emulator keeps its state here between runs of `manage.py demo`.
+POLAR_EMULATOR_STATE_FILE = env(
+    "POLAR_EMULATOR_STATE_FILE", default=str(BASE_DIR / ".emulator-state.json")
+)

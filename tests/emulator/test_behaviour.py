@@ -1,0 +1,185 @@
+"""Usage, license keys, trials, past due, plan changes, faults, delivery rules, persistence."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from django_polar.testing import Emulator
+
+from .conftest import STANDARD_SECRET, Recorder
+from .oracle import check_signed, load
+
+
+def _subscribe(emu, api, key, external_id="u-1", **extra):
+    checkout = api.post("/v1/checkouts/", json={"products": [emu.ids[key]], "external_customer_id": external_id,
+                                                **extra}).json()
+    emu.pay_checkout(checkout["id"], email=f"{external_id}@example.com", name="Buyer")
+    return emu.store.checkouts[checkout["id"]]["subscription_id"]
+
+
+def test_usage_ingest_dedupes_and_moves_meters(emu, api):
+    sub_id = _subscribe(emu, api, "api-metered")
+    events = [{"name": "api_call", "external_customer_id": "u-1", "external_id": f"e{i}"} for i in range(3)]
+    assert api.post("/v1/events/ingest", json={"events": events}).json() == {"inserted": 3, "duplicates": 0}
+    again = api.post("/v1/events/ingest", json={"events": [*events, {"name": "other", "external_customer_id": "u-1"}]})
+    assert again.json() == {"inserted": 1, "duplicates": 3}
+    meters = load(api.get("/v1/customer-meters/", params={"external_customer_id": "u-1"}).json(),
+                  "ListResourceCustomerMeter")
+    meter = meters.items[0]
+    assert (meter.consumed_units, meter.credited_units, meter.balance) == (3.0, 1000, 997.0)
+    load(api.get("/v1/events/", params={"name": "api_call"}).json(), "ListResourceEvent")
+    # 1003 calls in the period: 1000 credited, 3 billed at 0.5 cents -> rounds to 2
+    api.post("/v1/events/ingest", json={"events": [{"name": "api_call", "external_customer_id": "u-1"}] * 1000})
+    emu.clock.advance(days=32)
+    orders = load(api.get("/v1/orders/", params={"subscription_id": sub_id}).json(), "ListResourceOrder")
+    renewal = next(o for o in orders.items if o.billing_reason == "subscription_cycle")
+    assert renewal.total_amount == 500 + 2
+    state = load(api.get("/v1/customers/external/u-1/state").json(), "CustomerStateIndividual")
+    assert state.active_meters[0].consumed_units == 0.0 and state.active_meters[0].credited_units == 1000
+
+
+def test_license_keys_validate_activate_deactivate(emu, api):
+    _subscribe(emu, api, "lifetime")
+    key = load(api.get("/v1/license-keys/").json(), "ListResourceLicenseKeyRead").items[0]
+    org = emu.store.organization["id"]
+    valid = load(api.post("/v1/license-keys/validate", json={"key": key.key, "organization_id": org}).json(),
+                 "ValidatedLicenseKey")
+    assert valid.validations == 1
+    acts = [api.post("/v1/license-keys/activate", json={"key": key.key, "organization_id": org, "label": f"pc{i}"})
+            for i in range(4)]
+    assert [a.status_code for a in acts] == [200, 200, 200, 403]
+    activation = load(acts[0].json(), "LicenseKeyActivationRead")
+    assert api.post("/v1/license-keys/deactivate", json={"key": key.key, "organization_id": org,
+                                                         "activation_id": activation.id}).status_code == 204
+    detail = load(api.get(f"/v1/license-keys/{key.id}").json(), "LicenseKeyWithActivations")
+    assert len(detail.activations) == 2
+    assert api.post("/v1/license-keys/validate", json={"key": "nope", "organization_id": org}).status_code == 404
+
+
+def test_trial_converts_then_past_due_then_recovers(emu, hook, api):
+    sub_id = _subscribe(emu, api, "pro-monthly")
+    sub = load(api.get(f"/v1/subscriptions/{sub_id}").json(), "Subscription")
+    assert sub.status == "trialing" and sub.trial_end
+    assert "subscription.active" not in hook.types()
+    hook.clear()
+    emu.clock.advance(days=15)
+    assert hook.types()[:2] == ["subscription.updated", "subscription.active"]
+    assert load(api.get(f"/v1/subscriptions/{sub_id}").json(), "Subscription").status == "active"
+    emu.fail_next_renewal(sub_id)
+    hook.clear()
+    emu.clock.advance(days=31)
+    assert hook.types() == ["subscription.updated", "order.created", "subscription.updated",
+                            "subscription.past_due", "customer.state_changed"]
+    state = load(api.get("/v1/customers/external/u-1/state").json(), "CustomerStateIndividual")
+    assert state.active_subscriptions[0].status == "disabled"
+    emu.recover_subscription(sub_id)
+    assert load(api.get(f"/v1/subscriptions/{sub_id}").json(), "Subscription").status == "active"
+
+
+def test_plan_change_invoice_and_uncancel(emu, hook, api):
+    sub_id = _subscribe(emu, api, "team", seats=3)
+    sub = load(api.get(f"/v1/subscriptions/{sub_id}").json(), "Subscription")
+    assert (sub.seats, sub.amount) == (3, 3000)
+    hook.clear()
+    api.patch(f"/v1/subscriptions/{sub_id}", json={"seats": 12, "proration_behavior": "invoice"})
+    assert "order.paid" in hook.types()
+    update_order = next(e["data"] for e in hook.events if e["type"] == "order.created")
+    assert update_order["billing_reason"] == "subscription_update" and update_order["total_amount"] > 0
+    assert load(api.get(f"/v1/subscriptions/{sub_id}").json(), "Subscription").amount == 12 * 800
+    emu.cancel_subscription(sub_id)
+    hook.clear()
+    emu.uncancel_subscription(sub_id)
+    assert hook.types() == ["subscription.updated", "subscription.uncanceled", "customer.state_changed"]
+    nxt = api.patch(f"/v1/subscriptions/{sub_id}", json={"product_id": emu.ids["pro-yearly"],
+                                                          "proration_behavior": "next_period"})
+    assert load(nxt.json(), "Subscription").pending_update.product_id == emu.ids["pro-yearly"]
+    emu.clock.advance(days=31)
+    assert load(api.get(f"/v1/subscriptions/{sub_id}").json(), "Subscription").product_id == emu.ids["pro-yearly"]
+
+
+def test_customer_session_portal_url(emu, api):
+    _subscribe(emu, api, "lifetime")
+    session = load(api.post("/v1/customer-sessions/", json={"external_customer_id": "u-1",
+                                                             "return_url": "https://app.test/account"}).json(),
+                   "CustomerSession")
+    assert session.customer_portal_url == f"{emu.base_url}/portal/{session.token}"
+    assert emu.customer_session(session.token)["customer"]["external_id"] == "u-1"
+    emu.clock.advance(hours=2)
+    assert emu.customer_session(session.token) is None
+    unknown = api.post("/v1/customer-sessions/", json={"external_customer_id": "nobody"})
+    assert unknown.status_code == 422
+
+
+def test_faults_rate_limit_and_server_errors(emu, api):
+    emu.faults.rate_limit = 2
+    codes = [api.get("/v1/products/").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    limited = api.get("/v1/products/")
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    emu.faults.reset()
+    emu.faults.fail_next(2, status=503)
+    assert [api.get("/v1/products/").status_code for _ in range(3)] == [503, 503, 200]
+
+
+def test_failing_endpoint_holds_later_events_retries_and_disables(emu, api):
+    hook = Recorder(STANDARD_SECRET)
+    hook.status = 500
+    endpoint = emu.add_webhook_endpoint(hook, secret=STANDARD_SECRET)
+    api.post("/v1/customers/", json={"email": "a@example.com"})
+    api.post("/v1/customers/", json={"email": "b@example.com"})
+    assert hook.types() == ["customer.created"]  # the second waits behind the failing first
+    first_id = hook.ids[0]
+    hook.status = 200
+    emu.deliver(force=True)
+    assert hook.ids[1] == first_id  # same webhook-id on retry
+    assert [e["data"]["email"] for e in hook.events[1:]] == ["a@example.com", "b@example.com"]
+    hook.status = 500
+    api.post("/v1/customers/", json={"email": "c@example.com"})
+    for _ in range(12):
+        emu.deliver(force=True)
+    assert endpoint.enabled is False and endpoint.consecutive_failures == 10
+
+
+def test_duplicate_deliveries_share_the_webhook_id(emu, api):
+    hook = Recorder(STANDARD_SECRET)
+    emu.add_webhook_endpoint(hook, secret=STANDARD_SECRET)
+    emu.faults.duplicate_next(1)
+    api.post("/v1/customers/", json={"email": "a@example.com"})
+    assert len(hook.ids) == 2 and hook.ids[0] == hook.ids[1]
+
+
+def test_real_http_delivery_to_a_url():
+    received: list[tuple[bytes, dict[str, str]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((body, dict(self.headers)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        emu = Emulator(frozen_clock=True)
+        emu.add_webhook_endpoint(f"http://127.0.0.1:{server.server_port}/hook", secret=STANDARD_SECRET)
+        emu.handle("POST", "/v1/customers/", {"Authorization": "Bearer t"}, b'{"email": "h@example.com"}')
+        body, headers = received[0]
+        assert check_signed(body, headers, STANDARD_SECRET).data.email == "h@example.com"
+    finally:
+        server.shutdown()
+
+
+def test_save_and_load_keep_state(emu, api, tmp_path):
+    sub_id = _subscribe(emu, api, "pro-yearly")
+    path = tmp_path / "emu.json"
+    emu.save(path)
+    restored = Emulator.load(path, frozen_clock=True)
+    assert restored.ids == emu.ids
+    assert restored.ser.subscription(sub_id) == emu.ser.subscription(sub_id)
+    restored.clock.advance(days=366)
+    assert len([o for o in restored.store.orders.values() if o["subscription_id"] == sub_id]) == 2

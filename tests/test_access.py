@@ -1,0 +1,158 @@
+"""Access control: decorators, class-based view mixins and DRF permissions."""
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.test import RequestFactory
+from django.views import View
+from rest_framework.test import APIRequestFactory, force_authenticate
+from rest_framework.views import APIView
+
+from django_polar.access import (
+    BenefitRequiredMixin,
+    HasActiveSubscription,
+    HasBenefit,
+    SubscriptionRequiredMixin,
+    benefit_required,
+    subscription_required,
+)
+from tests.fixtures import make_customer, make_grant, make_product, make_subscription
+from tests.testapp.models import Team, User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def user():
+    return User.objects.create_user("ada", "ada@example.com")
+
+
+@pytest.fixture
+def product():
+    return make_product()
+
+
+def get(user, path="/reports/?x=1"):
+    request = RequestFactory().get(path)
+    request.user = user
+    return request
+
+
+def ok(request, *args, **kwargs):
+    return HttpResponse("secret")
+
+
+def test_anonymous_users_go_to_login():
+    response = subscription_required(ok)(get(AnonymousUser()))
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/reports/%3Fx%3D1"
+
+
+def test_without_subscription_it_is_403_by_default(user):
+    with pytest.raises(PermissionDenied):
+        subscription_required(ok)(get(user))
+
+
+def test_with_subscription_the_view_runs(user, product):
+    make_subscription(make_customer(user), product)
+    assert subscription_required(ok)(get(user)).content == b"secret"
+
+
+def test_type_and_product_are_respected(user, product):
+    make_subscription(make_customer(user), product, type="swimming")
+    view = subscription_required(type="swimming")(ok)
+    assert view(get(user)).status_code == 200
+    with pytest.raises(PermissionDenied):
+        subscription_required(type="swimming", product=make_product("Other"))(ok)(get(user))
+
+
+def test_redirect_to_pricing_keeps_next(user, settings):
+    response = subscription_required(redirect_to="/pricing/")(ok)(get(user))
+    assert response.status_code == 302
+    assert response["Location"] == "/pricing/?next=%2Freports%2F%3Fx%3D1"
+    settings.POLAR = {**settings.POLAR, "SUBSCRIPTION_REQUIRED_URL": "/plans/?from=gate"}
+    response = subscription_required(ok)(get(user))
+    assert response["Location"] == "/plans/?from=gate&next=%2Freports%2F%3Fx%3D1"
+
+
+def test_a_canceled_subscription_loses_access(user, product):
+    make_subscription(make_customer(user), product, status="canceled")
+    with pytest.raises(PermissionDenied):
+        subscription_required(ok)(get(user))
+
+
+def test_benefit_required(user):
+    grant = make_grant(make_customer(user))
+    assert benefit_required(grant.benefit_id)(ok)(get(user)).status_code == 200
+    with pytest.raises(PermissionDenied):
+        benefit_required("00000000-0000-4000-8000-000000000000")(ok)(get(user))
+
+
+def test_team_billing_through_the_resolver(user, product, settings):
+    team = Team.objects.create(name="T", owner=user)
+    make_subscription(make_customer(team), product)
+    with pytest.raises(PermissionDenied):
+        subscription_required(ok)(get(user))  # the user pays nothing itself
+    settings.POLAR = {**settings.POLAR, "BILLABLE_RESOLVER": "tests.test_billable.team_of_request"}
+    assert subscription_required(ok)(get(user)).status_code == 200
+
+
+class Reports(SubscriptionRequiredMixin, View):
+    def get(self, request):
+        return HttpResponse("reports")
+
+
+class Discord(BenefitRequiredMixin, View):
+    access_redirect_to = "/upgrade/"
+
+    def get(self, request):
+        return HttpResponse("discord")
+
+
+def test_view_mixins(user, product):
+    with pytest.raises(PermissionDenied):
+        Reports.as_view()(get(user))
+    make_subscription(make_customer(user), product)
+    assert Reports.as_view()(get(user)).content == b"reports"
+    grant = make_grant(user.polar_customer)
+    assert Discord.as_view(required_benefit="00000000-0000-4000-8000-000000000000")(get(user))[
+        "Location"
+    ].startswith("/upgrade/?next=")
+    assert Discord.as_view(required_benefit=grant.benefit_id)(get(user)).status_code == 200
+
+
+class ApiReports(APIView):
+    permission_classes = [HasActiveSubscription]
+
+    def get(self, request):
+        return HttpResponse("api")
+
+
+class ApiDiscord(APIView):
+    permission_classes = [HasBenefit]
+    polar_benefit = None
+
+    def get(self, request):
+        return HttpResponse("api")
+
+
+def api_get(user):
+    request = APIRequestFactory().get("/api/")
+    force_authenticate(request, user=user)
+    return request
+
+
+def test_drf_permissions(user, product):
+    assert ApiReports.as_view()(api_get(user)).status_code == 403
+    make_subscription(make_customer(user), product)
+    assert ApiReports.as_view()(api_get(user)).status_code == 200
+    grant = make_grant(user.polar_customer)
+    assert ApiDiscord.as_view(polar_benefit=grant.benefit_id)(api_get(user)).status_code == 200
+    other = "00000000-0000-4000-8000-000000000000"
+    assert ApiDiscord.as_view(polar_benefit=other)(api_get(user)).status_code == 403
+
+
+def test_drf_anonymous_is_refused(product):
+    request = APIRequestFactory().get("/api/")
+    assert ApiReports.as_view()(request).status_code in (401, 403)

@@ -1,0 +1,220 @@
+"""The DRF billing API (``django_polar.api``) driven like an SPA would, against the emulator.
+
+Checkouts are paid on the emulated Polar, whose signed webhooks go through the real webhook
+view; the API must then show exactly the requester's own billing state, and nothing more.
+"""
+
+import uuid
+
+import pytest
+from django.urls import include, path
+from openapi_spec_validator import validate
+from rest_framework.test import APIClient
+
+from django_polar.models import Subscription
+from tests import fixtures
+from tests.testapp.models import User
+
+# Shared fixtures (assigned, not imported, so ruff does not see a redefinition).
+polar = fixtures.polar
+polar_product = fixtures.polar_product
+
+urlpatterns = [
+    path("polar/", include("django_polar.urls")),
+    path("api/billing/", include("django_polar.api.urls")),
+]
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+
+API = "/api/billing/"
+
+
+@pytest.fixture
+def ada():
+    return User.objects.create_user("ada", "ada@example.com", "pw")
+
+
+@pytest.fixture
+def api(ada):
+    client = APIClient()
+    client.force_authenticate(ada)
+    return client
+
+
+@pytest.fixture
+def catalog(polar):
+    return {
+        "monthly": polar_product("Pro monthly", amount=1000),
+        "yearly": polar_product("Pro yearly", amount=10000, recurring="year"),
+        "lifetime": polar_product("Lifetime", amount=25000, recurring=None),
+    }
+
+
+def buy(api, polar, product) -> dict:
+    """Create a checkout through the API and pay it on the emulated hosted page."""
+    response = api.post(API + "checkouts/", {"products": [str(product.pk)]}, format="json")
+    assert response.status_code == 201, response.content
+    polar.pay_checkout(response.json()["id"])
+    return response.json()
+
+
+def test_full_subscription_lifecycle_through_the_api(api, polar, catalog, ada):
+    state = api.get(API + "state/").json()
+    assert state["customer"] is None and state["subscribed"] is False
+
+    checkout = buy(api, polar, catalog["monthly"])
+    assert checkout["url"].startswith("http")
+    assert polar.checkout(checkout["id"])["external_customer_id"] == f"testapp.user:{ada.pk}"
+
+    state = api.get(API + "state/").json()
+    assert state["subscribed"] is True
+    assert state["customer"]["email"] == "ada@example.com"
+    [sub] = state["subscriptions"]
+    assert sub["product"]["name"] == "Pro monthly" and sub["status"] == "active"
+
+    listing = api.get(API + "subscriptions/").json()
+    assert listing["count"] == 1 and listing["results"][0]["id"] == sub["id"]
+
+    [order] = api.get(API + "orders/").json()["results"]
+    assert order["paid"] is True and order["total_amount"] == 1000 and order["currency"] == "usd"
+    invoice = api.get(order["invoice_url"])
+    assert invoice.status_code in (200, 202)
+    if invoice.status_code == 200:
+        assert invoice.json()["url"].startswith("http")
+
+    canceled = api.post(f"{API}subscriptions/{sub['id']}/cancel/").json()
+    assert canceled["cancel_at_period_end"] is True and canceled["on_grace_period"] is True
+    assert canceled["is_valid"] is True  # access lasts until the period ends
+    again = api.post(f"{API}subscriptions/{sub['id']}/cancel/")
+    assert again.status_code == 409
+
+    resumed = api.post(f"{API}subscriptions/{sub['id']}/resume/").json()
+    assert resumed["cancel_at_period_end"] is False and resumed["on_grace_period"] is False
+
+    swapped = api.post(
+        f"{API}subscriptions/{sub['id']}/swap/",
+        {"product": str(catalog["yearly"].pk)},
+        format="json",
+    )
+    assert swapped.status_code == 200, swapped.content
+    assert swapped.json()["product"]["name"] == "Pro yearly"
+    assert Subscription.objects.get(pk=sub["id"]).product_id == catalog["yearly"].pk
+
+    portal = api.post(API + "portal/", {"return_url": "/account/"}, format="json")
+    assert portal.status_code == 201
+    assert portal.json()["url"].startswith("http")
+
+
+def test_one_time_purchase_shows_as_an_order_not_a_subscription(api, polar, catalog):
+    buy(api, polar, catalog["lifetime"])
+    state = api.get(API + "state/").json()
+    assert state["subscribed"] is False and state["subscriptions"] == []
+    [order] = api.get(API + "orders/").json()["results"]
+    assert order["product"]["name"] == "Lifetime" and order["subscription_id"] is None
+
+
+def test_another_customer_sees_and_touches_nothing_of_yours(api, polar, catalog):
+    buy(api, polar, catalog["monthly"])
+    sub_id = api.get(API + "subscriptions/").json()["results"][0]["id"]
+    order_id = api.get(API + "orders/").json()["results"][0]["id"]
+
+    eve = APIClient()
+    eve.force_authenticate(User.objects.create_user("eve", "eve@example.com", "pw"))
+    assert eve.get(API + "subscriptions/").json()["count"] == 0
+    assert eve.get(API + "orders/").json()["count"] == 0
+    assert eve.get(f"{API}subscriptions/{sub_id}/").status_code == 404
+    assert eve.post(f"{API}subscriptions/{sub_id}/cancel/").status_code == 404
+    assert eve.get(f"{API}orders/{order_id}/invoice/").status_code == 404
+    assert Subscription.objects.get(pk=sub_id).cancel_at_period_end is False
+
+
+def test_anonymous_requests_are_refused(polar, catalog):
+    anonymous = APIClient()
+    for url in ("state/", "subscriptions/", "orders/", "benefits/", "products/"):
+        assert anonymous.get(API + url).status_code in (401, 403), url
+    response = anonymous.post(
+        API + "checkouts/", {"products": [str(catalog["monthly"].pk)]}, format="json"
+    )
+    assert response.status_code in (401, 403)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"products": ["no-such-slug"]}, "products"),
+        ({"products": [str(uuid.uuid4())]}, "products"),
+        ({"products": []}, "products"),
+        ({"products": "MONTHLY", "seats": 0}, "seats"),
+        ({"products": "MONTHLY", "success_url": "https://evil.example/phish"}, "success_url"),
+        ({"products": "MONTHLY", "return_url": "//evil.example/"}, "return_url"),
+    ],
+)
+def test_bad_checkout_requests_get_a_clear_400(api, polar, catalog, body, field):
+    if body["products"] == "MONTHLY":
+        body = {**body, "products": [str(catalog["monthly"].pk)]}
+    response = api.post(API + "checkouts/", body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_archived_products_cannot_be_bought(api, polar, catalog):
+    catalog["monthly"].is_archived = True
+    catalog["monthly"].save()
+    response = api.post(
+        API + "checkouts/", {"products": [str(catalog["monthly"].pk)]}, format="json"
+    )
+    assert response.status_code == 400
+
+
+def test_swap_rejects_one_time_unknown_and_same_products(api, polar, catalog):
+    buy(api, polar, catalog["monthly"])
+    sub_id = api.get(API + "subscriptions/").json()["results"][0]["id"]
+    for target in (catalog["lifetime"].pk, catalog["monthly"].pk, uuid.uuid4(), "nonsense"):
+        response = api.post(
+            f"{API}subscriptions/{sub_id}/swap/", {"product": str(target)}, format="json"
+        )
+        assert response.status_code == 400, (target, response.content)
+    assert api.post(f"{API}subscriptions/not-a-uuid/cancel/").status_code == 404
+
+
+def test_polar_outage_is_a_502_and_changes_nothing(api, polar, catalog):
+    buy(api, polar, catalog["monthly"])
+    sub_id = api.get(API + "subscriptions/").json()["results"][0]["id"]
+    polar.faults.fail_next(count=10, status=503)
+    response = api.post(f"{API}subscriptions/{sub_id}/cancel/")
+    assert response.status_code == 502
+    assert "token" not in response.content.decode().lower()
+    polar.faults.reset()
+    assert Subscription.objects.get(pk=sub_id).cancel_at_period_end is False
+
+
+def test_responses_expose_only_what_a_customer_may_see(api, polar, catalog):
+    buy(api, polar, catalog["monthly"])
+    sub = api.get(API + "subscriptions/").json()["results"][0]
+    order = api.get(API + "orders/").json()["results"][0]
+    for hidden in ("data", "metadata", "customer", "checkout_id", "discount_id"):
+        assert hidden not in sub, hidden
+        assert hidden not in order, hidden
+
+
+def test_pagination_follows_polars_page_and_limit(api, polar, catalog):
+    for _ in range(3):
+        buy(api, polar, catalog["lifetime"])
+    first = api.get(API + "orders/", {"limit": 2}).json()
+    assert first["count"] == 3 and len(first["results"]) == 2 and first["next"]
+    second = api.get(API + "orders/", {"limit": 2, "page": 2}).json()
+    assert len(second["results"]) == 1
+    ids = {o["id"] for o in first["results"]} | {o["id"] for o in second["results"]}
+    assert len(ids) == 3
+
+
+def test_openapi_schema_is_valid_and_mounted_under_the_include(api):
+    response = APIClient().get(API + "schema/")
+    assert response.status_code == 200
+    schema = response.json()
+    validate(schema)  # raises on an invalid OpenAPI document
+    assert schema["info"]["title"] == "django-polar billing API"
+    assert "/api/billing/subscriptions/{id}/cancel/" in schema["paths"]
+    assert "/api/billing/checkouts/" in schema["paths"]
+    checkout_201 = schema["paths"]["/api/billing/checkouts/"]["post"]["responses"]
+    assert any("CheckoutResponse" in str(v) for v in checkout_201.values())

@@ -1,0 +1,441 @@
+"""The mirror: Polar JSON -> rows, idempotent, guarded against older snapshots."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from django_polar import mirror
+from django_polar.models import (
+    Benefit,
+    BenefitGrant,
+    Customer,
+    Order,
+    Price,
+    Product,
+    Refund,
+    Subscription,
+)
+from django_polar.webhooks import dispatch
+from tests import polar_payloads as pp
+
+T0 = pp.T0
+
+
+def at(minutes: int):
+    return T0 + timedelta(minutes=minutes)
+
+
+def make_sub(external_id=None, *, modified=None, **kw):
+    prod_id = pp.new_id()
+    prod = pp.product(prod_id, [pp.price(pp.new_id(), prod_id)], [pp.benefit(pp.new_id())])
+    return pp.subscription(
+        pp.new_id(), pp.customer(pp.new_id(), external_id), prod, modified=modified, **kw
+    )
+
+
+@pytest.mark.django_db
+def test_subscription_brings_its_customer_product_prices_and_benefits():
+    data = make_sub(metadata={"subscription_type": "swimming"})
+    sub = mirror.upsert_subscription(data)
+    assert sub.type == "swimming" and sub.status == "active" and sub.amount == 1500
+    assert sub.customer.email == "ada@example.com"
+    assert sub.product.name == "Pro"
+    assert list(sub.product.prices.values_list("amount", flat=True)) == [1500]
+    assert sub.product.benefits.get().description == "Priority support"
+    assert sub.data == data and sub.modified_at == T0  # created_at stands in for null modified_at
+
+
+@pytest.mark.django_db
+def test_default_type_without_metadata_key():
+    assert mirror.upsert_subscription(make_sub()).type == "default"
+
+
+@pytest.mark.django_db
+def test_idempotent():
+    data = make_sub(modified=at(1))
+    first = mirror.upsert_subscription(data)
+    second = mirror.upsert_subscription(copy.deepcopy(data))
+    assert first.pk == second.pk and first.updated_at == Subscription.objects.get().updated_at
+    assert (Customer.objects.count(), Product.objects.count(), Price.objects.count()) == (1, 1, 1)
+
+
+@pytest.mark.django_db
+def test_older_snapshot_after_newer_changes_nothing():
+    new = make_sub(modified=at(10), status="canceled", ended_at=pp.iso(at(10)))
+    old = {**copy.deepcopy(new), "modified_at": pp.iso(at(5)), "status": "active", "ended_at": None}
+    mirror.upsert_subscription(new)
+    sub = mirror.upsert_subscription(old)
+    sub.refresh_from_db()
+    assert (
+        sub.status == "canceled" and sub.modified_at == at(10) and sub.data["status"] == "canceled"
+    )
+
+
+@pytest.mark.django_db
+def test_update_before_create_creates_then_create_is_ignored():
+    created = make_sub()
+    updated = {**copy.deepcopy(created), "modified_at": pp.iso(at(3)), "cancel_at_period_end": True}
+    mirror.upsert_subscription(updated)
+    mirror.upsert_subscription(created)
+    assert Subscription.objects.get().cancel_at_period_end is True
+
+
+@pytest.mark.django_db
+def test_unknown_fields_and_enum_values_are_stored_not_fatal():
+    data = make_sub(status="hibernating", shiny_new_field={"x": 1})
+    data["product"]["prices"][0]["amount_type"] = "quantum"
+    sub = mirror.upsert_subscription(data)
+    assert sub.status == "hibernating" and sub.data["shiny_new_field"] == {"x": 1}
+    assert Price.objects.get().amount_type == "quantum"
+
+
+@pytest.mark.django_db
+def test_customer_links_to_its_billable_by_external_id_never_by_email():
+    from tests.testapp.models import Team, User
+
+    ada = User.objects.create(username="ada", email="ada@example.com")
+    team = Team.objects.create(name="Lab", owner=ada)
+    linked = mirror.upsert_customer(pp.customer(pp.new_id(), team.get_polar_external_id()))
+    stranger = mirror.upsert_customer(pp.customer(pp.new_id(), None))  # same email as ada
+    assert mirror.billable_of(linked) == team
+    assert linked.billable == team
+    assert stranger.billable_id is None and mirror.billable_of(stranger) is None
+    assert mirror.resolve_billable(ada.get_polar_external_id()) == ada
+    assert mirror.resolve_billable("auth.group:1") is None
+    assert mirror.resolve_billable("garbage") is None
+
+
+@pytest.mark.django_db
+def test_deleted_customer_releases_its_billable_and_external_id():
+    from tests.testapp.models import User
+
+    ada = User.objects.create(username="ada")
+    old = pp.customer(pp.new_id(), ada.get_polar_external_id())
+    mirror.upsert_customer(old)
+    mirror.upsert_customer({**old, "modified_at": pp.iso(at(1)), "deleted_at": pp.iso(at(1))})
+    new = mirror.upsert_customer(pp.customer(pp.new_id(), ada.get_polar_external_id()))
+    assert new.billable == ada
+    assert Customer.objects.get(pk=old["id"]).billable_id is None
+
+
+@pytest.mark.django_db
+def test_order_with_abridged_product_and_subscription_keeps_full_product_data():
+    sub = make_sub()
+    mirror.upsert_subscription(sub)
+    abridged_product = {k: v for k, v in sub["product"].items() if k not in ("prices", "benefits")}
+    abridged_sub = {
+        k: v for k, v in sub.items() if k not in ("customer", "product", "prices", "meters")
+    }
+    order = order_payload(sub, product=abridged_product, subscription=abridged_sub)
+    row = mirror.upsert_order(order)
+    assert row.subscription_id == Subscription.objects.get().pk and row.paid is True
+    product = Product.objects.get()
+    assert (
+        "prices" in product.data and product.prices.count() == 1 and product.benefits.count() == 1
+    )
+
+
+def order_payload(sub, *, modified=None, **kw):
+    data = {
+        "id": kw.pop("id", pp.new_id()),
+        "created_at": pp.iso(T0),
+        "modified_at": pp.iso(modified),
+        "status": "paid",
+        "paid": True,
+        "subtotal_amount": 1500,
+        "discount_amount": 0,
+        "net_amount": 1500,
+        "tax_amount": 0,
+        "total_amount": 1500,
+        "applied_balance_amount": 0,
+        "due_amount": 0,
+        "refunded_amount": 0,
+        "refunded_tax_amount": 0,
+        "currency": "usd",
+        "billing_reason": "subscription_create",
+        "billing_name": None,
+        "billing_address": None,
+        "invoice_number": "INV-1",
+        "is_invoice_generated": False,
+        "receipt_number": None,
+        "customer_id": sub["customer_id"],
+        "product_id": sub["product_id"],
+        "discount_id": None,
+        "subscription_id": sub["id"],
+        "checkout_id": None,
+        "metadata": {},
+        "platform_fee_amount": 0,
+        "platform_fee_currency": None,
+        "customer": sub["customer"],
+        "product": sub["product"],
+        "discount": None,
+        "subscription": None,
+        "items": [],
+        "description": "Pro",
+        "refundable_amount": 1500,
+        "refundable_tax_amount": 0,
+    }
+    data.update(kw)
+    return data
+
+
+def refund_payload(order, amount, *, status="succeeded", modified=None):
+    return {
+        "created_at": pp.iso(at(20)),
+        "modified_at": pp.iso(modified),
+        "id": pp.new_id(),
+        "metadata": {},
+        "status": status,
+        "reason": "customer_request",
+        "amount": amount,
+        "tax_amount": 0,
+        "currency": "usd",
+        "organization_id": pp.ORG,
+        "order_id": order["id"],
+        "subscription_id": None,
+        "customer_id": order["customer_id"],
+        "revoke_benefits": False,
+        "dispute": None,
+    }
+
+
+@pytest.mark.django_db
+def test_refunds_raise_the_order_refunded_amounts_and_older_order_snapshots_keep_them():
+    sub = make_sub()
+    order = order_payload(sub)
+    mirror.upsert_order(order)
+    mirror.upsert_refund(refund_payload(order, 500))
+    row = Order.objects.get()
+    assert (row.refunded_amount, row.status) == (500, "partially_refunded")
+    mirror.upsert_refund(refund_payload(order, 1000))
+    mirror.upsert_refund(refund_payload(order, 700, status="failed"))
+    row.refresh_from_db()
+    assert (row.refunded_amount, row.status) == (1500, "refunded")
+    # order.updated from before the refunds, but newer than what we stored:
+    mirror.upsert_order({**order, "modified_at": pp.iso(at(1)), "invoice_number": "INV-1b"})
+    row.refresh_from_db()
+    assert (row.refunded_amount, row.status, row.invoice_number) == (1500, "refunded", "INV-1b")
+    assert Refund.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_refund_before_its_order_is_applied_when_the_order_arrives():
+    sub = make_sub()
+    order = order_payload(sub)
+    mirror.upsert_refund(refund_payload(order, 1500))
+    assert mirror.upsert_order(order).refunded_amount == 1500
+    assert Order.objects.get().status == "refunded"
+
+
+def grant_payload(sub, *, modified=None, granted=True, revoked=False):
+    ben = sub["product"]["benefits"][0]
+    return {
+        "created_at": pp.iso(T0),
+        "modified_at": pp.iso(modified),
+        "id": sub["id"][:-12] + "0" * 12,
+        "granted_at": pp.iso(T0) if granted else None,
+        "is_granted": granted,
+        "revoked_at": pp.iso(modified) if revoked else None,
+        "is_revoked": revoked,
+        "subscription_id": sub["id"],
+        "order_id": None,
+        "customer_id": sub["customer_id"],
+        "member_id": None,
+        "benefit_id": ben["id"],
+        "error": None,
+        "customer": sub["customer"],
+        "member": None,
+        "benefit": ben,
+        "properties": {},
+        "previous_properties": None,
+    }
+
+
+def state_payload(sub, grant, *, active_sub=None, granted=True):
+    base = {k: v for k, v in sub["customer"].items()}
+    subs = []
+    if active_sub is not None:
+        subs = [
+            {
+                k: active_sub[k]
+                for k in (
+                    "id created_at modified_at custom_field_data metadata status amount currency "
+                    "recurring_interval current_period_start current_period_end trial_start "
+                    "trial_end cancel_at_period_end canceled_at started_at ends_at product_id "
+                    "discount_id meters"
+                ).split()
+            }
+        ]
+    grants = []
+    if granted:
+        grants = [
+            {
+                "id": grant["id"],
+                "created_at": grant["created_at"],
+                "modified_at": grant["modified_at"],
+                "granted_at": grant["granted_at"],
+                "benefit_id": grant["benefit_id"],
+                "benefit_type": "custom",
+                "benefit_metadata": {},
+                "properties": {},
+            }
+        ]
+    return {**base, "active_subscriptions": subs, "granted_benefits": grants, "active_meters": []}
+
+
+def lifecycle():
+    """The events of purchase -> cancel -> uncancel -> revoke, in Polar's true order."""
+    created = make_sub()
+    canceled = {
+        **copy.deepcopy(created),
+        "modified_at": pp.iso(at(10)),
+        "cancel_at_period_end": True,
+        "canceled_at": pp.iso(at(10)),
+        "ends_at": created["current_period_end"],
+    }
+    uncanceled = {**copy.deepcopy(created), "modified_at": pp.iso(at(20))}
+    revoked = {
+        **copy.deepcopy(created),
+        "modified_at": pp.iso(at(30)),
+        "status": "canceled",
+        "canceled_at": pp.iso(at(30)),
+        "ends_at": pp.iso(at(30)),
+        "ended_at": pp.iso(at(30)),
+    }
+    grant = grant_payload(created)
+    grant_revoked = grant_payload(created, modified=at(30), granted=False, revoked=True)
+    order = order_payload(created)
+    events = [
+        ("customer.created", created["customer"], at(0)),
+        ("subscription.created", created, at(0)),
+        ("order.created", {**order, "status": "pending", "paid": False}, at(0)),
+        ("order.paid", {**order, "modified_at": pp.iso(at(1))}, at(1)),
+        ("subscription.active", created, at(1)),
+        ("benefit_grant.created", grant, at(1)),
+        ("customer.state_changed", state_payload(created, grant, active_sub=created), at(2)),
+        ("subscription.canceled", canceled, at(10)),
+        ("customer.state_changed", state_payload(created, grant, active_sub=canceled), at(11)),
+        ("subscription.uncanceled", uncanceled, at(20)),
+        ("subscription.revoked", revoked, at(30)),
+        ("benefit_grant.revoked", grant_revoked, at(30)),
+        ("customer.state_changed", state_payload(created, grant, granted=False), at(31)),
+    ]
+    return created, events
+
+
+def final_state():
+    sub = Subscription.objects.get()
+    grant = BenefitGrant.objects.get()
+    order = Order.objects.get()
+    return {
+        "sub": (
+            sub.status,
+            sub.cancel_at_period_end,
+            sub.ended_at,
+            sub.modified_at,
+            sub.data["status"],
+        ),
+        "grant": (grant.is_granted, grant.is_revoked, grant.modified_at),
+        "order": (order.status, order.paid),
+        "counts": (Customer.objects.count(), Product.objects.count(), Benefit.objects.count()),
+    }
+
+
+def apply_all(events):
+    for event_type, data, when in events:
+        dispatch.HANDLERS[event_type](copy.deepcopy(data), event_time=when)
+
+
+@pytest.mark.django_db
+def test_true_order_final_state():
+    _, events = lifecycle()
+    apply_all(events)
+    state = final_state()
+    assert state["sub"][:3] == ("canceled", False, at(30))
+    assert state["grant"][:2] == (False, True)
+    assert state["order"] == ("paid", True)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(order=st.permutations(range(13)))
+def test_every_order_of_the_lifecycle_ends_in_the_true_final_state(order):
+    _, events = lifecycle()
+    with transaction.atomic():
+        apply_all(events)
+        expected = final_state()
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        apply_all([events[i] for i in order])
+        assert final_state() == expected
+        transaction.set_rollback(True)
+
+
+@pytest.mark.django_db
+def test_state_marks_unlisted_subscription_canceled_until_its_own_event_arrives():
+    created, events = lifecycle()
+    mirror.upsert_subscription(created)
+    grant = grant_payload(created)
+    mirror.upsert_benefit_grant(grant)
+    mirror.apply_customer_state(state_payload(created, grant, granted=False), event_time=at(31))
+    sub = Subscription.objects.get()
+    assert sub.status == "canceled" and sub.modified_at == T0  # version untouched
+    assert BenefitGrant.objects.get().is_revoked is True
+    revoked = dict(events)["subscription.revoked"] if False else events[10][1]
+    mirror.upsert_subscription(revoked)
+    sub.refresh_from_db()
+    assert sub.ended_at == at(30) and sub.modified_at == at(30)
+
+
+@pytest.mark.django_db
+def test_state_creates_listed_subscription_and_grant_it_had_not_seen():
+    created = make_sub()
+    grant = grant_payload(created)
+    mirror.apply_customer_state(state_payload(created, grant, active_sub=created), event_time=at(2))
+    sub = Subscription.objects.get()
+    assert sub.status == "active" and str(sub.product_id) == created["product_id"]
+    assert BenefitGrant.objects.get().is_granted is True
+    mirror.upsert_subscription(created)  # the full snapshot fills the placeholder product
+    assert Product.objects.get().name == "Pro"
+
+
+@pytest.mark.django_db
+def test_upsert_many_counts_and_guard():
+    subs = [make_sub(modified=at(5)) for _ in range(3)]
+    counts = mirror.upsert_many("subscription", subs)
+    assert (counts.created, counts.updated, counts.unchanged, counts.skipped_older) == (3, 0, 0, 0)
+    assert Product.objects.filter(name="Pro").count() == 3 and Price.objects.count() == 3
+    assert all(p.benefits.count() == 1 for p in Product.objects.all())
+    newer = {**copy.deepcopy(subs[0]), "modified_at": pp.iso(at(9)), "status": "past_due"}
+    older = {**copy.deepcopy(subs[1]), "modified_at": pp.iso(at(1)), "status": "canceled"}
+    counts = mirror.upsert_many("subscription", [newer, older, subs[2]])
+    assert (counts.created, counts.updated, counts.unchanged, counts.skipped_older) == (0, 1, 1, 1)
+    assert Subscription.objects.get(pk=subs[0]["id"]).status == "past_due"
+    assert Subscription.objects.get(pk=subs[1]["id"]).status == "active"
+
+
+@pytest.mark.django_db
+def test_upsert_many_links_billables_and_matches_single_upserts():
+    from tests.testapp.models import User
+
+    ada = User.objects.create(username="ada")
+    cust = pp.customer(pp.new_id(), ada.get_polar_external_id())
+    assert mirror.upsert_many("customer", [cust]).created == 1
+    assert Customer.objects.get().billable == ada
+    prod_id = pp.new_id()
+    prod = pp.product(prod_id, [pp.price(pp.new_id(), prod_id)], [pp.benefit(pp.new_id())])
+    mirror.upsert_many("product", [prod])
+    later = {**prod, "modified_at": pp.iso(at(4)), "prices": [pp.price(pp.new_id(), prod_id, 2000)]}
+    mirror.upsert_many("product", [later])
+    assert sorted(Price.objects.values_list("amount", "is_archived")) == [
+        (1500, True),
+        (2000, False),
+    ]
