@@ -25,7 +25,7 @@ STAMP = VENV / ".django-polar-installed"
 
 def ensure_venv() -> None:
     """Create the virtualenv and install the project with its test and demo extras."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  (dev.py may be run by an older python3)
         sys.exit("django-polar needs Python 3.11 or newer.")
     if not PYTHON.exists():
         print(f"Creating a virtualenv in {VENV} ...", flush=True)

@@ -24,6 +24,7 @@ import resource
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -115,7 +116,7 @@ def server_stats(port: int) -> dict[str, Any]:
 def run_sync(port: int, kinds: list[str], trace: bool) -> dict[str, Any]:
     """Set Django up on a fresh database, sync ``kinds`` and measure (in this process)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'benchmarks' / '.sync-bench.sqlite3'}")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{Path(tempfile.gettempdir()) / 'django-polar-sync-bench.sqlite3'}")
     import django
     from django.conf import settings
 
@@ -193,7 +194,14 @@ def main() -> None:
     parser.add_argument("--skip-main", action="store_true", help="Only the memory runs.")
     parser.add_argument("--skip-memory", action="store_true", help="Only the 40k-object run.")
     parser.add_argument("--json", type=Path, help="Also write the raw results here.")
+    parser.add_argument(
+        "--markdown", type=Path, help="Write the results into this file's sync section (BENCHMARKS.md)."
+    )
+    parser.add_argument("--from-json", type=Path, help="Render --markdown from saved --json results.")
     args = parser.parse_args()
+    if args.from_json:
+        write_section(args.markdown or ROOT / "BENCHMARKS.md", render_markdown(json.loads(args.from_json.read_text())))
+        return
     if args.serve:
         port, c, s, o = args.serve
         serve(port, c, s, o, LATENCY, RATE)
@@ -204,8 +212,13 @@ def main() -> None:
         return
 
     reports: dict[str, Any] = {
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()} "
+        "machine": f"{os.cpu_count()} CPUs ({platform.machine()}), {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}",
+        "command": " ".join(
+            ([f"DATABASE_URL={os.environ['DATABASE_URL']}"] if "DATABASE_URL" in os.environ else [])
+            + [".venv/bin/python", "benchmarks/sync.py", *sys.argv[1:]]
+        ),
+        "load_before": [round(x, 1) for x in os.getloadavg()],
     }
     if not args.skip_main:
         main_run = scenario(10_000, 10_000, 20_000, ["customers", "subscriptions", "orders"], trace=False)
@@ -223,8 +236,87 @@ def main() -> None:
             f"peak memory 50k / 10k: RSS {reports['memory_ratio_rss']}x, "
             f"Python heap {reports['memory_ratio_traced']}x"
         )
+    reports["load_after"] = [round(x, 1) for x in os.getloadavg()]
     if args.json:
         args.json.write_text(json.dumps(reports, indent=2))
+    if args.markdown:
+        write_section(args.markdown, render_markdown(reports))
+
+
+START, END = "<!-- sync:start -->", "<!-- sync:end -->"
+
+
+def render_markdown(reports: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section for one run of this script."""
+    rows = []
+    for key, title in (("main", "10k customers + 10k subscriptions + 20k orders"),
+                       ("main_sqlite", "the same, SQLite file database"),
+                       ("memory_10000", "10k customers (memory run, tracemalloc on)"),
+                       ("memory_50000", "50k customers (memory run, tracemalloc on)")):  # fmt: skip
+        run = reports.get(key)
+        if not run:
+            continue
+        server = run["server"]
+        throttled = server["statuses"].get("429", 0)
+        rows.append(
+            f"| {title} | {run['database']} | {run['objects']:,} | {run['pages']} | "
+            f"{run['floor_seconds']} | {run['wall_seconds']} | **{run['vs_floor']}x** | "
+            f"{server['requests']} ({throttled} x 429) | {run['rows_per_second']:,.0f} | "
+            f"{run['write_seconds']} | {run['rss_peak_mib']} | "
+            f"{run['traced_peak_mib'] if run['traced_peak_mib'] is not None else '-'} |"
+        )
+    lines = [
+        START,
+        "## Sync (`benchmarks/sync.py`)",
+        "",
+        f"Machine: {reports['machine']}; load average {reports['load_before']} before, "
+        f"{reports['load_after']} after (1/5/15 min).",
+        f"Command: `{reports['command']}`",
+        "",
+        "The emulator runs in its own process behind a threaded HTTP server with 50 ms latency "
+        "per request and Polar's limit of 300 requests/minute (rolling window, 429 + "
+        "Retry-After beyond). `Syncer.run()` (what `polar_sync` runs) starts on an empty "
+        "database. *Floor* = pages / (300 per minute) + one latency: no client can be faster "
+        "without being throttled. *Writer busy* is the time the calling thread spent writing "
+        "pages (the rest it waited for Polar). Peak RSS is the sync process's whole "
+        "`ru_maxrss` (Python, Django, the database driver); heap is tracemalloc's peak "
+        "during the run.",
+        "",
+        "| run | database | objects | pages | floor s | wall s | vs floor | API calls | "
+        "rows/s | writer busy s | peak RSS MiB | heap peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+    if "memory_ratio_rss" in reports:
+        lines += [
+            "",
+            f"Peak memory at 50k objects vs 10k: RSS **{reports['memory_ratio_rss']}x**, Python "
+            f"heap **{reports['memory_ratio_traced']}x** (target <= 1.2x): pages are streamed, "
+            "at most 8 are held at once.",
+        ]
+    lines += [
+        "",
+        "Memory runs trace every allocation (tracemalloc roughly doubles the CPU cost of "
+        "Python code), which makes them writer-bound: their wall times are not the speed "
+        "result. The emulator sorts its whole collection for every page (about 0.25 s of "
+        "its CPU per page at 50k customers), which it does under one lock.",
+    ]
+    if reports.get("notes"):
+        lines += ["", reports["notes"]]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace this script's section of ``path`` (or append it), leaving the rest alone."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        after = rest.split(END, 1)[1]
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
 
 
 def _describe(title: str, report: dict[str, Any]) -> str:

@@ -221,3 +221,28 @@ def test_staff_without_permission_cannot_resync(billing, client):
     response = client.get(admin_url(Subscription))
     assert response.status_code == 200
     assert b"resync_from_polar" not in response.content
+
+
+def test_changelists_do_not_query_per_row(emu, transport, staff, django_assert_max_num_queries):
+    from tests.bulk_seed import seed_bulk
+
+    seed_bulk(emu, customers=40, subscriptions=40, orders=40)
+    call_command("polar_sync", "all", "--no-progress", stdout=io.StringIO())
+    for model in (Customer, Product, Price, Subscription, Order):
+        assert model.objects.count() >= 2
+        with django_assert_max_num_queries(12):
+            assert staff.get(admin_url(model)).status_code == 200
+
+
+def test_resync_of_too_many_rows_points_to_polar_sync(emu, transport, staff):
+    from tests.bulk_seed import seed_bulk
+
+    seed_bulk(emu, customers=101)
+    call_command("polar_sync", "customers", "--no-progress", stdout=io.StringIO())
+    calls = len(transport.requests)
+    ids = [str(pk) for pk in Customer.objects.values_list("pk", flat=True)]
+    response = staff.post(
+        admin_url(Customer), {"action": "resync_from_polar", "_selected_action": ids}, follow=True
+    )
+    assert any("run `manage.py polar_sync`" in str(m) for m in response.context["messages"])
+    assert len(transport.requests) == calls  # nothing was fetched

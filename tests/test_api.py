@@ -12,12 +12,8 @@ from openapi_spec_validator import validate
 from rest_framework.test import APIClient
 
 from django_polar.models import Subscription
-from tests import fixtures
+from tests.fixtures import polar_fixture, polar_product  # noqa: F401  (the `polar` fixture)
 from tests.testapp.models import User
-
-# Shared fixtures (assigned, not imported, so ruff does not see a redefinition).
-polar = fixtures.polar
-polar_product = fixtures.polar_product
 
 urlpatterns = [
     path("polar/", include("django_polar.urls")),
@@ -27,6 +23,12 @@ urlpatterns = [
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
 API = "/api/billing/"
+
+
+@pytest.fixture
+def polar_emulator_seed():
+    """Start from an empty organization; each test makes the catalog it needs."""
+    return {}
 
 
 @pytest.fixture

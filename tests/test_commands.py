@@ -163,3 +163,15 @@ def test_link_connects_existing_polar_customers_to_billables_by_external_id(cata
 def test_link_needs_an_action():
     with pytest.raises(CommandError):
         call("polar_customers")
+
+
+def test_link_never_steals_a_billable_linked_to_another_customer(catalog):
+    from tests.fixtures import make_customer
+
+    user = User.objects.create(username="kay", email="kay@example.com")
+    make_customer(user, external_id=None)  # an older customer row already owns the link
+    get_client().create_customer({"email": "kay2@example.com", "external_id": user.get_polar_external_id()})
+    out, err = call("polar_customers", "link")
+    assert "1 conflict(s)" in out
+    assert "Conflict: kay2@example.com" in err
+    assert Customer.objects.get(email="kay2@example.com").billable_id is None

@@ -104,7 +104,6 @@ def test_honours_retry_after_from_the_rate_limiter(emu, transport, settings):
     emu.faults.rate_limit = 1  # the second request of the minute gets 429 + Retry-After
     slept: list[float] = []
     syncer = Syncer(rate_per_minute=1_000_000, concurrency=1)
-    syncer.pacer._sleep = slept.append
 
     def lift_limit(seconds):
         slept.append(seconds)

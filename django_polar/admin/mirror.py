@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -40,6 +41,8 @@ from ..sync import refresh_rows
 logger = logging.getLogger("django_polar.admin")
 
 ORG_SLUG_CACHE_SECONDS = 24 * 3600
+#: More rows than this are left to ``manage.py polar_sync`` (one API call each, in-request).
+MAX_RESYNC_ROWS = 100
 
 
 def pretty_json(data: Any) -> str:
@@ -58,7 +61,7 @@ def organization_slug() -> str | None:
 
     try:
         page = get_client().get_page("/v1/organizations/", limit=1)
-    except PolarError as exc:
+    except (PolarError, ImproperlyConfigured) as exc:
         logger.warning("Could not look up the organization slug: %s", exc)
         return None
     items = page.get("items") or []
@@ -176,6 +179,15 @@ class PolarMirrorAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Re-sync selected from Polar"), permissions=["resync"])
     def resync_from_polar(self, request: HttpRequest, queryset: QuerySet) -> None:
+        count = queryset.count()
+        if count > MAX_RESYNC_ROWS:
+            self.message_user(
+                request,
+                _("%(count)d rows selected; re-sync at most %(max)d at a time here, or run "
+                  "`manage.py polar_sync` for everything.") % {"count": count, "max": MAX_RESYNC_ROWS},
+                messages.WARNING,
+            )  # fmt: skip
+            return
         report = refresh_rows(self.model, queryset)
         done = report.created + report.updated + report.unchanged + report.skipped_older
         self.message_user(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.compat import uritemplate
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONOpenAPIRenderer
 from rest_framework.request import Request
@@ -63,5 +64,12 @@ class SchemaView(APIView):
     schema = None  # the schema endpoint does not describe itself
 
     def get(self, request: Request) -> Response:
+        if uritemplate is None:  # DRF needs it for paths with parameters
+            return Response(
+                {
+                    "detail": "The OpenAPI schema needs the uritemplate package: pip install uritemplate."
+                },
+                status=501,
+            )
         prefix = request.path.rsplit("schema/", 1)[0] or "/"
         return Response(build_schema(prefix))

@@ -32,7 +32,7 @@ class Product(PolarObject):
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True)
     is_recurring = models.BooleanField(default=False)
-    recurring_interval = models.CharField(max_length=16, null=True, blank=True)
+    recurring_interval = models.CharField(max_length=16, null=True, blank=True)  # noqa: DJ001  (Polar's null: one-time)
     is_archived = models.BooleanField(default=False, db_index=True)
     organization_id = models.UUIDField(null=True, blank=True)
     benefits = models.ManyToManyField(Benefit, blank=True, related_name="products")
@@ -59,7 +59,7 @@ class Price(PolarObject):
     amount_type = models.CharField(max_length=32)  # fixed, custom, free, seat_based, metered_unit
     amount = models.BigIntegerField(null=True, blank=True, help_text="price_amount, minor units")
     currency = models.CharField(max_length=3, blank=True)
-    recurring_interval = models.CharField(max_length=16, null=True, blank=True)
+    recurring_interval = models.CharField(max_length=16, null=True, blank=True)  # noqa: DJ001  (Polar's null: one-time)
     is_archived = models.BooleanField(default=False)
 
     objects = PriceQuerySet.as_manager()

@@ -25,6 +25,7 @@ class CustomerQuerySet(models.QuerySet):
 class Customer(PolarObject):
     """A Polar customer. ``external_id`` is the identity key, never the email."""
 
+    # NULL, not "": many customers may have no external id, yet set ones are unique.
     external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     email = models.CharField(max_length=320, blank=True, db_index=True)
     name = models.CharField(max_length=256, blank=True)
@@ -32,7 +33,7 @@ class Customer(PolarObject):
     billable_type = models.ForeignKey(
         ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    billable_id = models.CharField(max_length=64, null=True, blank=True)
+    billable_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     billable = GenericForeignKey("billable_type", "billable_id")
     deleted_at = models.DateTimeField(null=True, blank=True)
 

@@ -44,9 +44,12 @@ def polar_emulator_seed() -> dict:
     return JOTTER_SEED
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(live_server) -> Iterator:
-    """One headless Debian Chromium for the session (Playwright cannot download one here).
+    """One headless Debian Chromium per module (Playwright cannot download one here).
+
+    Module scope: Playwright's sync API allows one instance per thread at a time, and other
+    browser tests of the suite start their own.
 
     It depends on ``live_server`` so it closes first: no request is in flight when the
     server stops.

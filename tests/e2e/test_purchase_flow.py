@@ -46,7 +46,10 @@ def pay_in_embedded_checkout(page, product: str) -> None:
     page.locator(f'.plan[data-product="{product}"] a[data-polar-checkout]').click()
     checkout = page.frame_locator("iframe")
     expect(checkout.get_by_text(product, exact=False).first).to_be_visible()
-    page.shots(f"checkout-{product.lower().replace(' ', '-')}")
+    page.shots(
+        f"checkout-{product.lower().replace(' ', '-')}",
+        docs="checkout" if product == "Jotter Pro" else None,
+    )
     checkout.get_by_role("button", name=re.compile(r"^Pay")).click()
     page.wait_for_url(re.compile(r"/polar/checkout/success/\?checkout_id="))
     page.set_viewport_size(size)
@@ -138,3 +141,48 @@ def test_closing_the_embedded_checkout_returns_to_the_page(jotter_site, page):
     expect(page).to_have_url(base + "/pricing/")
     with jotter_site.db_lock:
         assert not Subscription.objects.exists()
+
+
+def test_usage_based_add_on_meters_ai_summaries(jotter_site, page):
+    base = jotter_site.url
+    account = base + "/account/"
+    sign_up(page, base, "hopper")
+    pay_in_embedded_checkout(page, "Jotter AI")
+    reload_until(page, account, "[data-testid=plan]", "Also subscribed: Jotter AI")
+    expect(page.get_by_test_id("plan-badge")).to_have_text("Free")  # an add-on is not Pro
+
+    page.goto(base + "/notes/")
+    page.fill("#id_title", "Launch plan")
+    page.fill("#id_body", "Ship the billing demo. Then write the docs.")
+    page.get_by_role("button", name="Save note").click()
+    page.get_by_role("link", name="Launch plan").click()
+    page.get_by_role("button", name="Summarize this note").click()
+    expect(page.locator(".messages")).to_contain_text("Summary: Ship the billing demo")
+
+    reload_until(page, account, "[data-testid=meters]", "1 used")
+    expect(page.get_by_test_id("meters")).to_contain_text("AI summaries")
+    page.shots("usage")
+
+
+def test_a_team_buys_seats_for_itself(jotter_site, page):
+    base = jotter_site.url
+    sign_up(page, base, "lovelace")
+    page.goto(base + "/teams/")
+    page.fill("#id_name", "Analytical Engines")
+    page.get_by_role("button", name="Create team").click()
+    team_url = page.url
+    page.locator("input[type=number][data-seats-for]").fill("3")
+    buy = page.get_by_role("link", name="Buy seats for Analytical Engines")
+    expect(buy).to_have_attribute("href", re.compile(r"seats=3"))
+    page.set_viewport_size({"width": 1280, "height": 1600})
+    buy.click()
+    checkout = page.frame_locator("iframe")
+    expect(checkout.get_by_text("Jotter Team").first).to_be_visible()
+    checkout.get_by_role("button", name=re.compile(r"^Pay")).click()
+    page.wait_for_url(re.compile(r"/polar/checkout/success/"))
+
+    reload_until(page, team_url, "[data-testid=team-plan]", "active")
+    expect(page.get_by_test_id("team-seats")).to_have_text("3")
+    page.shots("team")
+    page.goto(base + "/account/")
+    expect(page.get_by_test_id("plan-badge")).to_have_text("Free")  # the team pays, not the person

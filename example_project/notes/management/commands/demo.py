@@ -38,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--fresh",
             action="store_true",
-            help="Forget the saved emulator state and start from the seeded catalog.",
+            help="Forget the saved emulator state and start from the seeded catalog (use a fresh database too).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -54,7 +54,8 @@ class Command(BaseCommand):
             self.step(f"Using Polar {polar_settings.SERVER} (no emulator)")
 
         self.step("Mirroring the catalog (polar_sync: benefits, products, prices)")
-        call_command("polar_sync", verbosity=0)
+        # --prune archives mirrored products Polar no longer has (e.g. after --fresh).
+        call_command("polar_sync", prune=True, verbosity=0)
         self.ensure_demo_user()
         self.banner(site_url)
 
