@@ -56,11 +56,10 @@ class _QuietHandler(WSGIRequestHandler):
 def serve(port: int, customers: int, subscriptions: int, orders: int, latency: float, rate: int) -> None:
     """Seed an emulator and serve it until killed; /_bench/stats counts requests."""
     from django_polar.testing import Emulator
-    from tests.bulk_seed import seed_bulk
 
     emu = Emulator(rng_seed=1)
     started = time.monotonic()
-    seed_bulk(emu, customers=customers, subscriptions=subscriptions, orders=orders)
+    emu.bulk_seed(customers=customers, subscriptions=subscriptions, orders=orders)
     seeded = time.monotonic() - started
     emu.faults.latency = latency
     emu.faults.rate_limit = rate

@@ -180,7 +180,8 @@ def write_markdown(results: list[dict], args: argparse.Namespace) -> None:
         "of store-then-acknowledge); *inbox* is the real view: size limit, signature check, "
         "JSON parse, `WebhookEvent` insert, then with `task` an enqueue into the database "
         "queue (the worker applies it later), with `inline` the full mirror upsert "
-        "(customer, product, price, benefit, subscription) before answering.",
+        "(customer, product, price, benefit, subscription) right after the answer is sent "
+        "(in the response's `close()`: it occupies the worker, but is not in the latency).",
         "",
         "| WEBHOOK_PROCESSING | baseline ev/s | inbox ev/s | ratio | baseline p50 / p99 ms | inbox p50 / p99 ms |",
         "|---|---|---|---|---|---|",

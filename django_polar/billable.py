@@ -48,10 +48,11 @@ EXTERNAL_ID_SEPARATOR = ":"
 
 
 class CustomerConflictError(Exception):
-    """Polar already has a customer with this email that belongs to someone else.
+    """Polar already has a customer with this email that the app may not link.
 
-    Email is never an identity key, so the app refuses to link it; the project must
-    resolve the conflict (e.g. in Polar's dashboard) or change the billable's email.
+    Email is never an identity key, so the app refuses to link it (unless the billable's
+    ``polar_may_claim_customer_by_email()`` allows it and the customer has no external id);
+    the project must resolve the conflict (e.g. in Polar's dashboard) or change the email.
     """
 
 
@@ -106,6 +107,17 @@ class Billable:
         """Extra metadata stored on the Polar customer. Default: none."""
         return {}
 
+    def polar_may_claim_customer_by_email(self) -> bool:
+        """Whether a Polar customer with this billable's email and no external id may be
+        linked to it (e.g. one created in Polar's dashboard before the app existed).
+
+        Default False: email is not an identity key, and claiming by email would let
+        someone who signs up with another person's address take over that person's
+        customer (orders, subscriptions, benefits). Return True only when the project has
+        verified that this billable owns the address (e.g. a confirmed email flag).
+        """
+        return False
+
     # -- the customer ----------------------------------------------------------------------
     def _polar_customer_q(self) -> Q:
         """Rows of this billable's customer: by external id, or by the stored link."""
@@ -134,8 +146,10 @@ class Billable:
     def get_or_create_polar_customer(self) -> Customer:
         """Return the Polar customer, creating it (with our external id) if needed.
 
-        A 422 from Polar (the external id or email is taken) means the customer exists:
-        it is fetched and linked, never created twice.
+        A 422 from Polar (the external id or email is taken) means the customer may exist:
+        the one with our external id is fetched and linked, never created twice. A customer
+        that only shares the email is linked only when ``polar_may_claim_customer_by_email()``
+        says so; otherwise ``CustomerConflictError`` is raised.
         """
         from .client import get_client
         from .errors import PolarNotFoundError, PolarValidationError
@@ -163,9 +177,17 @@ class Billable:
         return self._store_polar_customer(data)
 
     def _claim_polar_customer_by_email(self, email: str) -> dict[str, Any]:
-        """Link an existing Polar customer that has this email and no external id yet."""
+        """Link an existing Polar customer that has this email and no external id yet
+        (only when ``polar_may_claim_customer_by_email()`` allows it)."""
         from .client import get_client
 
+        if not self.polar_may_claim_customer_by_email():
+            raise CustomerConflictError(
+                f"Polar refused to create a customer for {self._meta.label} {self.pk}: its "
+                "email probably belongs to an existing Polar customer, and email is not an "
+                "identity key, so it is not linked. Link it in Polar (set its external id) or "
+                "return True from polar_may_claim_customer_by_email() once emails are verified."
+            )
         client = get_client()
         external_id = self.get_polar_external_id()
         wanted = email.casefold()
@@ -335,8 +357,10 @@ class Billable:
         """Record a usage event and send it to Polar once the transaction commits.
 
         The row is the source of truth: a failed send keeps it (``ingested_at`` empty,
-        ``last_error`` set) for ``send_usage_events`` to retry; Polar de-duplicates on
-        the row's ``external_id``, so resending is safe.
+        ``last_error`` set) and schedules the ``send_usage_events`` task to retry it with
+        backoff when the task backend can defer; ``manage.py polar_usage flush`` (run it
+        from cron) sends whatever is still pending. Polar de-duplicates on the row's
+        ``external_id``, so resending is safe.
         """
         if not name or len(name) > 128:
             raise ValueError("A usage event name must be 1 to 128 characters long.")
@@ -347,7 +371,7 @@ class Billable:
             metadata=dict(metadata or {}),
             timestamp=timestamp or timezone.now(),
         )
-        transaction.on_commit(lambda: send_usage_events([event]), robust=True)
+        transaction.on_commit(lambda: _send_or_schedule_retry(event), robust=True)
         return event
 
 
@@ -403,24 +427,36 @@ def billable_from_external_id(external_id: str | None) -> models.Model | None:
     return None
 
 
+#: Request attribute holding ``(user, billable)`` once resolved.
+_BILLABLE_CACHE_ATTR = "_polar_billable"
+
+
 def billable_for_request(request: HttpRequest) -> Billable | None:
     """Who pays for this request: POLAR["BILLABLE_RESOLVER"], else the logged-in user.
 
-    Identity never comes from query parameters or form fields.
+    Identity never comes from query parameters or form fields. The answer is resolved
+    once per request and user (permissions, querysets and views share it); logging in or
+    out during the request resolves again.
     """
     from .conf import polar_settings
 
+    # DRF's Request wraps the HttpRequest: cache on the one underneath so both share it.
+    holder = getattr(request, "_request", request)
+    user = getattr(request, "user", None)
+    cached = getattr(holder, _BILLABLE_CACHE_ATTR, None)
+    if cached is not None and cached[0] is user:
+        return cached[1]
     resolver = polar_settings.billable_resolver
     if resolver is not None:
         billable = resolver(request)
     else:
-        user = getattr(request, "user", None)
         billable = user if user is not None and user.is_authenticated else None
     if billable is not None and not isinstance(billable, Billable):
         raise ImproperlyConfigured(
             f"The billable for a request must mix in django_polar.billable.Billable; got "
             f"{type(billable).__name__}. Add Billable to the model or set POLAR['BILLABLE_RESOLVER']."
         )
+    setattr(holder, _BILLABLE_CACHE_ATTR, (user, billable))
     return billable
 
 
@@ -503,50 +539,101 @@ def _group_by_model(billables: Sequence[Billable]) -> dict[type, list[Billable]]
     return groups
 
 
-def send_usage_events(events: Iterable[UsageEvent] | None = None, batch_size: int = 100) -> int:
+#: Polar's ``POST /v1/events/ingest`` takes the events of one request in a list; this
+#: app sends at most this many per request.
+MAX_INGEST_BATCH = 100
+
+
+def _send_or_schedule_retry(event: UsageEvent) -> None:
+    """The on-commit send of ``ingest_usage``; a failure hands the row to the retry task."""
+    if send_usage_events([event]) == 0:
+        from .tasks import schedule_usage_retry
+
+        schedule_usage_retry([event.pk], event.attempts)
+
+
+def pending_usage_events() -> models.QuerySet[UsageEvent]:
+    """Usage events Polar has not acknowledged yet, oldest first."""
+    return UsageEvent.objects.filter(ingested_at__isnull=True).order_by("timestamp", "pk")
+
+
+def _pending_batches(batch_size: int) -> Iterable[list[UsageEvent]]:
+    """Every pending row in batches, walked by pk so a failing batch is not re-read."""
+    last = 0
+    while True:
+        batch = list(
+            UsageEvent.objects.filter(ingested_at__isnull=True, pk__gt=last).order_by("pk")[
+                :batch_size
+            ]
+        )
+        if not batch:
+            return
+        yield batch
+        last = batch[-1].pk
+
+
+def send_usage_events(
+    events: Iterable[UsageEvent] | None = None, batch_size: int = MAX_INGEST_BATCH
+) -> int:
     """Send usage events to Polar; by default every one not yet ingested. Returns sent count.
 
-    Failures are recorded on the rows (attempts, last_error) and never raised: the
-    caller's request must not fail because metering is briefly unavailable.
+    Batches of up to 100 events per ``POST /v1/events/ingest``. Failures are recorded on
+    the rows (attempts, last_error) and never raised: the caller's request must not fail
+    because metering is briefly unavailable. A batch Polar rejects as invalid (422) is
+    resent one event at a time, so one bad event cannot hold back the others.
     """
-    from .client import get_client
-    from .errors import PolarError
-
+    batch_size = max(1, min(batch_size, MAX_INGEST_BATCH))
     if events is None:
-        events = UsageEvent.objects.filter(ingested_at__isnull=True).order_by("timestamp")
-    pending = [e for e in events if e.ingested_at is None]
-    sent = 0
-    for start in range(0, len(pending), batch_size):
-        batch = pending[start : start + batch_size]
-        body = [
-            {
-                "name": e.name,
-                "external_customer_id": e.external_customer_id,
-                "external_id": str(e.external_id),
-                "timestamp": e.timestamp.isoformat(),
-                "metadata": e.metadata,
-            }
-            for e in batch
-        ]
-        ids = [e.pk for e in batch]
-        try:
-            get_client().ingest_events(body)
-        except PolarError as exc:
-            logger.warning("Sending %d usage events to Polar failed: %s", len(batch), exc)
-            UsageEvent.objects.filter(pk__in=ids).update(
-                attempts=models.F("attempts") + 1, last_error=str(exc)[:2000]
-            )
-            for e in batch:
-                e.attempts += 1
-                e.last_error = str(exc)[:2000]
-            continue
-        now = timezone.now()
-        UsageEvent.objects.filter(pk__in=ids).update(
-            ingested_at=now, attempts=models.F("attempts") + 1, last_error=""
-        )
-        for e in batch:
-            e.ingested_at = now
-            e.attempts += 1
-            e.last_error = ""
-        sent += len(batch)
-    return sent
+        batches = _pending_batches(batch_size)
+    else:
+        pending = [e for e in events if e.ingested_at is None]
+        batches = (pending[i : i + batch_size] for i in range(0, len(pending), batch_size))
+    return sum(_send_batch(batch) for batch in batches)
+
+
+def _send_batch(batch: list[UsageEvent]) -> int:
+    """One ``POST /v1/events/ingest``; records the outcome on the rows, returns sent count."""
+    from .client import get_client
+    from .errors import PolarError, PolarValidationError
+
+    body = [
+        {
+            "name": e.name,
+            "external_customer_id": e.external_customer_id,
+            "external_id": str(e.external_id),
+            "timestamp": e.timestamp.isoformat(),
+            "metadata": e.metadata,
+        }
+        for e in batch
+    ]
+    ids = [e.pk for e in batch]
+    try:
+        get_client().ingest_events(body)
+    except PolarValidationError as exc:
+        if len(batch) > 1:
+            return sum(_send_batch([e]) for e in batch)
+        _record_failure(batch, ids, exc)
+        return 0
+    except PolarError as exc:
+        _record_failure(batch, ids, exc)
+        return 0
+    now = timezone.now()
+    UsageEvent.objects.filter(pk__in=ids).update(
+        ingested_at=now, attempts=models.F("attempts") + 1, last_error=""
+    )
+    for e in batch:
+        e.ingested_at = now
+        e.attempts += 1
+        e.last_error = ""
+    return len(batch)
+
+
+def _record_failure(batch: list[UsageEvent], ids: list[Any], exc: Exception) -> None:
+    logger.warning("Sending %d usage events to Polar failed: %s", len(batch), exc)
+    error = str(exc)[:2000]
+    UsageEvent.objects.filter(pk__in=ids).update(
+        attempts=models.F("attempts") + 1, last_error=error
+    )
+    for e in batch:
+        e.attempts += 1
+        e.last_error = error

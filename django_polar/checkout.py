@@ -321,6 +321,11 @@ class CheckoutBuilder:
 
     # -- creation --------------------------------------------------------------------------
     @property
+    def created(self) -> bool:
+        """Whether the Polar session exists already (reading it then costs no API call)."""
+        return self._session is not None
+
+    @property
     def session(self) -> dict[str, Any]:
         """The Polar checkout session (created on first access, then reused)."""
         if self._session is None:
@@ -346,5 +351,5 @@ class CheckoutBuilder:
         return response
 
     def __repr__(self) -> str:
-        state = "created" if self._session is not None else "not created"
+        state = "created" if self.created else "not created"
         return f"<CheckoutBuilder {self.product_ids} for {self.billable!r} ({state})>"

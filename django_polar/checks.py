@@ -12,14 +12,11 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from .conf import DEFAULTS, setting_errors
+from .conf import DEFAULTS, raw_settings, setting_errors
 
 # A setting whose problem has its own id; every other invalid key is E001.
 _KEY_IDS = {"SERVER": "django_polar.E002", "API_VERSION": "django_polar.E003"}
-
-
-def _raw() -> Any:
-    return getattr(settings, "POLAR", None)
+# ``settings`` is used for Django's own DEBUG only; POLAR is read through conf.
 
 
 @register(Tags.compatibility)
@@ -31,7 +28,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             hint="Fix settings.POLAR as the message says (keys are documented in django_polar.conf).",
             id=_KEY_IDS.get(key, "django_polar.E001"),
         )
-        for key, message in setting_errors(_raw())
+        for key, message in setting_errors(raw_settings())
     ]
 
 
@@ -40,7 +37,7 @@ def check_credentials(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """Missing access token or webhook secret: the app cannot call Polar or accept webhooks."""
-    raw = _raw()
+    raw = raw_settings()
     raw = raw if isinstance(raw, dict) else {}
     messages: list[CheckMessage] = []
     if not raw.get("ACCESS_TOKEN"):
@@ -56,8 +53,9 @@ def check_credentials(
         messages.append(
             Warning(
                 "POLAR['WEBHOOK_SECRET'] is not set: every webhook will be refused.",
-                hint="Add a webhook endpoint in Polar pointing at the django_polar:webhook URL "
-                "(or run manage.py polar_webhooks) and set POLAR['WEBHOOK_SECRET'] to its secret.",
+                hint="In Polar's dashboard (Settings > Webhooks) add an endpoint with the URL "
+                "https://<your site>/polar/webhook/ (the django_polar:webhook URL), format Raw, "
+                "all events; then set POLAR['WEBHOOK_SECRET'] to the secret Polar shows.",
                 id="django_polar.W002",
             )
         )
@@ -67,7 +65,7 @@ def check_credentials(
 @register(Tags.security)
 def check_emulator(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """The emulator takes fake payments: never with DEBUG off (a production deployment)."""
-    raw = _raw()
+    raw = raw_settings()
     if (
         isinstance(raw, dict)
         and raw.get("SERVER", DEFAULTS["SERVER"]) == "emulator"

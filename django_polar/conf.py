@@ -307,6 +307,14 @@ def setting_errors(raw: Any) -> list[tuple[str, str]]:
     return problems
 
 
+def raw_settings() -> Any:
+    """``settings.POLAR`` exactly as the project wrote it (None when absent), unvalidated.
+
+    For the system checks, which must report a broken value instead of crashing on it.
+    """
+    return getattr(settings, "POLAR", None)
+
+
 def validate(raw: Any) -> dict[str, Any]:
     """Merge a ``POLAR`` dict over the defaults, raising ImproperlyConfigured when invalid."""
     problems = setting_errors(raw)
@@ -326,7 +334,7 @@ class PolarSettings:
         values = self._values
         if values is None:
             with self._lock:
-                values = self._values = validate(getattr(settings, "POLAR", None))
+                values = self._values = validate(raw_settings())
         return values
 
     def reload(self) -> None:

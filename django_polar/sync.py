@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -47,6 +47,8 @@ from .errors import (
     PolarServerError,
     redact,
 )
+from .mirror import UpsertCounts, version_of
+from .mirror.archive import archive_missing
 from .models import Benefit, Product
 
 logger = logging.getLogger("django_polar.sync")
@@ -104,9 +106,7 @@ def resolve_kinds(names: Iterable[str]) -> list[str]:
         elif name in KINDS:
             wanted.add(name)
         else:
-            raise ValueError(
-                f"unknown kind {name!r}; choose from {', '.join(ALL_KINDS)} or 'all'"
-            )
+            raise ValueError(f"unknown kind {name!r}; choose from {', '.join(ALL_KINDS)} or 'all'")
     return [name for name in ALL_KINDS if name in wanted] or list(DEFAULT_KINDS)
 
 
@@ -136,8 +136,8 @@ def parse_since(value: str, *, now: datetime | None = None) -> datetime:
 
 
 def _item_time(item: dict[str, Any]) -> datetime | None:
-    raw = item.get("modified_at") or item.get("created_at")
-    return parse_datetime(raw) if isinstance(raw, str) else None
+    """The object's version for ``--since``, aware like ``since`` (the mirror's own rule)."""
+    return version_of(item)
 
 
 class PacerStopped(Exception):
@@ -376,6 +376,7 @@ class Syncer:
         result = KindResult(kind=name)
         self.results.append(result)
         seen: set[str] | None = set() if self.prune and kind.prunable else None
+        listed_from = timezone.now()
         try:
             try:
                 first = self._fetch(kind, 1, result)
@@ -395,7 +396,7 @@ class Syncer:
                 if pages_lost or result.failed:
                     result.note_error("not pruned: some pages or objects failed")
                 else:
-                    self._prune(kind, seen, result)
+                    self._prune(kind, seen, result, listed_from)
         except KeyboardInterrupt:
             result.interrupted = True
             self.pacer.stop()
@@ -502,7 +503,9 @@ class Syncer:
             raise StoredRowMissing(f"not stored by the database: {missing}")
         return counts
 
-    def _apply_one_by_one(self, kind: Kind, items: list[dict[str, Any]], result: KindResult) -> None:
+    def _apply_one_by_one(
+        self, kind: Kind, items: list[dict[str, Any]], result: KindResult
+    ) -> None:
         with transaction.atomic():
             for item in items:
                 try:
@@ -517,23 +520,12 @@ class Syncer:
             if self.dry_run:
                 transaction.set_rollback(True)
 
-    def _prune(self, kind: Kind, seen: set[str], result: KindResult) -> None:
-        """Mark catalog rows that Polar no longer lists as archived (never delete history)."""
-        if kind.name == "products":
-            queryset = Product.objects.filter(is_archived=False)
-            flag = "is_archived"
-        else:
-            queryset = Benefit.objects.filter(is_deleted=False)
-            flag = "is_deleted"
-        with transaction.atomic():
-            missing = [row for row in queryset.select_for_update() if str(row.pk) not in seen]
-            for row in missing:
-                setattr(row, flag, True)
-                row.data = {**(row.data or {}), flag: True}
-                row.save(update_fields=[flag, "data", "updated_at"])
-            if self.dry_run:
-                transaction.set_rollback(True)
-        result.pruned = len(missing)
+    def _prune(self, kind: Kind, seen: set[str], result: KindResult, listed_from: datetime) -> None:
+        """Mark catalog rows that Polar no longer lists as archived (never delete history),
+        through the mirror; rows a webhook wrote since the listing began are kept."""
+        result.pruned = archive_missing(
+            kind.mirror_kind, seen, dry_run=self.dry_run, unchanged_since=listed_from
+        )
 
     def _progress(self, result: KindResult) -> None:
         if self.on_progress is not None:
@@ -545,30 +537,30 @@ class Syncer:
 
 
 @dataclass
-class RefreshReport:
-    """What re-fetching some rows did: mirror outcomes, objects gone from Polar, failures."""
+class RefreshReport(UpsertCounts):
+    """What re-fetching some rows did: the mirror's counts (created, updated, unchanged,
+    skipped_older, failed), plus objects gone from Polar and errors."""
 
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped_older: int = 0
     missing: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def add_counts(self, counts: Any) -> None:
-        for name in ("created", "updated", "unchanged"):
-            setattr(self, name, getattr(self, name) + _count(counts, name))
-        self.skipped_older += _count(counts, "skipped_older", "skipped")
+    def add_counts(self, counts: UpsertCounts) -> None:
+        for counter in fields(UpsertCounts):
+            setattr(self, counter.name, getattr(self, counter.name) + getattr(counts, counter.name))
 
 
-def _refetch_plan(model: type, rows: Iterable[Any]) -> list[tuple[str, Callable[[PolarClient], list[dict[str, Any]]], str]]:
+def _refetch_plan(
+    model: type, rows: Iterable[Any]
+) -> list[tuple[str, Callable[[PolarClient], list[dict[str, Any]]], str]]:
     """(mirror kind, fetch, label) per API call needed to refresh ``rows`` of ``model``."""
     from .models import BenefitGrant, Customer, Order, Price, Refund, Subscription
 
     def one(getter: str, pk: Any) -> Callable[[PolarClient], list[dict[str, Any]]]:
         return lambda client: [getattr(client, getter)(str(pk))]
 
-    def grants_of(customer_id: Any, wanted: set[str]) -> Callable[[PolarClient], list[dict[str, Any]]]:
+    def grants_of(
+        customer_id: Any, wanted: set[str]
+    ) -> Callable[[PolarClient], list[dict[str, Any]]]:
         def fetch(client: PolarClient) -> list[dict[str, Any]]:
             grants = client.list_benefit_grants(customer_id=str(customer_id))
             return [grant for grant in grants if str(grant.get("id")) in wanted]
@@ -605,7 +597,9 @@ def _refetch_plan(model: type, rows: Iterable[Any]) -> list[tuple[str, Callable[
     raise ValueError(f"{model.__name__} rows cannot be refreshed from Polar")
 
 
-def refresh_rows(model: type, rows: Iterable[Any], *, client: PolarClient | None = None) -> RefreshReport:
+def refresh_rows(
+    model: type, rows: Iterable[Any], *, client: PolarClient | None = None
+) -> RefreshReport:
     """Fetch each row's object from Polar again and apply it through the mirror (guarded)."""
     from .errors import PolarNotFoundError
 

@@ -2,12 +2,11 @@
 
 The billable always comes from the request (``billable_for_request``), never from query
 parameters; products must be known, active products of the mirror; every ``next`` is
-checked with Django's safe-URL helper.
+followed only when it points to this site (``same_site.same_site_url``).
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -18,30 +17,32 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.clickjacking import xframe_options_exempt
 
 from .billable import Billable, CustomerConflictError, billable_for_request
-from .checkout import CHECKOUT_ID_PLACEHOLDER, CheckoutError, resolve_product_id
+from .checkout import CHECKOUT_ID_PLACEHOLDER, CheckoutError, origin_of, resolve_product_id
 from .conf import polar_settings
 from .errors import PolarError
+from .failures import answer_for_failure
 from .models import DEFAULT_TYPE, Product
-
-logger = logging.getLogger("django_polar")
+from .same_site import same_site_url
 
 EMBED_THEMES = ("light", "dark")
 
 
-def safe_next_url(request: HttpRequest, url: str | None) -> str | None:
-    """``url`` if it points to this site (relative or same host), else None."""
-    if not url:
-        return None
-    if url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return url
-    return None
+def parse_seats(raw: str) -> int:
+    """``?seats=`` as an int from 1 to 10000; CheckoutError (a 400) for anything else.
+
+    Only ASCII digits count: ``"²".isdigit()`` is True but ``int("²")`` fails.
+    """
+    message = f"seats must be a whole number from 1 to 10000; got {raw[:20]!r}."
+    if not (raw.isascii() and raw.isdigit()):
+        raise CheckoutError(message)
+    seats = int(raw)
+    if not 1 <= seats <= 10000:
+        raise CheckoutError(message)
+    return seats
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -60,6 +61,14 @@ def _error(request: HttpRequest, message: str, status: int) -> HttpResponse:
     if wants_json(request):
         return JsonResponse({"error": message}, status=status)
     return render(request, "django_polar/error.html", {"message": message}, status=status)
+
+
+def _failure_page(
+    request: HttpRequest, exc: CustomerConflictError | PolarError, action: str, unavailable: str
+) -> HttpResponse:
+    """The 409/502 page (or JSON) for a failure that came from Polar or the customer link."""
+    answer = answer_for_failure(exc, action=action, unavailable=unavailable)
+    return _error(request, answer.message, answer.status)
 
 
 class BillableViewMixin(LoginRequiredMixin):
@@ -102,12 +111,10 @@ class CheckoutView(BillableViewMixin, View):
         billable = self.get_billable()
         builder = billable.checkout([product_row], request=request, type=self.subscription_type)
         seats = request.GET.get("seats")
-        next_url = safe_next_url(request, request.GET.get("next"))
+        next_url = same_site_url(request, request.GET.get("next"))
         try:
             if seats is not None:
-                if not seats.isdigit():
-                    raise CheckoutError("seats must be a whole number from 1 to 10000.")
-                builder.with_seats(int(seats))
+                builder.with_seats(parse_seats(seats))
             if next_url:
                 builder.with_return_url(next_url)
                 if not polar_settings.SUCCESS_URL:
@@ -118,24 +125,19 @@ class CheckoutView(BillableViewMixin, View):
             session = builder.session
         except CheckoutError as exc:
             return _error(request, str(exc), 400)
-        except CustomerConflictError as exc:
-            logger.warning("Checkout refused: %s", exc)
-            return _error(
+        except (CustomerConflictError, PolarError) as exc:
+            return _failure_page(
                 request,
-                "Your billing account conflicts with an existing one; please contact support.",
-                409,
-            )
-        except PolarError as exc:
-            logger.error("Creating a Polar checkout failed: %s", exc)
-            return _error(
-                request, "The payment provider could not start the checkout; please try again.", 502
+                exc,
+                "Creating a Polar checkout",
+                "The payment provider could not start the checkout; please try again.",
             )
         if wants_json(request):
             return JsonResponse({"id": session["id"], "url": session["url"]})
         url = session["url"]
         if request.GET.get("embed") == "true":
             # Opened by the embed script inside its iframe: keep the embed parameters.
-            params = {"embed": "true", "embed_origin": builder.payload().get("embed_origin", "")}
+            params = {"embed": "true", "embed_origin": origin_of(request)}
             theme = request.GET.get("theme")
             if theme in EMBED_THEMES:
                 params["theme"] = theme
@@ -169,7 +171,7 @@ class CheckoutSuccessView(BillableViewMixin, View):
             "checkout_id": checkout_id,
             "status": status,
             "confirmed": confirmed,
-            "next_url": safe_next_url(request, request.GET.get("next")),
+            "next_url": same_site_url(request, request.GET.get("next")),
         }
         return render(request, self.template_name, context)
 
@@ -181,21 +183,16 @@ class CustomerPortalView(BillableViewMixin, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         billable = self.get_billable()
-        next_url = safe_next_url(request, request.GET.get("next"))
+        next_url = same_site_url(request, request.GET.get("next"))
         return_url = request.build_absolute_uri(next_url) if next_url else None
         try:
             return billable.redirect_to_customer_portal(return_url)
-        except CustomerConflictError as exc:
-            logger.warning("Customer portal refused: %s", exc)
-            return _error(
+        except (CustomerConflictError, PolarError) as exc:
+            return _failure_page(
                 request,
-                "Your billing account conflicts with an existing one; please contact support.",
-                409,
-            )
-        except PolarError as exc:
-            logger.error("Creating a Polar customer session failed: %s", exc)
-            return _error(
-                request, "The billing portal is unavailable right now; please try again.", 502
+                exc,
+                "Creating a Polar customer session",
+                "The billing portal is unavailable right now; please try again.",
             )
 
     def post(self, request: HttpRequest) -> HttpResponse:

@@ -15,10 +15,10 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 ALLOWED_HOSTS = ["*"]
 
+# On SQLite Django's test database is already a shared-cache in-memory database, so
+# threads (live server, workers) see the same data, and pytest-xdist workers each get
+# their own.
 DATABASES = {"default": env.db_url("DATABASE_URL", default="sqlite://:memory:")}
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # A file-less shared-cache DB lets threads (LiveServer, workers) see the data.
-    DATABASES["default"].setdefault("TEST", {})["NAME"] = "file:djpolartests?mode=memory&cache=shared"
 
 try:  # Django < 6: the django-tasks backport; Django 6 has django.tasks built in.
     import django_tasks  # noqa: F401

@@ -111,6 +111,18 @@ def test_apply_and_remove_discount(polar, subscription):
     assert subscription.discount_id is None
 
 
+def test_apply_discount_none_is_refused_not_sent_as_a_string(polar, subscription):
+    discount = get_client().create_discount(
+        {"name": "Launch", "type": "percentage", "basis_points": 2000, "duration": "forever"}
+    )
+    subscription.apply_discount(discount)
+    with pytest.raises(ValueError, match=r"remove_discount\(\)"):
+        subscription.apply_discount(None)
+    subscription.refresh_from_db()
+    assert str(subscription.discount_id) == discount["id"]  # still applied, nothing sent
+    assert get_client().get_subscription(str(subscription.pk))["discount_id"] == discount["id"]
+
+
 def test_update_seats(polar, user):
     from django_polar import mirror
 

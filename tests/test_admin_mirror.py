@@ -224,9 +224,7 @@ def test_staff_without_permission_cannot_resync(billing, client):
 
 
 def test_changelists_do_not_query_per_row(emu, transport, staff, django_assert_max_num_queries):
-    from tests.bulk_seed import seed_bulk
-
-    seed_bulk(emu, customers=40, subscriptions=40, orders=40)
+    emu.bulk_seed(customers=40, subscriptions=40, orders=40)
     call_command("polar_sync", "all", "--no-progress", stdout=io.StringIO())
     for model in (Customer, Product, Price, Subscription, Order):
         assert model.objects.count() >= 2
@@ -235,9 +233,7 @@ def test_changelists_do_not_query_per_row(emu, transport, staff, django_assert_m
 
 
 def test_resync_of_too_many_rows_points_to_polar_sync(emu, transport, staff):
-    from tests.bulk_seed import seed_bulk
-
-    seed_bulk(emu, customers=101)
+    emu.bulk_seed(customers=101)
     call_command("polar_sync", "customers", "--no-progress", stdout=io.StringIO())
     calls = len(transport.requests)
     ids = [str(pk) for pk in Customer.objects.values_list("pk", flat=True)]

@@ -220,3 +220,66 @@ def test_openapi_schema_is_valid_and_mounted_under_the_include(api):
     assert "/api/billing/checkouts/" in schema["paths"]
     checkout_201 = schema["paths"]["/api/billing/checkouts/"]["post"]["responses"]
     assert any("CheckoutResponse" in str(v) for v in checkout_201.values())
+
+
+RESOLVED: list[object] = []
+
+
+def counting_resolver(request):
+    """The default rule (the logged-in user), counting how often it is asked."""
+    RESOLVED.append(request)
+    user = request.user
+    return user if user.is_authenticated else None
+
+
+@pytest.mark.parametrize("url", ["state/", "subscriptions/", "orders/", "benefits/"])
+def test_the_billable_is_resolved_once_per_request(api, polar, settings, url):
+    settings.POLAR = {**settings.POLAR, "BILLABLE_RESOLVER": "tests.test_api.counting_resolver"}
+    RESOLVED.clear()
+    assert api.get(API + url).status_code == 200
+    assert len(RESOLVED) == 1
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["https://evil.example", "https://app.example.com.evil.example", "javascript:alert(1)",
+     "https://user@app.example.com", "https://app.example.com/path"],
+)  # fmt: skip
+def test_checkout_embed_origin_must_be_a_host_of_this_site(api, polar, catalog, settings, origin):
+    settings.ALLOWED_HOSTS = ["testserver", "app.example.com"]
+    body = {"products": [str(catalog["monthly"].pk)], "embed_origin": origin}
+    response = api.post(API + "checkouts/", body, format="json")
+    assert response.status_code == 400
+    assert "embed_origin" in response.json()
+    assert polar.store.checkouts == {}
+
+
+def test_checkout_embed_origin_of_an_allowed_host_or_the_requests_own(
+    api, polar, catalog, settings
+):
+    settings.ALLOWED_HOSTS = ["testserver", ".example.com"]
+    product = str(catalog["monthly"].pk)
+    body = {"products": [product], "embed_origin": "https://app.example.com:8443"}
+    response = api.post(API + "checkouts/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert polar.checkout(response.json()["id"])["embed_origin"] == "https://app.example.com:8443"
+    response = api.post(API + "checkouts/", {"products": [product]}, format="json")
+    assert polar.checkout(response.json()["id"])["embed_origin"] == "http://testserver"
+
+
+def test_state_names_the_meters_of_metered_prices(api, polar):
+    from django_polar import mirror
+    from django_polar.client import get_client
+
+    ids = polar.seed({
+        "meters": [{"key": "calls", "name": "API calls", "event": "api_call",
+                    "aggregation": "count"}],
+        "products": [{"key": "api", "name": "API", "recurring_interval": "month",
+                      "prices": [{"amount": 500, "currency": "usd"},
+                                 {"type": "metered_unit", "meter": "calls", "unit_amount": "0.5"}]}],
+    })  # fmt: skip
+    product = mirror.upsert_product(get_client().get_product(ids["api"]))
+    buy(api, polar, product)
+    polar.deliver()
+    meters = api.get(API + "state/").json()["meters"]
+    assert [(m["meter_id"], m["name"]) for m in meters] == [(ids["calls"], "API calls")]

@@ -43,18 +43,31 @@ def test_customer_existing_in_polar_is_linked_not_duplicated(polar, user):
     assert Customer.objects.count() == 1
 
 
-def test_customer_with_our_email_and_no_external_id_is_claimed(polar, user):
+def test_customer_with_our_email_is_not_claimed_by_default(polar, user):
+    # Someone signing up with another person's email must not take over their customer.
+    remote = get_client().create_customer({"email": "ada@example.com"})
+    with pytest.raises(CustomerConflictError, match="polar_may_claim_customer_by_email"):
+        user.get_or_create_polar_customer()
+    assert user.polar_customer is None
+    assert get_client().get_customer(remote["id"])["external_id"] is None
+
+
+def test_customer_with_our_email_and_no_external_id_is_claimed_on_opt_in(polar, user, monkeypatch):
+    monkeypatch.setattr(User, "polar_may_claim_customer_by_email", lambda self: True)
     remote = get_client().create_customer({"email": "ada@example.com"})
     customer = user.get_or_create_polar_customer()
     assert str(customer.pk) == remote["id"]
     assert get_client().get_customer(remote["id"])["external_id"] == f"testapp.user:{user.pk}"
 
 
-def test_email_owned_by_another_billable_is_never_linked(polar, user):
+@pytest.mark.parametrize("opt_in", [False, True])
+def test_email_owned_by_another_billable_is_never_linked(polar, user, monkeypatch, opt_in):
+    monkeypatch.setattr(User, "polar_may_claim_customer_by_email", lambda self: opt_in)
     get_client().create_customer({"email": "ada@example.com", "external_id": "someone-else"})
-    with pytest.raises(CustomerConflictError, match="another billable"):
+    with pytest.raises(CustomerConflictError):
         user.get_or_create_polar_customer()
     assert user.polar_customer is None
+    assert get_client().get_customer_by_external_id("someone-else")["email"] == "ada@example.com"
 
 
 def test_team_customer_uses_the_team_hooks(polar, user):

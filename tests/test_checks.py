@@ -42,6 +42,16 @@ def test_missing_token_and_secret_are_warnings_with_hints():
         assert message.hint
 
 
+def test_missing_secret_hint_says_where_to_add_the_endpoint():
+    with override_settings(POLAR={"ACCESS_TOKEN": TOKEN}):
+        (message,) = polar_messages()
+    assert message.id == "django_polar.W002"
+    # manage.py polar_webhooks only manages the local inbox: the endpoint is made in Polar.
+    assert "polar_webhooks" not in message.hint
+    assert "Settings > Webhooks" in message.hint
+    assert "/polar/webhook/" in message.hint and "Raw" in message.hint
+
+
 def test_missing_polar_setting_warns():
     with override_settings():
         from django.conf import settings

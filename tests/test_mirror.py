@@ -439,3 +439,74 @@ def test_upsert_many_links_billables_and_matches_single_upserts():
         (1500, True),
         (2000, False),
     ]
+
+
+@pytest.mark.django_db
+def test_upsert_many_counts_a_row_the_database_refuses_instead_of_losing_it():
+    # An order without a customer breaks NOT NULL: on SQLite, INSERT OR IGNORE used to drop
+    # it while counting it "created"; on PostgreSQL it used to fail the whole page.
+    sub = make_sub()
+    good = order_payload(sub, subscription_id=None)
+    orphan = order_payload(sub, subscription_id=None, customer=None, customer_id=None)
+    counts = mirror.upsert_many("order", [good, orphan])
+    assert (counts.created, counts.failed, counts.total) == (1, 1, 2)
+    assert [str(pk) for pk in Order.objects.values_list("pk", flat=True)] == [good["id"]]
+
+
+@pytest.mark.django_db
+def test_bulk_insert_of_a_row_created_meanwhile_goes_through_the_version_guard():
+    from django_polar.mirror import bulk
+
+    sub = make_sub()
+    mirror.upsert_subscription(sub)
+    older = order_payload(sub, modified=at(1), subscription_id=None, status="pending")
+    newer = order_payload(sub, id=older["id"], modified=at(5), subscription_id=None)
+    mirror.upsert_order(newer)  # another worker wrote the newer snapshot after our read
+
+    def row(data):
+        values = bulk._values("order", data)
+        return Order(pk=data["id"], data=data, modified_at=mirror.version_of(data), **values)
+
+    outcomes = bulk._insert_missing(Order, [(row(older), bulk._values("order", older))], False)
+    assert outcomes == [mirror.Outcome.SKIPPED_OLDER]
+    assert Order.objects.get().status == "paid"
+
+
+@pytest.mark.django_db
+def test_a_page_naming_known_customers_and_products_inserts_no_stubs():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    subs = [make_sub() for _ in range(3)]
+    for sub in subs:
+        mirror.upsert_subscription(sub)
+    orders = [
+        {**order_payload(sub, subscription_id=None), "customer": None, "product": None}
+        for sub in subs
+    ]
+    assert mirror.upsert_many("order", orders).created == 3
+    with CaptureQueriesContext(connection) as queries:
+        counts = mirror.upsert_many("order", orders)
+    assert counts.unchanged == 3
+    inserts = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("INSERT")]
+    assert inserts == []
+
+
+@pytest.mark.django_db
+def test_state_fetched_without_a_time_still_ends_what_it_no_longer_lists():
+    # The customer was last edited long ago; its subscription changed since, then ended.
+    created = make_sub()
+    created["customer"]["modified_at"] = pp.iso(T0 - timedelta(days=120))
+    mirror.upsert_subscription({**created, "modified_at": pp.iso(at(10))})
+    grant = grant_payload(created, modified=at(10))
+    mirror.upsert_benefit_grant(grant)
+    mirror.apply_customer_state(state_payload(created, grant, granted=False))  # fetched now
+    assert Subscription.objects.get().status == "canceled"
+    assert BenefitGrant.objects.get().is_revoked is True
+
+
+@pytest.mark.django_db
+def test_a_time_without_offset_is_taken_as_utc():
+    data = {**pp.customer(pp.new_id()), "modified_at": "2026-03-01T12:00:00"}
+    customer = mirror.upsert_customer(data)
+    assert customer.modified_at.isoformat() == "2026-03-01T12:00:00+00:00"

@@ -14,7 +14,6 @@ from django.core.management import CommandError, call_command
 
 from django_polar.models import Benefit, Customer, Order, Product, Subscription
 from django_polar.sync import Syncer
-from tests.bulk_seed import seed_bulk
 from tests.sync_helpers import (  # noqa: F401  (fixtures)
     CountingTransport,
     deliver_to_webhook_view,
@@ -52,7 +51,7 @@ def summary(output: str) -> dict[str, dict[str, int]]:
 
 @pytest.fixture
 def big(emu):
-    return seed_bulk(emu, customers=N_CUSTOMERS, subscriptions=N_SUBSCRIPTIONS, orders=N_ORDERS)
+    return emu.bulk_seed(customers=N_CUSTOMERS, subscriptions=N_SUBSCRIPTIONS, orders=N_ORDERS)
 
 
 def test_sync_all_mirrors_thousands_of_objects_and_a_rerun_changes_nothing(emu, transport, big):
@@ -80,7 +79,7 @@ def test_sync_all_mirrors_thousands_of_objects_and_a_rerun_changes_nothing(emu, 
 
 
 def test_a_429_in_the_middle_slows_down_but_loses_nothing(emu, transport):
-    seed_bulk(emu, customers=1_500)
+    emu.bulk_seed(customers=1_500)
 
     def rate_limit_at_page_6(number, request):
         if number == 6:
@@ -99,7 +98,7 @@ def test_a_429_in_the_middle_slows_down_but_loses_nothing(emu, transport):
 
 
 def test_honours_retry_after_from_the_rate_limiter(emu, transport, settings):
-    seed_bulk(emu, customers=250)
+    emu.bulk_seed(customers=250)
     settings.POLAR = {**settings.POLAR, "MAX_RETRIES": 0}
     emu.faults.rate_limit = 1  # the second request of the minute gets 429 + Retry-After
     slept: list[float] = []
@@ -118,7 +117,7 @@ def test_honours_retry_after_from_the_rate_limiter(emu, transport, settings):
 
 
 def test_a_failing_object_is_counted_the_rest_is_written_and_the_exit_code_says_so(emu, transport):
-    ids = seed_bulk(emu, customers=300, subscriptions=450)
+    ids = emu.bulk_seed(customers=300, subscriptions=450)
     broken = ids["subscriptions"][0]
 
     def corrupt(request, body):
@@ -160,7 +159,7 @@ def test_prune_archives_what_polar_no_longer_lists_and_keeps_history(emu, transp
 
 
 def test_prune_is_skipped_when_a_page_was_lost(emu, transport):
-    seed_bulk(emu, customers=1)
+    emu.bulk_seed(customers=1)
     emu.seed({"products": [{"key": f"p{i}", "name": f"Plan {i}", "prices": [{"amount": 100}]}
                            for i in range(150)]})  # fmt: skip
     local = Product.objects.create(id="6f1c3c44-0000-4000-8000-000000000002", name="Local only")
@@ -179,7 +178,7 @@ def test_prune_is_skipped_when_a_page_was_lost(emu, transport):
 
 
 def test_since_applies_only_objects_modified_after_it(emu, transport):
-    ids = seed_bulk(emu, customers=640)
+    ids = emu.bulk_seed(customers=640)
     emu.clock.advance(days=3)
     for customer_id in ids["customers"][:3]:
         emu.handle(
@@ -196,7 +195,7 @@ def test_since_applies_only_objects_modified_after_it(emu, transport):
 
 
 def test_dry_run_reports_and_writes_nothing(emu, transport):
-    seed_bulk(emu, customers=350, subscriptions=120)
+    emu.bulk_seed(customers=350, subscriptions=120)
     out, _ = run("all", "--dry-run", *FAST)
     table = summary(out)
     assert "Dry run" in out
@@ -206,7 +205,7 @@ def test_dry_run_reports_and_writes_nothing(emu, transport):
 
 
 def test_a_sync_never_overwrites_a_newer_webhook(emu, transport):
-    ids = seed_bulk(emu, customers=50, subscriptions=250)
+    ids = emu.bulk_seed(customers=50, subscriptions=250)
     deliver_to_webhook_view(emu)
     assert not emu.sent_events
     # On page 1 (newest first), which the calling thread fetches: the webhook view then
@@ -233,7 +232,7 @@ def test_a_sync_never_overwrites_a_newer_webhook(emu, transport):
 
 
 def test_ctrl_c_keeps_whole_pages_only(emu, transport):
-    seed_bulk(emu, customers=520)
+    emu.bulk_seed(customers=520)
 
     class InterruptedSyncer(Syncer):
         pages = 0
@@ -256,7 +255,7 @@ def test_ctrl_c_keeps_whole_pages_only(emu, transport):
 
 
 def test_progress_lines_when_not_a_terminal(emu, transport):
-    seed_bulk(emu, customers=250)
+    emu.bulk_seed(customers=250)
     out, err = io.StringIO(), io.StringIO()
     call_command("polar_sync", "customers", "--rate", "1000000", stdout=out, stderr=err)
     assert "customers: 250/250" in err.getvalue()

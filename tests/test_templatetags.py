@@ -5,7 +5,14 @@ from django.contrib.auth.models import AnonymousUser
 from django.template import Context, Template, TemplateSyntaxError
 
 from django_polar.checkout import UnknownProductError
-from tests.fixtures import make_customer, make_grant, make_product, make_subscription
+from tests.fixtures import (  # noqa: F401  (the polar fixture)
+    make_customer,
+    make_grant,
+    make_product,
+    make_subscription,
+    polar_fixture,
+    polar_product,
+)
 from tests.testapp.models import User
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +69,24 @@ def test_button_for_an_existing_checkout_uses_its_url():
     assert 'href="https://sandbox.polar.sh/checkout/polar_c_123"' in html
 
 
+def test_a_checkout_builder_not_created_yet_is_refused_without_calling_polar(user, settings):
+    settings.POLAR = {**settings.POLAR, "SERVER": "https://polar.invalid"}
+    builder = user.checkout([make_product()])
+    with pytest.raises(TemplateSyntaxError, match="not created yet"):
+        render("{% polar_checkout_button builder %}", builder=builder)
+    assert not builder.created
+
+
+def test_a_created_checkout_builder_uses_its_url(polar, user):
+    product = polar_product("Pro monthly", amount=1000)
+    builder = user.checkout([product])
+    url = builder.url  # the view creates it
+    assert builder.created
+    html = render("{% polar_checkout_button builder %}", builder=builder)
+    assert f'href="{url}"' in html
+    assert len(polar.store.checkouts) == 1
+
+
 def test_every_attribute_and_the_label_are_escaped():
     product = make_product()
     evil = '"><script>alert(1)</script>'
@@ -104,6 +129,15 @@ def test_state_filters(user):
     make_subscription(customer, product, status="trialing")
     make_subscription(customer, product, type="swimming")
     assert render(source, u=user, b=str(grant.benefit_id), p=product) == "SWTBP"
+
+
+def test_subscribed_to_product_filter_means_the_default_type_like_the_method(user):
+    product = make_product()
+    make_subscription(make_customer(user), product, type="swimming")
+    source = "{% if u|subscribed_to_product:p %}yes{% else %}no{% endif %}"
+    assert not user.subscribed_to_product(product)
+    assert render(source, u=user, p=product) == "no"
+    assert user.subscribed_to_product(product, type="swimming")
 
 
 def test_filters_are_false_for_anonymous_users():

@@ -167,7 +167,33 @@ def test_polar_failure_is_a_502_page_not_a_500(polar, browser, pro, settings):
     assert browser.get(reverse("django_polar:portal")).status_code == 502
 
 
-def test_seats_from_the_query_reach_the_checkout(polar, browser, pro):
-    checkout = checkout_json(browser, pro, seats="4")
-    assert checkout["seats"] in (4, None)  # Polar ignores seats for a non-seat price
+@pytest.fixture
+def team_plan(polar):
+    """A seat-based product, like ``team`` in the emulator's default seed."""
+    from django_polar import mirror
+
+    tiers = [{"min_seats": 1, "max_seats": 9, "price_per_seat": 1000}]
+    price = {
+        "amount_type": "seat_based",
+        "price_currency": "usd",
+        "seat_tiers": {"seat_tier_type": "volume", "tiers": tiers},
+    }
+    body = {"name": "Team", "recurring_interval": "month", "prices": [price]}
+    return mirror.upsert_product(get_client().create_product(body))
+
+
+def test_seats_from_the_query_reach_the_checkout(polar, browser, team_plan):
+    checkout = checkout_json(browser, team_plan, seats="4")
+    assert checkout["seats"] == 4
+    assert checkout["amount"] == 4000
     assert checkout["external_customer_id"]
+
+
+@pytest.mark.parametrize("seats", ["²", "1e3", "-3", "0", "abc", "10001", "٣", " 4"])
+def test_a_bad_seats_value_is_a_clear_400(polar, browser, team_plan, seats):
+    response = browser.get(
+        reverse("django_polar:checkout", args=[team_plan.pk]), {"format": "json", "seats": seats}
+    )
+    assert response.status_code == 400
+    assert "seats must be a whole number from 1 to 10000" in response.json()["error"]
+    assert polar.store.checkouts == {}

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import json
 import time
+import wsgiref.util
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
-from django.db import connection
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
 from django.test import Client, override_settings
 from django.urls import reverse
 
@@ -341,3 +347,85 @@ def test_management_command_lists_by_status(client, monkeypatch, capsys):
     call_command("polar_webhooks", "list", "--status", "failed")
     out = capsys.readouterr().out
     assert "msg_ko" in out and "msg_ok" not in out and "ZeroDivisionError" in out
+
+
+# -- acknowledge first, then apply (inline mode) --------------------------------------------
+
+
+@contextmanager
+def raw_wsgi_server():
+    """Call the project's WSGI app as a server would, without the test Client's help.
+
+    Like django.test.Client, keep Django from closing the test's connection on
+    request_started / request_finished (the test runs inside a transaction).
+    """
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    try:
+        yield WSGIHandler()
+    finally:
+        for signal in (request_started, request_finished):
+            signal.connect(close_old_connections)
+
+
+def wsgi_environ(body: bytes, headers: dict[str, str]) -> dict:
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": URL,
+        "HTTP_HOST": "testserver",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        **pp.as_meta(headers),
+    }
+    wsgiref.util.setup_testing_defaults(environ)
+    return environ
+
+
+@pytest.mark.django_db
+def test_inline_mode_sends_the_answer_before_applying_the_event():
+    data = pp.customer(pp.new_id())
+    body = pp.body_of(pp.envelope("customer.created", data))
+    environ = wsgi_environ(body, pp.sign(body, SECRET, webhook_id="msg_ack_first"))
+    statuses = []
+    with raw_wsgi_server() as app:
+        result = app(environ, lambda status, headers: statuses.append(status))
+        sent = b"".join(result)  # the server writes the whole answer to Polar
+        assert statuses == ["200 OK"] and json.loads(sent) == {"status": "stored"}
+        event = WebhookEvent.objects.get(webhook_id="msg_ack_first")
+        assert event.status == "pending"  # stored (committed), not applied yet
+        assert not Customer.objects.exists()
+        result.close()  # what every WSGI server does once the body is out
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("processed", 1)
+    assert Customer.objects.filter(pk=data["id"]).exists()
+
+
+@pytest.mark.django_db
+def test_a_crash_after_the_answer_is_recorded_and_the_request_still_finishes(monkeypatch):
+    def buggy(data, *, event_time=None):
+        raise RuntimeError("handler bug")
+
+    monkeypatch.setitem(dispatch.HANDLERS, "customer.created", buggy)
+    finished = []
+
+    def on_finished(sender, **kwargs):
+        finished.append(sender)
+
+    body = pp.body_of(pp.envelope("customer.created", pp.customer(pp.new_id())))
+    environ = wsgi_environ(body, pp.sign(body, SECRET, webhook_id="msg_ack_crash"))
+    statuses = []
+    request_finished.connect(on_finished)
+    try:
+        with raw_wsgi_server() as app:
+            result = app(environ, lambda status, headers: statuses.append(status))
+            assert json.loads(b"".join(result)) == {"status": "stored"}
+            result.close()  # does not raise
+            result.close()  # a second close applies nothing again
+    finally:
+        request_finished.disconnect(on_finished)
+    assert statuses == ["200 OK"]
+    event = WebhookEvent.objects.get(webhook_id="msg_ack_crash")
+    assert event.status == "failed" and "RuntimeError: handler bug" in event.last_error
+    assert event.attempts == 1
+    assert len(finished) == 2  # Django's own close() ran (connections are released)

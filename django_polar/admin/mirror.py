@@ -7,7 +7,6 @@ or Polar id, open the object in Polar's dashboard, and re-sync chosen rows from 
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from typing import Any
@@ -23,8 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ..conf import polar_settings
-from ..errors import PolarError, redact_data
-from ..management.display import format_amount
+from ..errors import PolarError
 from ..models import (
     Benefit,
     BenefitGrant,
@@ -36,19 +34,15 @@ from ..models import (
     Subscription,
     UsageEvent,
 )
+from ..money import format_amount
 from ..sync import refresh_rows
+from .display import pretty_json
 
 logger = logging.getLogger("django_polar.admin")
 
 ORG_SLUG_CACHE_SECONDS = 24 * 3600
 #: More rows than this are left to ``manage.py polar_sync`` (one API call each, in-request).
 MAX_RESYNC_ROWS = 100
-
-
-def pretty_json(data: Any) -> str:
-    """JSON as an escaped, indented <pre> block (tokens redacted, just in case)."""
-    text = json.dumps(redact_data(data or {}), indent=2, sort_keys=True, ensure_ascii=False)
-    return format_html('<pre class="polar-json" style="white-space: pre-wrap">{}</pre>', text)
 
 
 def organization_slug() -> str | None:
@@ -141,7 +135,11 @@ class PolarMirrorAdmin(admin.ModelAdmin):
     def polar_dashboard(self, obj: Any) -> str:
         opts = self.opts
         url = reverse(f"admin:{opts.app_label}_{opts.model_name}_dashboard", args=[obj.pk])
-        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("Open in Polar's dashboard"))
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a>',
+            url,
+            _("Open in Polar's dashboard"),
+        )
 
     def get_urls(self) -> list[Any]:
         opts = self.opts
@@ -196,8 +194,16 @@ class PolarMirrorAdmin(admin.ModelAdmin):
               "%(older)d kept (local copy newer).")
             % {"done": done, "updated": report.updated + report.created,
                "unchanged": report.unchanged, "older": report.skipped_older},
-            messages.SUCCESS if not (report.errors or report.missing) else messages.WARNING,
+            messages.SUCCESS if not (report.errors or report.missing or report.failed)
+            else messages.WARNING,
         )  # fmt: skip
+        if report.failed:
+            self.message_user(
+                request,
+                _("%(failed)d object(s) from Polar could not be stored; see the log.")
+                % {"failed": report.failed},
+                messages.ERROR,
+            )
         if report.missing:
             self.message_user(
                 request,
@@ -241,7 +247,15 @@ class SubscriptionInline(admin.TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(PolarMirrorAdmin):
-    list_display = ("email", "name", "external_id", "type", "billable_link", "is_live", "created_at")
+    list_display = (
+        "email",
+        "name",
+        "external_id",
+        "type",
+        "billable_link",
+        "is_live",
+        "created_at",
+    )
     list_filter = ("type", ("deleted_at", admin.EmptyFieldListFilter), "billable_type")
     search_fields = ("email", "external_id", "name")
     ordering = ("-created_at",)
@@ -268,7 +282,14 @@ class CustomerAdmin(PolarMirrorAdmin):
 
 @admin.register(Product)
 class ProductAdmin(PolarMirrorAdmin):
-    list_display = ("name", "prices_summary", "is_recurring", "recurring_interval", "is_archived", "created_at")
+    list_display = (
+        "name",
+        "prices_summary",
+        "is_recurring",
+        "recurring_interval",
+        "is_archived",
+        "created_at",
+    )
     list_filter = ("is_archived", "is_recurring", "recurring_interval")
     search_fields = ("name", "description")
     ordering = ("is_archived", "name")
@@ -280,15 +301,25 @@ class ProductAdmin(PolarMirrorAdmin):
     @admin.display(description=_("Prices"))
     def prices_summary(self, obj: Product) -> str:
         prices = [p for p in obj.prices.all() if not p.is_archived]
-        return ", ".join(
-            format_amount(p.amount, p.currency) if p.amount is not None else p.amount_type
-            for p in prices
-        ) or "-"
+        return (
+            ", ".join(
+                format_amount(p.amount, p.currency) if p.amount is not None else p.amount_type
+                for p in prices
+            )
+            or "-"
+        )
 
 
 @admin.register(Price)
 class PriceAdmin(PolarMirrorAdmin):
-    list_display = ("id", "product", "amount_type", "display_amount", "recurring_interval", "is_archived")
+    list_display = (
+        "id",
+        "product",
+        "amount_type",
+        "display_amount",
+        "recurring_interval",
+        "is_archived",
+    )
     list_filter = ("amount_type", "is_archived", "currency")
     search_fields = ("product__name",)
     polar_id_fields = ("product_id",)
@@ -349,7 +380,15 @@ class OrderAdmin(PolarMirrorAdmin):
 
 @admin.register(BenefitGrant)
 class BenefitGrantAdmin(PolarMirrorAdmin):
-    list_display = ("id", "customer_link", "benefit", "is_granted", "is_revoked", "granted_at", "revoked_at")
+    list_display = (
+        "id",
+        "customer_link",
+        "benefit",
+        "is_granted",
+        "is_revoked",
+        "granted_at",
+        "revoked_at",
+    )
     list_filter = ("is_granted", "is_revoked", "benefit__type", "benefit")
     search_fields = ("customer__email", "customer__external_id", "benefit__description")
     polar_id_fields = ("customer_id", "benefit_id", "subscription_id", "order_id")
@@ -389,7 +428,14 @@ class RefundAdmin(PolarMirrorAdmin):
 class UsageEventAdmin(admin.ModelAdmin):
     """The usage outbox: what was metered and whether Polar has it (read-only)."""
 
-    list_display = ("name", "customer", "external_customer_id", "timestamp", "ingested_at", "attempts")
+    list_display = (
+        "name",
+        "customer",
+        "external_customer_id",
+        "timestamp",
+        "ingested_at",
+        "attempts",
+    )
     list_filter = ("name", ("ingested_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "external_customer_id", "customer__email")
     list_select_related = ("customer",)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
 
 from ..models import WebhookEvent, WebhookEventStatus
 from ..webhooks.dispatch import replay
+from .display import pretty_json, pretty_text
 
 
 @admin.register(WebhookEvent)
@@ -38,11 +36,11 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     @admin.display(description="Payload")
     def pretty_payload(self, obj: WebhookEvent) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
+        return pretty_json(obj.payload)
 
     @admin.display(description="Last error")
     def pretty_last_error(self, obj: WebhookEvent) -> str:
-        return format_html("<pre>{}</pre>", obj.last_error) if obj.last_error else "-"
+        return pretty_text(obj.last_error)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

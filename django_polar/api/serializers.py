@@ -195,7 +195,10 @@ class CheckoutRequestSerializer(serializers.Serializer):
         max_length=2048, required=False, help_text="A URL on this site (relative or same host)."
     )
     embed_origin = serializers.CharField(
-        max_length=255, required=False, help_text="Origin of the page embedding the checkout."
+        max_length=255,
+        required=False,
+        help_text="Origin of the page embedding the checkout (https://host[:port]); its host "
+        "must be one of this site's (ALLOWED_HOSTS). Default: the request's origin.",
     )
 
 

@@ -7,12 +7,10 @@ unhandled 500, and never carries a secret.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.utils.http import url_has_allowed_host_and_scheme
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied
@@ -26,11 +24,11 @@ from rest_framework.response import Response
 from ..billable import Billable, CustomerConflictError, billable_for_request
 from ..checkout import CheckoutError, resolve_product_id
 from ..errors import PolarError, PolarValidationError
-from ..models import Order, Price, Product, Subscription
+from ..failures import UNAVAILABLE_MESSAGE, answer_for_failure
+from ..models import DEFAULT_TYPE, Order, Price, Product, Subscription
+from ..same_site import is_allowed_origin, same_site_url
 from . import serializers as s
 from .schema import BillingAutoSchema
-
-logger = logging.getLogger("django_polar")
 
 
 class BillingPagination(PageNumberPagination):
@@ -52,7 +50,7 @@ class HasBillable(BasePermission):
 
 class PolarUnavailable(APIException):
     status_code = status.HTTP_502_BAD_GATEWAY
-    default_detail = "The payment provider could not be reached; please try again."
+    default_detail = UNAVAILABLE_MESSAGE
     default_code = "polar_unavailable"
 
 
@@ -65,29 +63,32 @@ def polar_call(func, *args: Any, **kwargs: Any) -> Any:
     """Run an action that calls Polar, turning its errors into API errors."""
     try:
         return func(*args, **kwargs)
-    except CustomerConflictError as exc:
-        logger.warning("Billing API refused: %s", exc)
-        raise Conflict(
-            "Your billing account conflicts with an existing one; contact support."
-        ) from None
-    except PolarValidationError as exc:
+    except (PolarValidationError, CheckoutError) as exc:
         raise DRFValidationError({"detail": str(exc)}) from None
-    except CheckoutError as exc:
-        raise DRFValidationError({"detail": str(exc)}) from None
-    except PolarError as exc:
-        logger.error("Billing API: Polar call failed: %s", exc)
-        raise PolarUnavailable() from None
+    except (CustomerConflictError, PolarError) as exc:
+        answer = answer_for_failure(exc, action="A billing API call")
+        raise (Conflict if answer.status == 409 else PolarUnavailable)(answer.message) from None
 
 
-def same_site_url(request: Request, url: str | None, field: str) -> str | None:
+def own_absolute_url(request: Request, url: str | None, field: str) -> str | None:
     """An absolute URL for ``url`` when it points to this site; a 400 otherwise."""
     if not url:
         return None
-    if not url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
+    if same_site_url(request, url) is None:
         raise DRFValidationError({field: ["Must be a URL on this site."]})
     return request.build_absolute_uri(url)
+
+
+def own_origin(origin: str | None) -> str | None:
+    """``embed_origin`` from a body, accepted only for a host of ``ALLOWED_HOSTS``; a 400
+    otherwise (Polar would let any origin embed the buyer's checkout)."""
+    if not origin:
+        return None
+    if not is_allowed_origin(origin):
+        raise DRFValidationError(
+            {"embed_origin": ["Must be an origin of this site (a host in ALLOWED_HOSTS)."]}
+        )
+    return origin
 
 
 def active_product(value: str, field: str = "products") -> Product:
@@ -133,7 +134,7 @@ class BillingStateView(BillableAPIView):
                 "email": customer.email,
                 "name": customer.name,
             },
-            "subscribed": any(sub.type == "default" for sub in subscriptions),
+            "subscribed": any(sub.type == DEFAULT_TYPE for sub in subscriptions),
             "subscriptions": subscriptions,
             "benefits": grants,
             "meters": meters_of(customer),
@@ -142,13 +143,12 @@ class BillingStateView(BillableAPIView):
 
 
 def meter_names() -> dict[str, str]:
-    """Meter id -> name, from the metered prices of the mirrored catalog."""
-    names: dict[str, str] = {}
-    for price in Price.objects.filter(amount_type="metered_unit").only("data"):
-        meter = (price.data or {}).get("meter") or {}
-        if meter.get("id"):
-            names[str(meter["id"])] = meter.get("name") or ""
-    return names
+    """Meter id -> name, from the metered prices of the mirrored catalog (one query that
+    reads only the two JSON keys, not each price's whole JSON)."""
+    rows = Price.objects.filter(amount_type="metered_unit").values_list(
+        "data__meter__id", "data__meter__name"
+    )
+    return {str(meter_id): name or "" for meter_id, name in rows if meter_id}
 
 
 def meters_of(customer: Any) -> list[dict[str, Any]]:
@@ -309,8 +309,9 @@ class CheckoutCreateView(BillableAPIView):
         data = body.validated_data
         products = [active_product(value) for value in data["products"]]
         builder = self.billable.checkout(products, request=request)
-        success_url = same_site_url(request, data.get("success_url"), "success_url")
-        return_url = same_site_url(request, data.get("return_url"), "return_url")
+        success_url = own_absolute_url(request, data.get("success_url"), "success_url")
+        return_url = own_absolute_url(request, data.get("return_url"), "return_url")
+        embed_origin = own_origin(data.get("embed_origin"))
         try:
             if success_url:
                 builder.with_success_url(success_url)
@@ -318,8 +319,8 @@ class CheckoutCreateView(BillableAPIView):
                 builder.with_return_url(return_url)
             if "seats" in data:
                 builder.with_seats(data["seats"])
-            if data.get("embed_origin"):
-                builder.with_embed_origin(data["embed_origin"])
+            if embed_origin:  # else the request's own origin (set by checkout(request=...))
+                builder.with_embed_origin(embed_origin)
         except CheckoutError as exc:
             raise DRFValidationError({"detail": str(exc)}) from None
         session = polar_call(lambda: builder.session)
@@ -337,7 +338,7 @@ class PortalSessionView(BillableAPIView):
     def post(self, request: Request) -> Response:
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
-        return_url = same_site_url(request, body.validated_data.get("return_url"), "return_url")
+        return_url = own_absolute_url(request, body.validated_data.get("return_url"), "return_url")
         url = polar_call(self.billable.customer_portal_url, return_url)
         return Response(
             s.PortalResponseSerializer({"url": url}).data, status=status.HTTP_201_CREATED

@@ -3,21 +3,30 @@
 One locked read of the existing rows, one ``bulk_create`` and one ``bulk_update`` per
 kind (plus the same for nested customers, products, prices and benefits), instead of a
 few queries per object.
+
+Inserts never use ``ignore_conflicts``: on SQLite that is ``INSERT OR IGNORE``, which also
+drops rows that break NOT NULL while the counts say "created". Only the rows found
+missing are inserted; if the insert fails (another worker created one meanwhile, or the
+database refuses one), each is retried alone, and a refused one is logged and counted
+in ``failed``, never lost quietly.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import models, transaction
+from django.db import DataError, IntegrityError, models, transaction
 from django.utils import timezone
 
 from ..models import Benefit, BenefitGrant, Customer, Order, Price, Product, Refund, Subscription
 from . import billing, catalog, customers
-from .guard import Outcome, as_uuid, is_older, pick, version_of
+from .guard import Outcome, as_uuid, ensure_stub, is_older, pick, save_snapshot, version_of
+
+logger = logging.getLogger("django_polar.mirror")
 
 KINDS: dict[str, type[models.Model]] = {
     "customer": Customer,
@@ -40,13 +49,15 @@ class UpsertCounts:
     updated: int = 0
     unchanged: int = 0
     skipped_older: int = 0
+    #: Objects the database refused (e.g. a required field missing); logged, not stored.
+    failed: int = 0
 
     def add(self, outcome: Outcome) -> None:
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)
 
     @property
     def total(self) -> int:
-        return self.created + self.updated + self.unchanged + self.skipped_older
+        return self.created + self.updated + self.unchanged + self.skipped_older + self.failed
 
 
 def _nested_id(item: dict[str, Any], key: str) -> Any:
@@ -91,12 +102,60 @@ def _nested(items: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:
 
 
 def _stubs(model: type[models.Model], ids: Iterable[Any], **defaults: Any) -> None:
-    """Placeholder rows (no version) for ids named but not present, so FKs hold."""
+    """Placeholder rows (no version) for ids named but not present, so FKs hold.
+
+    Only the missing ids are inserted (one read, usually no write at all); when another
+    worker inserts one meanwhile, each is created alone with ``get_or_create``.
+    """
     ids = {i for i in ids if i is not None}
-    if ids:
-        model._default_manager.bulk_create(
-            [model(pk=i, **defaults) for i in ids], ignore_conflicts=True
-        )
+    if not ids:
+        return
+    manager = model._default_manager
+    missing = ids - set(manager.filter(pk__in=ids).values_list("pk", flat=True))
+    if not missing:
+        return
+    try:
+        with transaction.atomic():
+            manager.bulk_create([model(pk=i, **defaults) for i in missing])
+    except IntegrityError:
+        for pk in missing:
+            ensure_stub(model, pk, **defaults)
+
+
+def _insert_missing(
+    model: type[models.Model], rows: list[tuple[models.Model, dict[str, Any]]], merge: bool
+) -> list[Outcome | None]:
+    """Insert rows not found by the locked read; one outcome per row (None: refused).
+
+    One plain ``bulk_create`` first. If it fails, each row is inserted alone: a row
+    another worker created in the meantime goes through the version guard instead, and
+    a row the database refuses is logged and reported as None.
+    """
+    manager = model._default_manager
+    try:
+        with transaction.atomic():
+            manager.bulk_create([obj for obj, _ in rows], batch_size=500)
+        return [Outcome.CREATED] * len(rows)
+    except (IntegrityError, DataError):
+        logger.info("Bulk insert of %d %s rows failed; inserting one by one", len(rows), model)
+    outcomes: list[Outcome | None] = []
+    for obj, values in rows:
+        try:
+            with transaction.atomic():
+                obj.save(force_insert=True)
+            outcomes.append(Outcome.CREATED)
+            continue
+        except (IntegrityError, DataError) as exc:
+            error = exc
+        if manager.filter(pk=obj.pk).exists():  # created by another worker meanwhile
+            _, outcome = save_snapshot(
+                model, obj.pk, obj.modified_at, values, obj.data, partial=merge
+            )
+            outcomes.append(outcome)
+        else:
+            logger.warning("%s %s not stored: %s", model.__name__, obj.pk, error)
+            outcomes.append(None)
+    return outcomes
 
 
 def _dependencies(kind: str, items: list[dict[str, Any]], event_time: datetime | None) -> None:
@@ -148,7 +207,8 @@ def upsert_many(
     """Mirror many Polar objects of one ``kind`` (a key of ``KINDS``) in a few queries.
 
     Same guard as the single upserts: older snapshots are counted and left alone.
-    Items without a valid id are ignored. Returns created/updated/unchanged/skipped_older.
+    Items without a valid id are ignored. Returns created/updated/unchanged/skipped_older,
+    and ``failed`` for objects the database refused (logged; the others are stored).
     """
     model = KINDS[kind]
     items = _newest_per_id(items, event_time)
@@ -173,9 +233,7 @@ def upsert_many(
                 item = {k: v for k, v in item.items() if k not in customers.STATE_KEYS}
             obj = existing.get(pk)
             if obj is None:
-                to_create.append(model(pk=pk, data=item, modified_at=version, **values))
-                written.append((pk, item))
-                counts.add(Outcome.CREATED)
+                to_create.append((model(pk=pk, data=item, modified_at=version, **values), values))
                 continue
             if is_older(version, obj.modified_at):
                 counts.add(Outcome.SKIPPED_OLDER)
@@ -196,7 +254,14 @@ def upsert_many(
             written.append((pk, item))
             counts.add(Outcome.UPDATED)
         if to_create:
-            model._default_manager.bulk_create(to_create, ignore_conflicts=True, batch_size=500)
+            outcomes = _insert_missing(model, to_create, merge)
+            for (obj, _), outcome in zip(to_create, outcomes, strict=True):
+                if outcome is None:
+                    counts.failed += 1
+                    continue
+                counts.add(outcome)
+                if outcome is not Outcome.SKIPPED_OLDER:
+                    written.append((obj.pk, obj.data))
         if to_update:
             model._default_manager.bulk_update(to_update, sorted(update_fields), batch_size=500)
         _AFTER.get(kind, lambda w, e, p: None)(written, event_time, partial)

@@ -136,18 +136,23 @@ def apply_customer_state(data: dict[str, Any], *, event_time: datetime | None = 
     local one it omits, last written before the state was taken, has ended: it is marked
     canceled / revoked without moving its ``modified_at``, so the object's own event (which
     carries the real status and is newer than what we stored) still applies when it comes.
+
+    The state's version is the moment it was true: the webhook's timestamp, or the time it
+    was fetched from the API (take it just before the request and pass it as
+    ``event_time``). Without ``event_time`` the state counts as fetched now. The
+    customer's ``modified_at`` is never its version: it moves when the customer is edited,
+    not when a subscription ends, and would leave ended subscriptions active.
     """
-    state_time = event_time or version_of(data)
+    state_time = event_time or timezone.now()
     with transaction.atomic():
-        customer = upsert_customer(data, event_time=event_time)
+        customer = upsert_customer(data, event_time=state_time)
         listed_subs = set()
         for item in data.get("active_subscriptions") or []:
-            listed_subs.add(_apply_state_subscription(customer, item, event_time))
+            listed_subs.add(_apply_state_subscription(customer, item, state_time))
         listed_grants = set()
         for item in data.get("granted_benefits") or []:
-            listed_grants.add(_apply_state_grant(customer, item, event_time))
-        if state_time is not None:
-            _end_unlisted(customer, listed_subs, listed_grants, state_time)
+            listed_grants.add(_apply_state_grant(customer, item, state_time))
+        _end_unlisted(customer, listed_subs, listed_grants, state_time)
     return customer
 
 

@@ -13,7 +13,7 @@ import enum
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, models, transaction
@@ -47,7 +47,7 @@ def to_datetime(value: Any) -> datetime | None:
             logger.warning("Unparseable datetime from Polar: %r", value)
             return None
     if timezone.is_naive(dt):
-        dt = timezone.make_aware(dt, timezone.UTC)
+        dt = timezone.make_aware(dt, UTC)  # Polar means UTC
     return dt
 
 

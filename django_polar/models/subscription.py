@@ -138,12 +138,13 @@ class Subscription(PolarObject):
         )
 
     def valid(self, past_due_grants_access: bool | None = None) -> bool:
+        """Grants access now; the same rule as ``Subscription.objects.valid()`` (SQL)."""
         if past_due_grants_access is None:
             from ..conf import polar_settings
 
             past_due_grants_access = polar_settings.PAST_DUE_GRANTS_ACCESS
         if self.past_due():
-            return bool(past_due_grants_access)
+            return bool(past_due_grants_access) and self._not_ended()
         return self.active() or self.on_trial()
 
     def has_product(self, product: "Product | str") -> bool:
@@ -202,10 +203,19 @@ class Subscription(PolarObject):
         return self._update(body)
 
     def apply_discount(self, discount) -> "Subscription":
-        """Apply a discount (id or object with ``id``/``pk``) from the next billing cycle."""
+        """Apply a discount (id or object with ``id``/``pk``) from the next billing cycle.
+
+        To take a discount off, call ``remove_discount()``; None here is refused rather
+        than sent to Polar as the string "None".
+        """
         discount_id = getattr(discount, "pk", None) or (
             discount.get("id") if isinstance(discount, dict) else discount
         )
+        if discount_id is None or discount_id == "":
+            raise ValueError(
+                "apply_discount() needs a discount id (or an object with id/pk); "
+                "to take the discount off, call remove_discount()."
+            )
         return self._update({"discount_id": str(discount_id)})
 
     def remove_discount(self) -> "Subscription":

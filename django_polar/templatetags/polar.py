@@ -4,6 +4,7 @@
     {% polar_checkout_button "pro-monthly" "Upgrade" theme="dark" class="btn" %}
     {% if user|subscribed %} ... {% endif %}
     {% if user|subscribed:"swimming" %} ... {% endif %}
+    {% if user|subscribed_to_product:product %} ... {% endif %}   (the "default" type)
     {% if user|has_benefit:benefit_id %} ... {% endif %}
     <a href="{% polar_portal_url %}">Billing</a>
 
@@ -42,9 +43,19 @@ def polar_embed_script(src: str | None = None) -> SafeString:
 
 
 def checkout_href(target: Any, **query: Any) -> str:
-    """Where a checkout button points: a given checkout's URL, or our checkout view."""
+    """Where a checkout button points: a given checkout's URL, or our checkout view.
+
+    A CheckoutBuilder is accepted only once its session exists (the view read
+    ``builder.url`` or ``builder.session``): rendering never calls Polar.
+    """
     if isinstance(target, CheckoutBuilder):
-        return target.url  # an explicit, already configured checkout
+        if not target.created:
+            raise template.TemplateSyntaxError(
+                "polar_checkout_button got a checkout that is not created yet, and templates "
+                "never call Polar. Create it in the view (read builder.url) before rendering, "
+                "or pass a product slug/id so the button points at the app's checkout view."
+            )
+        return target.url  # an explicit, already created checkout
     if isinstance(target, Mapping) and target.get("url"):
         return str(target["url"])  # a Polar checkout (or checkout link) object
     if isinstance(target, str) and target.startswith(("https://", "http://")):
@@ -123,8 +134,12 @@ def subscribed(billable: Any, type: str | None = DEFAULT_TYPE) -> bool:
 
 @register.filter
 def subscribed_to_product(billable: Any, product: Any) -> bool:
+    """``user|subscribed_to_product:product``: a valid subscription of the "default" type
+    to ``product`` (like ``Billable.subscribed_to_product``). A filter takes one argument,
+    so for another type ask the billable in the view: ``subscribed_to_product(p, type=...)``.
+    """
     b = _billable(billable)
-    return b.subscribed(type=None, product=product) if b else False
+    return b.subscribed_to_product(product) if b else False
 
 
 @register.filter

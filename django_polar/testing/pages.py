@@ -622,14 +622,13 @@ class Pages:
 
     def checkout_link(self, request: Request, secret: str) -> Response:
         """A checkout link opens a fresh checkout session (embed_origin from the embed script)."""
+        origin = request.query.get("embed_origin", "")
         try:
-            checkout = self.emu.open_checkout_link(secret)
+            checkout = self.emu.open_checkout_link(
+                secret, embed_origin=origin if ORIGIN_RE.match(origin) else None
+            )
         except APIError:
             return message_page(404, "Checkout link not found", "This checkout link is not valid.")
-        origin = request.query.get("embed_origin", "")
-        if origin and ORIGIN_RE.match(origin):
-            with self.emu.action():
-                self.emu.store.checkouts[checkout["id"]]["embed_origin"] = origin
         return redirect(self._checkout_url(checkout, request))
 
     # -- customer portal -------------------------------------------------------------------

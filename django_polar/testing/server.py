@@ -58,11 +58,12 @@ class EmulatorApp:
             path = environ.get("PATH_INFO") or "/"
             if path.startswith("/v1/") or path == "/v1":
                 return self.emu.api_wsgi_app(environ, start_response)
+            head = environ.get("REQUEST_METHOD", "GET").upper() == "HEAD"
             response = self._page(environ)
             reason = REASONS.get(response.status, "Error")
             headers = [*response.headers, ("Content-Length", str(len(response.body)))]
             start_response(f"{response.status} {reason}", headers)
-            return [response.body]
+            return [] if head else [response.body]
         finally:
             if self.on_request is not None:
                 self.on_request()
@@ -144,6 +145,7 @@ class EmulatorServer:
         self.emulator = emu
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._stop_lock = threading.Lock()
         self._deliver_interval = deliver_interval
         self._autodeliver = emu.autodeliver
         self.app = EmulatorApp(emu, on_request=self._wake.set)
@@ -196,15 +198,18 @@ class EmulatorServer:
         return self.emulator.webhooks.pending() == 0
 
     def stop(self) -> None:
-        """Stop serving and delivering; the emulator keeps its state (and autodeliver setting)."""
-        if self._stopping.is_set():
-            return
-        self._stopping.set()
+        """Stop serving and delivering, and close the webhook client's connections; the
+        emulator keeps its state (and autodeliver setting). Calling it again does nothing."""
+        with self._stop_lock:
+            if self._stopping.is_set():
+                return
+            self._stopping.set()
         self._wake.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._http_thread.join(timeout=5)
         self._delivery_thread.join(timeout=15)
+        self.emulator.webhooks.close()
         self.emulator.autodeliver = self._autodeliver
 
     def __enter__(self) -> EmulatorServer:

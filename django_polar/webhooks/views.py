@@ -1,5 +1,15 @@
 """The webhook inbox: verify, store once, acknowledge, then apply.
 
+Acknowledge first: Polar times out after 10 s (its docs ask for 2 s) and counts a slow
+answer as a failure, so the mirror work is kept out of the answer. The event is committed
+before the 200 is built; in the default ``inline`` mode the 200 is an ``AckResponse``
+whose ``close()`` applies the event. Every WSGI server (PEP 3333) and Django's ASGI
+handler call ``close()`` after the last byte of the body has been sent, and Django's test
+``Client`` calls it before ``post()`` returns, so tests see the mirror updated. A crash
+while applying leaves the event ``failed`` with its traceback (``polar_webhooks
+retry-failed`` retries it) and cannot change the answer, which is already sent. In
+``task`` mode the event is handed to a worker on commit instead.
+
 Answers (Polar disables an endpoint after 10 consecutive non-2xx, so only requests that
 are not authentic, or that could not be stored, get one):
 
@@ -96,20 +106,47 @@ def store(fields: dict[str, Any]) -> WebhookEvent | None:
         raise
 
 
-def schedule(event: WebhookEvent) -> None:
-    """Apply now (inline, the default) or hand the event to a task worker."""
+def apply_stored(event_pk: int) -> None:
+    """Apply a stored event; never raises (a failure is recorded on the event)."""
+    try:
+        dispatch.process_event(event_pk)
+    except Exception:
+        # The event is stored; applying is retried later (retry-failed / replay).
+        logger.exception("Processing webhook event %s crashed", event_pk)
+
+
+class AckResponse(JsonResponse):
+    """The 200 for a stored event, applying it in ``close()``: after the answer is sent.
+
+    ``HttpResponse.close()`` is the documented hook a WSGI/ASGI server calls once the
+    response has been delivered; the event is applied before Django's own ``close()``
+    (which sends ``request_finished`` and so releases the database connection).
+    """
+
+    def __init__(self, event_pk: int | None) -> None:
+        super().__init__({"status": "stored"}, status=200)
+        self.apply_event_pk = event_pk
+
+    def close(self) -> None:
+        event_pk, self.apply_event_pk = self.apply_event_pk, None  # once, even if closed twice
+        try:
+            if event_pk is not None:
+                apply_stored(event_pk)
+        finally:
+            super().close()
+
+
+def schedule(event: WebhookEvent) -> JsonResponse:
+    """The answer for a stored event: apply it after the answer (inline, the default),
+    or hand it to a task worker once the transaction commits."""
     if event.status != WebhookEventStatus.PENDING:
-        return
+        return AckResponse(None)  # stored as malformed: nothing to apply
     if polar_settings.WEBHOOK_PROCESSING == "task":
         from ..tasks import enqueue_event
 
         enqueue_event(event.pk)
-        return
-    try:
-        dispatch.process_event(event.pk)
-    except Exception:
-        # The event is stored; applying is retried later (retry-failed / replay).
-        logger.exception("Processing webhook event %s crashed", event.webhook_id)
+        return AckResponse(None)
+    return AckResponse(event.pk)
 
 
 @csrf_exempt
@@ -140,5 +177,4 @@ def webhook(request: HttpRequest) -> JsonResponse:
     if event is None:
         return _answer(200, "duplicate")
     dispatch._send(signals.webhook_received, event, sender=WebhookEvent)
-    schedule(event)
-    return _answer(200, "stored")
+    return schedule(event)

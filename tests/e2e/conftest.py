@@ -87,12 +87,22 @@ class Site:
 def _serialize_requests(httpd, lock: threading.Lock):
     """On in-memory SQLite every live-server thread shares ONE connection, and Django's
     transactions on one connection must not interleave: run one request at a time.
-    (The emulator delivers webhooks from its own thread, so nothing waits on itself.)"""
+    (The emulator delivers webhooks from its own thread, so nothing waits on itself.)
+    The response's ``close()`` (where the webhook view applies an event, after the answer
+    is sent) is passed on to the server, under the lock too, as PEP 3333 requires."""
     app = httpd.get_app()
+
+    class Serialized(list):
+        def close(self) -> None:
+            with lock:
+                self.result.close()
 
     def serialized(environ, start_response):
         with lock:
-            return list(app(environ, start_response))
+            result = app(environ, start_response)
+            chunks = Serialized(result)
+        chunks.result = result
+        return chunks
 
     httpd.set_app(serialized)
     return app
@@ -123,11 +133,7 @@ def jotter_site(live_server, polar_emulator_server, settings) -> Iterator[Site]:
         yield Site(live_server.url, polar_emulator_server.url, lock)
     finally:
         polar_emulator_server.wait_for_webhooks(timeout=5)
-        # The emulator's webhook client keeps a keep-alive connection to the live server,
-        # which pins one of its request threads until the connection closes.
-        http = getattr(polar_emulator_server.emulator.webhooks, "http", None)
-        if http is not None:
-            http.close()
+        # polar_emulator_server.stop() closes the webhook client's keep-alive connection.
         if original is not None:
             httpd.set_app(original)
 

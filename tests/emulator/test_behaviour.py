@@ -183,3 +183,32 @@ def test_save_and_load_keep_state(emu, api, tmp_path):
     assert restored.ser.subscription(sub_id) == emu.ser.subscription(sub_id)
     restored.clock.advance(days=366)
     assert len([o for o in restored.store.orders.values() if o["subscription_id"] == sub_id]) == 2
+
+
+def test_every_429_carries_retry_after(emu, api):
+    emu.faults.fail_next(1, status=429)
+    limited = api.get("/v1/products/")
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
+    assert limited.json() == {"error": "TooManyRequests", "detail": "Rate limit exceeded."}
+    emu.faults.retry_after = 7
+    emu.faults.error_rate, emu.faults.error_status = 1.0, 429
+    assert api.get("/v1/products/").headers["Retry-After"] == "7"
+
+
+def test_checkout_link_opened_from_an_embed_announces_its_origin(emu, api, hook):
+    link = api.post("/v1/checkout-links/", json={"payment_processor": "stripe",
+                                                 "products": [emu.ids["lifetime"]]}).json()
+    checkout = emu.open_checkout_link(link["client_secret"], embed_origin="https://blog.example")
+    assert checkout["embed_origin"] == "https://blog.example"
+    created = [e for e in hook.events if e["type"] == "checkout.created"][-1]
+    assert created["data"]["id"] == checkout["id"]
+    assert created["data"]["embed_origin"] == "https://blog.example"
+    plain = emu.open_checkout_link(link["client_secret"])
+    assert plain["embed_origin"] is None
+
+
+def test_head_is_get_without_a_body(emu, api):
+    head = api.head("/v1/products/")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == "application/json"
+    assert api.head("/v1/products/00000000-0000-4000-8000-000000000000").status_code == 404

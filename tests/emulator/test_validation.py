@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from django_polar.testing import Emulator
 
@@ -89,3 +90,26 @@ def test_subscription_update_rules(emu, api):
     revoked = load(api.delete(f"/v1/subscriptions/{sub_id}").json(), "Subscription")
     assert revoked.status == "canceled" and revoked.ended_at is not None
     assert api.delete(f"/v1/subscriptions/{sub_id}").status_code == 403
+
+
+@pytest.mark.parametrize("email", ["a<b>@example.com", "ada@", "ada.example.com", "a..b@example.com",
+                                   "ada@localhost", "ada@exa_mple.com", "ada lovelace@example.com",
+                                   "ada@shop.test"])
+def test_invalid_emails_are_refused_like_polar(api, emu, email):
+    checkout = api.post("/v1/checkouts/", json={"products": [emu.ids["pro-monthly"]], "customer_email": email})
+    assert checkout.status_code == 422
+    item = checkout.json()["detail"][0]
+    assert item["loc"] == ["body", "customer_email"] and item["type"] == "value_error"
+    assert item["msg"].startswith("value is not a valid email address: ")
+    customer = api.post("/v1/customers/", json={"email": email})
+    assert customer.status_code == 422 and customer.json()["detail"][0]["loc"] == ["body", "email"]
+    assert emu.store.checkouts == {} and emu.store.customers == {}
+
+
+@pytest.mark.parametrize("email", ["ada+billing@example.com", "ada.lovelace@mail.eu.example.co.uk",
+                                   "o'neil@example.com", "jörg@bücher.de", "ADA@Example.COM"])
+def test_real_world_emails_pass(api, emu, email):
+    checkout = api.post("/v1/checkouts/", json={"products": [emu.ids["pro-monthly"]], "customer_email": email})
+    assert checkout.status_code == 201, checkout.text
+    assert load(checkout.json(), "Checkout").customer_email == email
+    assert api.post("/v1/customers/", json={"email": email}).status_code == 201

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from html import unescape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import polar
@@ -275,7 +278,7 @@ def test_embedded_checkout_talks_to_the_embedding_origin_only(server, api):
     )
 
 
-def test_checkout_link_opens_a_session_with_the_embed_origin(server, api):
+def test_checkout_link_opens_a_session_with_the_embed_origin(server, api, receiver):
     link = api.post(
         "/v1/checkout-links/",
         json={"payment_processor": "stripe", "products": [server.emulator.product_id("lifetime")]},
@@ -288,6 +291,10 @@ def test_checkout_link_opens_a_session_with_the_embed_origin(server, api):
     assert (
         checkout["client_secret"] == secret and checkout["embed_origin"] == "https://blog.example"
     )
+    # The checkout is created embedded: its checkout.created webhook says so too.
+    server.wake()
+    created = receiver.wait_for("checkout.created")
+    assert created["data"]["embed_origin"] == "https://blog.example"
 
 
 def test_embed_script_is_served_and_trusts_the_emulator_origin(server):
@@ -494,3 +501,90 @@ def test_wrong_method_and_oversized_forms_get_clear_4xx(server, api):
     )
     assert huge.status_code == 413
     assert api.get(f"/v1/checkouts/{checkout['id']}").json()["status"] == "open"
+
+
+def raw_http(server: EmulatorServer, request: str) -> tuple[bytes, bytes]:
+    """Send one raw request and read until the server closes: (head, whatever follows)."""
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(request.encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head, rest
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/embed.global.js", "/v1/products/", "/v1/products/?limit=1"]
+)
+def test_head_answers_headers_only(server, path):
+    head, rest = raw_http(
+        server, f"HEAD {path} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    )
+    assert head.startswith(b"HTTP/1.0 200"), head
+    length = re.search(rb"(?i)content-length: (\d+)", head)
+    assert length and int(length.group(1)) > 0  # the size of the GET answer
+    assert rest == b""
+
+
+class KeepAliveReceiver:
+    """An HTTP/1.1 webhook receiver that notices when the sender closes its connection."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+        self.received = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, like Django's live server
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                outer.received.set()
+
+            def finish(self) -> None:
+                super().finish()
+                outer.closed.set()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook/"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_stop_closes_webhook_connections_and_can_be_called_twice():
+    hook = KeepAliveReceiver()
+    emu = Emulator(seed="default", frozen_clock=True)
+    emu.add_webhook_endpoint(hook.url, secret=SECRET)
+    try:
+        server = serve(emu, port=0)
+        emu.pay_checkout(
+            emu.checkouts.create({"products": [emu.product_id("lifetime")]})["id"],
+            email="ada@example.com",
+        )
+        assert server.wait_for_webhooks() and hook.received.is_set()
+        assert not hook.closed.wait(0.3)  # the sender keeps the connection alive
+        server.stop()
+        assert hook.closed.wait(5), "the webhook client's connection outlived stop()"
+        server.stop()
+        # The emulator stays usable: in-process deliveries open a fresh client.
+        hook.received.clear()
+        emu.pay_checkout(
+            emu.checkouts.create({"products": [emu.product_id("lifetime")]})["id"],
+            email="bob@example.com",
+        )
+        assert hook.received.is_set() and emu.webhooks.pending() == 0
+    finally:
+        emu.webhooks.close()
+        hook.stop()

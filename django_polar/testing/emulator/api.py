@@ -3,13 +3,17 @@ pagination, filters and error bodies. No transport concerns live here."""
 
 from __future__ import annotations
 
+import heapq
 import math
+import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from .errors import APIError, invalid, not_found
+from .errors import APIError, insufficient_scope, invalid, not_found
+from .scopes import required as required_scopes
 from .validation import check_uuid, query_bool, query_int
 
 if TYPE_CHECKING:
@@ -18,6 +22,7 @@ if TYPE_CHECKING:
 Query = dict[str, list[str]]
 Handler = Callable[["Emulator", dict[str, str], Query, Any], tuple[int, Any]]
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
+PATTERNS: dict[Handler, str] = {}  # handler -> its path template, as the spec writes it
 
 
 def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -25,12 +30,16 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
 
     def register(fn: Handler) -> Handler:
         ROUTES.append((method, regex, fn))
+        PATTERNS[fn] = pattern
         return fn
 
     return register
 
 
-def dispatch(emu: Emulator, method: str, path: str, query: Query, body: Any) -> tuple[int, Any]:
+def dispatch(emu: Emulator, method: str, path: str, query: Query, body: Any,
+             *, scopes: frozenset[str] | None = None) -> tuple[int, Any]:
+    """Run the handler of ``method path``. ``scopes``: what the caller's token holds
+    (None: everything); an operation the spec gives none of them is a 403."""
     if not path.endswith("/") and not re.search(r"/(state|invoice|benefits|ingest|validate|activate|deactivate|confirm)$", path):
         candidates = [path, path + "/"]
     else:
@@ -45,6 +54,10 @@ def dispatch(emu: Emulator, method: str, path: str, query: Query, body: Any) -> 
                     continue
                 # Path parameters arrive percent-encoded (an external id may hold ':' or '/').
                 params = {k: unquote(v) for k, v in match.groupdict().items()}
+                if scopes is not None:
+                    needed = required_scopes(method, PATTERNS[handler])
+                    if needed is not None and not needed & scopes:
+                        raise insufficient_scope(needed)
                 return handler(emu, params, query, body)
     if allowed:
         raise APIError(405, {"detail": "Method Not Allowed"})
@@ -88,8 +101,17 @@ def metadata_ok(record: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     return True
 
 
+SORTABLE = ("created_at", "timestamp", "name", "email")
+
+
 def paginate(emu: Emulator, query: Query, records: list[Any], render: Callable[[Any], Any],
              *, newest_first: bool = True, key: str = "created_at") -> tuple[int, Any]:
+    """One page of ``records`` (given in creation order) as Polar's ``{items, pagination}``.
+
+    Only the requested page is rendered. Records come in creation order and timestamps
+    only grow, so the usual orders (by ``created_at`` either way) are a slice of the list
+    or of its reverse: no sort of the whole collection under the emulator's lock.
+    """
     params = flat(query)
     page = query_int(params, "page", 1, ge=1)
     limit = query_int(params, "limit", 10, ge=1, le=100)
@@ -97,12 +119,53 @@ def paginate(emu: Emulator, query: Query, records: list[Any], render: Callable[[
     if sorting:
         field = sorting[0]
         newest_first = field.startswith("-")
-        key = field.lstrip("-") if field.lstrip("-") in ("created_at", "timestamp", "name", "email") else key
-    ordered = sorted(enumerate(records), key=lambda ir: (str(ir[1].get(key) or ""), ir[0]), reverse=newest_first)
-    chunk = [r for _, r in ordered][(page - 1) * limit: page * limit]
+        key = field.lstrip("-") if field.lstrip("-") in SORTABLE else key
+    # Creation times never decrease along a collection (records are stored with the
+    # emulator clock's now, which only moves forward), so that order needs no check.
+    chunk = page_slice(records, key, newest_first, (page - 1) * limit, page * limit,
+                       presorted=key == "created_at")
     total = len(records)
     return 200, {"items": [render(r) for r in chunk],
                  "pagination": {"total_count": total, "max_page": math.ceil(total / limit)}}
+
+
+def page_slice(records: list[Any], key: str, descending: bool, start: int, stop: int,
+               *, presorted: bool = False) -> list[Any]:
+    """``sorted(records by (key, position), reverse=descending)[start:stop]``, cheaply.
+
+    Already ordered by ``key`` (``presorted``, or found so by one linear check): a slice,
+    O(limit). Otherwise only the first ``stop`` records are selected (a heap,
+    O(n log stop)), never the whole collection sorted.
+    """
+    if start >= len(records):
+        return []
+    keys: list[str] = []
+    if not presorted:
+        keys = [str(r.get(key) or "") for r in records]
+    if presorted or all(map(operator.le, keys, islice(keys, 1, None))):
+        if not descending:
+            return records[start:stop]
+        end = len(records) - start
+        return records[max(end - (stop - start), 0):end][::-1]
+    pick = heapq.nlargest if descending else heapq.nsmallest
+    best = pick(stop, range(len(records)), key=lambda i: (keys[i], i))
+    return [records[i] for i in best[start:stop]]
+
+
+def when(active: object, test: Callable[[Any], bool]) -> Callable[[Any], bool] | None:
+    """``test`` when its filter was asked for (``active`` is truthy), else None."""
+    return test if active else None
+
+
+def select(records: Iterable[Any], *tests: Callable[[Any], bool] | None) -> list[Any]:
+    """The records (in creation order) passing every asked-for test; no per-record work
+    when no filter was asked for, so an unfiltered page stays O(limit)."""
+    active = [t for t in tests if t is not None]
+    if not active:
+        return list(records)
+    if len(active) == 1:
+        return list(filter(active[0], records))
+    return [r for r in records if all(t(r) for t in active)]
 
 
 def by_customer(emu: Emulator, query: Query) -> set[str] | None:
@@ -143,16 +206,16 @@ def list_products(emu, params, query, body):
     visibility = query.get("visibility")
     text = (one(query, "query") or "").lower()
     meta = metadata_filter(query)
-    products = [
-        p for p in products
-        if (ids is None or p["id"] in ids)
-        and (archived is None or p["is_archived"] == archived)
-        and (recurring is None or p["is_recurring"] == recurring)
-        and (benefit_ids is None or set(benefit_ids) & set(p["_benefit_ids"]))
-        and (not visibility or p["visibility"] in visibility)
-        and (not text or text in p["name"].lower())
-        and metadata_ok(p, meta)
-    ]
+    products = select(
+        products,
+        when(ids is not None, lambda p: p["id"] in ids),
+        when(archived is not None, lambda p: p["is_archived"] == archived),
+        when(recurring is not None, lambda p: p["is_recurring"] == recurring),
+        when(benefit_ids is not None, lambda p: bool(set(benefit_ids) & set(p["_benefit_ids"]))),
+        when(visibility, lambda p: p["visibility"] in visibility),
+        when(text, lambda p: text in p["name"].lower()),
+        when(meta, lambda p: metadata_ok(p, meta)),
+    )
     return paginate(emu, query, products, lambda p: emu.ser.product(p["id"]))
 
 
@@ -224,10 +287,12 @@ def list_benefit_grants(emu, params, query, body):
 def _grants(emu, query, benefit_id):
     customers = by_customer(emu, query)
     granted = query_bool(flat(query), "is_granted")
-    grants = [g for g in emu.store.grants.values()
-              if (benefit_id is None or g["benefit_id"] == benefit_id)
-              and (customers is None or g["customer_id"] in customers)
-              and (granted is None or g["is_granted"] == granted)]
+    grants = select(
+        emu.store.grants.values(),
+        when(benefit_id is not None, lambda g: g["benefit_id"] == benefit_id),
+        when(customers is not None, lambda g: g["customer_id"] in customers),
+        when(granted is not None, lambda g: g["is_granted"] == granted),
+    )
     return paginate(emu, query, grants, lambda g: emu.ser.grant(g["id"]))
 
 
@@ -237,10 +302,13 @@ def list_customers(emu, params, query, body):
     email = (one(query, "email") or "").lower()
     text = (one(query, "query") or "").lower()
     meta = metadata_filter(query)
-    customers = [c for c in emu.customers.live()
-                 if (not email or (c["email"] or "").lower() == email)
-                 and (not text or any(text in (c[f] or "").lower() for f in ("email", "name", "external_id")))
-                 and metadata_ok(c, meta)]
+    customers = select(
+        emu.store.customers.values(),
+        lambda c: c["deleted_at"] is None,
+        when(email, lambda c: (c["email"] or "").lower() == email),
+        when(text, lambda c: any(text in (c[f] or "").lower() for f in ("email", "name", "external_id"))),
+        when(meta, lambda c: metadata_ok(c, meta)),
+    )
     return paginate(emu, query, customers, lambda c: emu.ser.customer(c["id"]))
 
 
@@ -401,13 +469,15 @@ def list_subscriptions(emu, params, query, body):
     statuses = query.get("status")
     cape = query_bool(flat(query), "cancel_at_period_end")
     meta = metadata_filter(query)
-    items = [s for s in emu.store.subscriptions.values()
-             if (customers is None or s["customer_id"] in customers)
-             and (products is None or s["product_id"] in products)
-             and (active is None or (s["status"] in ("active", "trialing", "past_due")) == active)
-             and (not statuses or s["status"] in statuses)
-             and (cape is None or s["cancel_at_period_end"] == cape)
-             and metadata_ok(s, meta)]
+    items = select(
+        emu.store.subscriptions.values(),
+        when(customers is not None, lambda s: s["customer_id"] in customers),
+        when(products is not None, lambda s: s["product_id"] in products),
+        when(active is not None, lambda s: (s["status"] in ("active", "trialing", "past_due")) == active),
+        when(statuses, lambda s: s["status"] in statuses),
+        when(cape is not None, lambda s: s["cancel_at_period_end"] == cape),
+        when(meta, lambda s: metadata_ok(s, meta)),
+    )
     return paginate(emu, query, items, lambda s: emu.ser.subscription(s["id"]))
 
 
@@ -439,14 +509,16 @@ def list_orders(emu, params, query, body):
     statuses = query.get("status")
     billing = query.get("product_billing_type")
     meta = metadata_filter(query)
-    items = [o for o in emu.store.orders.values()
-             if (customers is None or o["customer_id"] in customers)
-             and (products is None or o["product_id"] in products)
-             and (subs is None or o["subscription_id"] in subs)
-             and (checkouts is None or o["checkout_id"] in checkouts)
-             and (not statuses or o["status"] in statuses)
-             and (not billing or ("recurring" if o["subscription_id"] else "one_time") in billing)
-             and metadata_ok(o, meta)]
+    items = select(
+        emu.store.orders.values(),
+        when(customers is not None, lambda o: o["customer_id"] in customers),
+        when(products is not None, lambda o: o["product_id"] in products),
+        when(subs is not None, lambda o: o["subscription_id"] in subs),
+        when(checkouts is not None, lambda o: o["checkout_id"] in checkouts),
+        when(statuses, lambda o: o["status"] in statuses),
+        when(billing, lambda o: ("recurring" if o["subscription_id"] else "one_time") in billing),
+        when(meta, lambda o: metadata_ok(o, meta)),
+    )
     return paginate(emu, query, items, lambda o: emu.ser.order(o["id"]))
 
 

@@ -326,7 +326,7 @@ class Checkouts:
         self.st.checkout_links[link["id"]] = link
         return link
 
-    def open_link(self, client_secret: str) -> dict[str, Any]:
+    def open_link(self, client_secret: str, *, embed_origin: str | None = None) -> dict[str, Any]:
         link = next((k for k in self.st.checkout_links.values() if k["client_secret"] == client_secret), None)
         if link is None:
             raise not_found("Checkout link not found")
@@ -335,4 +335,6 @@ class Checkouts:
         for key in ("success_url", "return_url", "discount_id", "seats", "trial_interval", "trial_interval_count"):
             if link[key] is not None:
                 data[key] = link[key]
+        if embed_origin is not None:
+            data["embed_origin"] = embed_origin
         return self.create(data, link=link)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,10 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from . import api
+from .bulk import bulk_seed
 from .catalog import Catalog
 from .checkouts import Checkouts
 from .customers import Customers
-from .errors import APIError, invalid, unauthorized
+from .errors import APIError, invalid, too_many_requests, unauthorized
 from .faults import Faults
 from .grants import Grants
 from .license_keys import LicenseKeys
@@ -74,6 +75,8 @@ class Emulator:
 
     ``seed``: a catalog description (see ``seed.py``) or ``"default"``.
     ``access_token``: the only bearer token accepted; None accepts any non-empty token.
+    ``token_scopes``: the scopes that token holds (e.g. ``{"products:read"}``); an operation
+    needing none of them answers 403 ``insufficient_scope``, as Polar does. None: all scopes.
     ``frozen_clock``: time moves only through ``emu.clock.advance`` (deterministic tests).
     ``autodeliver``: flush pending webhooks after every API call and control action.
     """
@@ -81,11 +84,13 @@ class Emulator:
     api_version = API_VERSION
 
     def __init__(self, seed: dict[str, Any] | str | None = None, *, base_url: str = "http://127.0.0.1:8765",
-                 access_token: str | None = None, frozen_clock: bool = False, clock: Clock | None = None,
+                 access_token: str | None = None, token_scopes: Iterable[str] | None = None,
+                 frozen_clock: bool = False, clock: Clock | None = None,
                  autodeliver: bool = True, tax_rate_bps: int = 0, rng_seed: int | None = None,
                  _store: Store | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.access_token = access_token
+        self.token_scopes = frozenset(token_scopes) if token_scopes is not None else None
         self.autodeliver = autodeliver
         self.tax_rate_bps = tax_rate_bps
         self.clock = clock or Clock(frozen=frozen_clock)
@@ -169,33 +174,37 @@ class Emulator:
     # HTTP -------------------------------------------------------------------------
     def handle(self, method: str, path: str, headers: dict[str, str] | None = None,
                body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
-        """Answer one HTTP request like Polar would. ``path`` may carry a query string."""
+        """Answer one HTTP request like Polar would. ``path`` may carry a query string.
+        HEAD is answered as GET without the body."""
         headers = {k.lower(): v for k, v in (headers or {}).items()}
+        method = method.upper()
         if self.faults.latency:
             time.sleep(self.faults.latency)
         try:
-            status, payload = self._handle(method.upper(), path, headers, body)
+            status, payload = self._handle("GET" if method == "HEAD" else method, path, headers, body)
             out_headers: dict[str, str] = {}
         except APIError as err:
             status, payload, out_headers = err.status, err.body, dict(err.headers)
         if status == 204 or payload is None:
             return status, out_headers, b""
         out_headers["content-type"] = "application/json"
-        return status, out_headers, json.dumps(payload).encode()
+        return status, out_headers, b"" if method == "HEAD" else json.dumps(payload).encode()
 
     def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> tuple[int, Any]:
         retry_after = self.faults.rate_limited()
         if retry_after is not None:
-            raise APIError(429, {"error": "TooManyRequests", "detail": "Rate limit exceeded."},
-                           {"Retry-After": str(retry_after)})
+            raise too_many_requests(retry_after)
         failure = self.faults.server_error()
+        if failure == 429:
+            raise too_many_requests(self.faults.retry_after)
         if failure is not None:
             raise APIError(failure, {"error": "InternalServerError", "detail": "Emulated server error."})
         auth = headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
+        public = self._public_path(path)
         if scheme.lower() != "bearer" or not token.strip() or (
                 self.access_token is not None and token.strip() != self.access_token):
-            if not self._public_path(path):
+            if not public:
                 raise unauthorized()
         version = headers.get("polar-version")
         if version is not None and version not in SUPPORTED_VERSIONS:
@@ -213,7 +222,8 @@ class Emulator:
         with self.action():
             if data is None and method in ("POST", "PATCH") and not parts.path.endswith(("/confirm", "/invoice")):
                 raise invalid(["body"], "Field required", "missing")
-            return api.dispatch(self, method, parts.path, query, data)
+            return api.dispatch(self, method, parts.path, query, data,
+                                scopes=None if public else self.token_scopes)
 
     @staticmethod
     def _public_path(path: str) -> bool:
@@ -236,10 +246,12 @@ class Emulator:
         path = environ.get("PATH_INFO", "/")
         if environ.get("QUERY_STRING"):
             path += "?" + environ["QUERY_STRING"]
-        status, out_headers, payload = self.handle(environ["REQUEST_METHOD"], path, headers, body)
+        method = environ["REQUEST_METHOD"].upper()
+        # HEAD is GET without the body (as on Polar), with the GET answer's headers.
+        status, out_headers, payload = self.handle("GET" if method == "HEAD" else method, path, headers, body)
         reason = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}.get(status, "Error")
-        start_response(f"{status} {reason}", list(out_headers.items()))
-        return [payload]
+        start_response(f"{status} {reason}", [*out_headers.items(), ("Content-Length", str(len(payload)))])
+        return [] if method == "HEAD" else [payload]
 
     # control actions (what Polar's hosted pages and dashboard do) ---------------------
     def seed(self, seed: dict[str, Any]) -> dict[str, str]:
@@ -255,6 +267,17 @@ class Emulator:
     def product_id(self, key: str) -> str:
         return self.ids[key]
 
+    def bulk_seed(self, *, customers: int = 0, subscriptions: int = 0, orders: int = 0,
+                  product_key: str | None = None, order_product_key: str | None = None,
+                  external_ids: bool = False) -> dict[str, list[str]]:
+        """Create thousands of customers, active subscriptions and paid orders fast, for
+        sync tests and benchmarks: the objects the API serves, without checkouts and
+        without webhooks. Returns their ids by kind. See ``bulk.bulk_seed``."""
+        with self.action():
+            return bulk_seed(self, customers=customers, subscriptions=subscriptions, orders=orders,
+                             product_key=product_key, order_product_key=order_product_key,
+                             external_ids=external_ids)
+
     def pay_checkout(self, checkout_id_or_client_secret: str, *, email: str | None = None,
                      name: str | None = None, amount: int | None = None, seats: int | None = None,
                      discount_code: str | None = None) -> dict[str, Any]:
@@ -269,9 +292,11 @@ class Emulator:
             self.checkouts.confirm(checkout, body)
             return self.ser.checkout(checkout["id"])
 
-    def open_checkout_link(self, client_secret: str) -> dict[str, Any]:
+    def open_checkout_link(self, client_secret: str, embed_origin: str | None = None) -> dict[str, Any]:
+        """Open a checkout link (what its URL does): a new checkout session, embedded in a
+        page at ``embed_origin`` when the embed script opened it."""
         with self.action():
-            return self.ser.checkout(self.checkouts.open_link(client_secret)["id"])
+            return self.ser.checkout(self.checkouts.open_link(client_secret, embed_origin=embed_origin)["id"])
 
     def cancel_subscription(self, subscription_id: str, *, reason: str | None = None) -> dict[str, Any]:
         with self.action():

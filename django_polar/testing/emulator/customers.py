@@ -70,7 +70,7 @@ class Customers:
     def insert(self, *, email: str | None, name: str | None = None, external_id: str | None = None,
                kind: str = "individual", metadata: dict[str, Any] | None = None,
                billing_address: dict[str, Any] | None = None, tax_id: str | None = None,
-               locale: str | None = None) -> dict[str, Any]:
+               locale: str | None = None, announce: bool = True) -> dict[str, Any]:
         now = iso(self.emu.clock.now())
         customer = {
             "id": self.st.new_id(), "created_at": now, "modified_at": None,
@@ -82,7 +82,8 @@ class Customers:
             "avatar_url": None,
         }
         self.st.customers[customer["id"]] = customer
-        self.emu.emit("customer.created", self.emu.ser.customer(customer["id"]))
+        if announce:
+            self.emu.emit("customer.created", self.emu.ser.customer(customer["id"]))
         return customer
 
     def update(self, customer: dict[str, Any], data: Any, *, allow_external_id: bool = True) -> dict[str, Any]:

@@ -38,6 +38,24 @@ def unauthorized() -> APIError:
     )
 
 
+def too_many_requests(retry_after: int) -> APIError:
+    """Polar's 429: always with ``Retry-After`` (whole seconds), whatever caused it."""
+    return APIError(429, {"error": "TooManyRequests", "detail": "Rate limit exceeded."},
+                    {"Retry-After": str(max(1, int(retry_after)))})
+
+
+def insufficient_scope(scopes: frozenset[str]) -> APIError:
+    """Polar's 403 for a token without any scope the operation accepts (RFC 6750 3.1):
+    the accepted scopes are named in ``WWW-Authenticate``."""
+    wanted = " ".join(sorted(scopes))
+    return APIError(
+        403,
+        {"error": "insufficient_scope",
+         "error_description": "The request requires higher privileges than provided by the access token."},
+        {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{wanted}"'},
+    )
+
+
 def invalid(loc: list[Any], msg: str, type_: str = "value_error", value: Any = None) -> APIError:
     """A 422 with one FastAPI-style error item, like Polar's validation errors."""
     item: dict[str, Any] = {"loc": loc, "msg": msg, "type": type_}

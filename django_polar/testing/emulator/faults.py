@@ -17,6 +17,8 @@ class Faults:
     latency: seconds slept (really) before every HTTP answer.
     rate_limit: requests per rolling minute before answering 429 + Retry-After (Polar: 300).
     error_rate: share (0..1) of requests answered with ``error_status`` before any state change.
+    retry_after: the ``Retry-After`` seconds of a 429 from ``fail_next`` or ``error_status``
+    (the rate limiter computes its own: seconds until the window frees up).
     duplicate_rate / shuffle: webhook deliveries sent twice / in a shuffled order.
     """
 
@@ -24,6 +26,7 @@ class Faults:
     rate_limit: int | None = None
     error_rate: float = 0.0
     error_status: int = 500
+    retry_after: int = 1
     duplicate_rate: float = 0.0
     shuffle: bool = False
     rng: random.Random = field(default_factory=random.Random, repr=False)
@@ -33,7 +36,8 @@ class Faults:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def fail_next(self, count: int = 1, status: int = 500) -> None:
-        """The next ``count`` API requests answer ``status`` (a 5xx), exactly."""
+        """The next ``count`` API requests answer ``status`` (a 5xx, or 429 with
+        ``Retry-After: retry_after``), exactly, before any state change."""
         self._fail_next.extend([status] * count)
 
     def duplicate_next(self, count: int = 1) -> None:
@@ -42,6 +46,7 @@ class Faults:
 
     def reset(self) -> None:
         self.latency, self.rate_limit, self.error_rate, self.duplicate_rate = 0.0, None, 0.0, 0.0
+        self.error_status, self.retry_after = 500, 1
         self.shuffle = False
         self._fail_next.clear()
         self._duplicate_next = 0

@@ -36,7 +36,8 @@ class Orders:
     def create(self, *, customer_id: str, product_id: str, items: list[dict[str, Any]], billing_reason: str,
                currency: str, subscription_id: str | None = None, checkout_id: str | None = None,
                discount_id: str | None = None, seats: int | None = None,
-               metadata: dict[str, Any] | None = None, paid: bool = False) -> dict[str, Any]:
+               metadata: dict[str, Any] | None = None, paid: bool = False,
+               announce: bool = True) -> dict[str, Any]:
         now = iso(self.emu.clock.now())
         subtotal = sum(i["amount"] for i in items)
         discount = self.emu.catalog.discount_amount(discount_id, subtotal)
@@ -66,7 +67,8 @@ class Orders:
         }
         self.st.orders[order["id"]] = order
         product["is_deletable"] = False
-        self.emu.emit("order.created", self.emu.ser.order(order["id"]))
+        if announce:
+            self.emu.emit("order.created", self.emu.ser.order(order["id"]))
         return order
 
     def mark_paid(self, order: dict[str, Any], *, announce_update: bool) -> None:

@@ -10,7 +10,13 @@ from typing import Any
 from .errors import APIError, invalid
 from .store import parse_iso
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Polar validates emails with pydantic's EmailStr (the email-validator package, without a
+# deliverability check): a dot-atom local part (internationalized letters allowed) and a
+# domain of at least two labels. These mirror its rules and messages for the common cases.
+ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]")
+DOMAIN_CHAR = re.compile(r"[A-Za-z0-9.\-\u0080-\U0010ffff]")
+SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
+LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9\-\u0080-\U0010ffff]{1,63}(?<!-)$")
 MISSING = object()
 
 
@@ -101,8 +107,9 @@ class Body:
 
     def email(self, name: str, *, required: bool = False) -> Any:
         value = self.str(name, required=required)
-        if value is not None and not EMAIL_RE.match(value):
-            raise invalid(self._loc(name), "value is not a valid email address: An email address must have an @-sign.", "value_error")
+        problem = email_problem(value) if value is not None else None
+        if problem is not None:
+            raise invalid(self._loc(name), f"value is not a valid email address: {problem}", "value_error", value)
         return value
 
     def url(self, name: str, *, required: bool = False) -> Any:
@@ -133,6 +140,41 @@ class Body:
         if value is None:
             return None
         return Body(value, (*self.loc, name))
+
+
+def _listed(chars: str) -> str:
+    return ", ".join(repr(c) for c in dict.fromkeys(chars))
+
+
+def email_problem(value: str) -> str | None:
+    """Why ``value`` is not an email address Polar accepts (email-validator's wording), or None."""
+    if "@" not in value:
+        return "An email address must have an @-sign."
+    local, _, domain = value.rpartition("@")
+    if not local:
+        return "There must be something before the @-sign."
+    if not domain:
+        return "There must be something after the @-sign."
+    bad = "".join(c for c in local if c != "." and not ATEXT.fullmatch(c))
+    if bad:
+        return f"The email address contains invalid characters before the @-sign: {_listed(bad)}."
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return "The email address contains a period in an invalid position before the @-sign."
+    if len(local) > 64:
+        return "The email address is too long before the @-sign."
+    bad = "".join(c for c in domain if not DOMAIN_CHAR.fullmatch(c))
+    if bad:
+        return f"The part after the @-sign contains invalid characters: {_listed(bad)}."
+    labels = domain.split(".")
+    if len(labels) < 2:
+        return "The part after the @-sign is not valid. It should have a period."
+    if any(not LABEL_RE.match(label) for label in labels):
+        return "The part after the @-sign is not valid. A period or hyphen is in an invalid position."
+    if labels[-1].lower() in SPECIAL_USE:
+        return "The part after the @-sign is a special-use or reserved name that cannot be used with email."
+    if len(value) > 254:
+        return "The email address is too long."
+    return None
 
 
 def check_uuid(value: Any, loc: list[Any]) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -71,7 +72,33 @@ class Webhooks:
         self.sent_events: list[dict[str, Any]] = []
         self.delivery_log: list[dict[str, Any]] = []
         self._deliver_lock = threading.RLock()
-        self.http = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+        self._http: httpx.Client | None = None
+        self._quiet = 0
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Emit nothing inside (no record, no delivery): for bulk loads nobody listens to."""
+        self._quiet += 1
+        try:
+            yield
+        finally:
+            self._quiet -= 1
+
+    @property
+    def http(self) -> httpx.Client:
+        """The HTTP client for URL endpoints, opened on first use (and again after ``close``)."""
+        with self._deliver_lock:
+            if self._http is None:
+                self._http = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+            return self._http
+
+    def close(self) -> None:
+        """Close the HTTP client and its keep-alive connections (the receiver's server
+        would otherwise keep a thread per open connection). Safe to call twice."""
+        with self._deliver_lock:
+            http, self._http = self._http, None
+        if http is not None:
+            http.close()
 
     def add_endpoint(self, target: Target, *, secret: str, scheme: str = "standard",
                      events: list[str] | None = None) -> Endpoint:
@@ -85,6 +112,8 @@ class Webhooks:
     def emit(self, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
         event = {"type": event_type, "timestamp": iso(self.emu.clock.now()),
                  "api_version": self.emu.api_version, "data": data}
+        if self._quiet:
+            return event
         self.sent_events.append(event)
         body = json.dumps(event, separators=(",", ":")).encode()
         for endpoint in self.endpoints:
