@@ -412,6 +412,15 @@ def billable_from_external_id(external_id: str | None) -> models.Model | None:
     """
     if not external_id:
         return None
+    return billables_from_external_ids([external_id]).get(external_id)
+
+
+def billables_from_external_ids(external_ids: Iterable[str | None]) -> dict[str, models.Model]:
+    """``{external_id: billable}`` for the ids naming an existing billable.
+
+    One query per billable model, however many ids: ``polar_sync`` links a whole page of
+    customers at once.
+    """
     models_ = billable_models()
     plain = [m for m in models_ if m.polar_external_id_is_pk]
     if len(plain) > 1:
@@ -420,11 +429,20 @@ def billable_from_external_id(external_id: str | None) -> models.Model | None:
             f"Only one billable model may use polar_external_id_is_pk = True ({names} do): "
             "their external ids would collide."
         )
-    for model in [m for m in models_ if not m.polar_external_id_is_pk] + plain:
-        pk = model.polar_pk_from_external_id(external_id)
-        if pk is not None:
-            return model._default_manager.filter(pk=pk).first()
-    return None
+    ordered = [m for m in models_ if not m.polar_external_id_is_pk] + plain
+    wanted: dict[type[models.Model], dict[Any, list[str]]] = {}
+    for external_id in {e for e in external_ids if e}:
+        for model in ordered:  # the first model that parses the id owns it
+            pk = model.polar_pk_from_external_id(external_id)
+            if pk is not None:
+                wanted.setdefault(model, {}).setdefault(pk, []).append(external_id)
+                break
+    found: dict[str, models.Model] = {}
+    for model, by_pk in wanted.items():
+        for obj in model._default_manager.filter(pk__in=list(by_pk)):
+            for external_id in by_pk.get(obj.pk, []):
+                found[external_id] = obj
+    return found
 
 
 #: Request attribute holding ``(user, billable)`` once resolved.

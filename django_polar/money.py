@@ -1,7 +1,8 @@
 """Money for people to read: integer minor units plus a currency code -> display text.
 
 Money stays integer minor units everywhere else; formatting is a display concern shared by
-the admin and the management commands.
+the admin and the management commands. No Django here: the emulator's pages
+(``testing/rendering.py``) share ``ZERO_DECIMAL`` and run without Django.
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-#: ISO 4217 currencies without minor units (Polar amounts are then whole units).
-ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof", "pyg", "rwf"})
+#: Currencies without minor units (Polar amounts are then whole units). The one list:
+#: the emulator's pages import it too.
+ZERO_DECIMAL = frozenset(
+    "bif clp djf gnf isk jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+)
 
 
 def format_amount(amount: int | None, currency: str | None) -> str:

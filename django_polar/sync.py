@@ -47,8 +47,7 @@ from .errors import (
     PolarServerError,
     redact,
 )
-from .mirror import UpsertCounts, version_of
-from .mirror.archive import archive_missing
+from .mirror import UpsertCounts, archive_missing, version_of
 from .models import Benefit, Product
 
 logger = logging.getLogger("django_polar.sync")

@@ -9,8 +9,10 @@ an update for an object not yet mirrored creates it; nested objects in the paylo
     from django_polar import mirror
     sub = mirror.upsert_subscription(payload["data"], event_time=event.timestamp)
     counts = mirror.upsert_many("subscription", items)   # bulk, for sync
+    mirror.archive_missing("product", seen_ids)          # polar_sync --prune
 """
 
+from .archive import archive_missing
 from .billing import (
     subscription_type,
     upsert_benefit_grant,
@@ -28,6 +30,7 @@ __all__ = [
     "Outcome",
     "UpsertCounts",
     "apply_customer_state",
+    "archive_missing",
     "billable_of",
     "is_older",
     "resolve_billable",

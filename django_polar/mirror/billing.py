@@ -121,6 +121,44 @@ def subscription_values(
     return values
 
 
+def order_values(
+    data: dict[str, Any],
+    *,
+    customer_id: Any = None,
+    product_id: Any = None,
+    subscription_id: Any = None,
+) -> dict[str, Any]:
+    """An order's columns; the ids default to those the payload names (nested object
+    first, then the ``*_id`` field), so webhooks and ``polar_sync`` store the same row."""
+    values = pick(data, ORDER_FIELDS)
+    values.update(
+        customer_id=customer_id or nested_id(data, "customer"),
+        product_id=product_id or nested_id(data, "product"),
+        subscription_id=subscription_id or nested_id(data, "subscription"),
+    )
+    return values
+
+
+def grant_values(
+    data: dict[str, Any], *, customer_id: Any = None, benefit_id: Any = None
+) -> dict[str, Any]:
+    """A benefit grant's columns (ids as in ``order_values``)."""
+    values = pick(data, GRANT_FIELDS)
+    values.update(
+        customer_id=customer_id or nested_id(data, "customer"),
+        benefit_id=benefit_id or nested_id(data, "benefit"),
+    )
+    return values
+
+
+def nested_id(data: dict[str, Any], key: str) -> Any:
+    """The id of the object ``key`` names: the nested copy's, else ``<key>_id``."""
+    nested = data.get(key)
+    if isinstance(nested, dict) and nested.get("id"):
+        return as_uuid(nested["id"])
+    return as_uuid(data.get(f"{key}_id"))
+
+
 def _customer_id(data: dict[str, Any], event_time: datetime | None) -> Any:
     """The customer's id, mirroring the nested customer when the payload has one."""
     nested = data.get("customer")
@@ -181,19 +219,14 @@ def upsert_order(data: dict[str, Any], *, event_time: datetime | None = None) ->
     with transaction.atomic():
         customer_id = _customer_id(data, event_time)
         product_id = _product_id(data, event_time)
-        subscription_id = as_uuid(data.get("subscription_id"))
         nested_sub = data.get("subscription")
         if isinstance(nested_sub, dict) and nested_sub.get("id"):
             nested_sub = {"customer_id": str(customer_id), **nested_sub}
             upsert_subscription(nested_sub, event_time=event_time, partial=True)
-            subscription_id = as_uuid(nested_sub["id"])
-        values = pick(data, ORDER_FIELDS)
-        values.update(
-            customer_id=customer_id, product_id=product_id, subscription_id=subscription_id
-        )
+        values = order_values(data, customer_id=customer_id, product_id=product_id)
 
         def floor(order: Order, outcome: Outcome) -> None:
-            _apply_refund_floor(order)
+            apply_refund_floor(order)
 
         order, _ = save_snapshot(
             Order, pk, version_of(data, event_time), values, data, after_write=floor
@@ -201,7 +234,12 @@ def upsert_order(data: dict[str, Any], *, event_time: datetime | None = None) ->
     return order
 
 
-def _apply_refund_floor(order: Order) -> None:
+def apply_refund_floor(order: Order) -> None:
+    """Raise the order's refunded amounts (and status) to what its stored, succeeded
+    refunds add up to: an order snapshot taken before a refund never hides it.
+
+    Writes only those columns, never ``modified_at``, so the order's next snapshot applies.
+    """
     totals = Refund.objects.filter(order_id=order.pk, status="succeeded").aggregate(
         amount=Sum("amount"), tax=Sum("tax_amount")
     )
@@ -235,7 +273,7 @@ def upsert_refund(data: dict[str, Any], *, event_time: datetime | None = None) -
         )
         order = Order.objects.select_for_update().filter(pk=refund.order_id).first()
         if order is not None:
-            _apply_refund_floor(order)
+            apply_refund_floor(order)
     return refund
 
 
@@ -253,7 +291,6 @@ def upsert_benefit_grant(
             benefit_id = upsert_benefit(nested, event_time=event_time).pk
         else:
             benefit_id = ensure_stub(Benefit, as_uuid(data.get("benefit_id"))).pk
-        values = pick(data, GRANT_FIELDS)
-        values.update(customer_id=customer_id, benefit_id=benefit_id)
+        values = grant_values(data, customer_id=customer_id, benefit_id=benefit_id)
         grant, _ = save_snapshot(BenefitGrant, pk, version_of(data, event_time), values, data)
     return grant

@@ -60,14 +60,11 @@ class UpsertCounts:
         return self.created + self.updated + self.unchanged + self.skipped_older + self.failed
 
 
-def _nested_id(item: dict[str, Any], key: str) -> Any:
-    nested = item.get(key)
-    if isinstance(nested, dict) and nested.get("id"):
-        return as_uuid(nested["id"])
-    return as_uuid(item.get(f"{key}_id"))
+_nested_id = billing.nested_id
 
 
 def _values(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The row's columns: the very functions the single upserts use, one per kind."""
     if kind == "customer":
         return customers.customer_values(item)
     if kind == "benefit":
@@ -81,19 +78,9 @@ def _values(kind: str, item: dict[str, Any]) -> dict[str, Any]:
             item, customer_id=_nested_id(item, "customer"), product_id=_nested_id(item, "product")
         )
     if kind == "order":
-        values = pick(item, billing.ORDER_FIELDS)
-        values.update(
-            customer_id=_nested_id(item, "customer"),
-            product_id=_nested_id(item, "product"),
-            subscription_id=_nested_id(item, "subscription"),
-        )
-        return values
+        return billing.order_values(item)
     if kind == "benefit_grant":
-        values = pick(item, billing.GRANT_FIELDS)
-        values.update(
-            customer_id=_nested_id(item, "customer"), benefit_id=_nested_id(item, "benefit")
-        )
-        return values
+        return billing.grant_values(item)
     return pick(item, billing.REFUND_FIELDS)
 
 
@@ -221,14 +208,12 @@ def upsert_many(
         _dependencies(kind, items, event_time)
         ids = [as_uuid(i["id"]) for i in items]
         existing = {o.pk: o for o in model._default_manager.select_for_update().filter(pk__in=ids)}
+        rows = [(as_uuid(i["id"]), version_of(i, event_time), _values(kind, i), i) for i in items]
+        if kind == "customer":
+            _claim_external_ids(rows)
         to_create, to_update, written = [], [], []
         update_fields: set[str] = set()
-        for item in items:
-            pk, version, values = (
-                as_uuid(item["id"]),
-                version_of(item, event_time),
-                _values(kind, item),
-            )
+        for pk, version, values, item in rows:
             if kind == "customer":
                 item = {k: v for k, v in item.items() if k not in customers.STATE_KEYS}
             obj = existing.get(pk)
@@ -242,7 +227,7 @@ def upsert_many(
             changed = {k: v for k, v in values.items() if getattr(obj, k) != v}
             if not changed and data == obj.data and (version is None or version == obj.modified_at):
                 counts.add(Outcome.UNCHANGED)
-                written.append((pk, item))
+                written.append((pk, item, Outcome.UNCHANGED))
                 continue
             for name, value in changed.items():
                 setattr(obj, name, value)
@@ -251,8 +236,10 @@ def upsert_many(
                 obj.modified_at = version
             update_fields.update(changed, {"data", "modified_at", "updated_at"})
             to_update.append(obj)
-            written.append((pk, item))
+            written.append((pk, item, Outcome.UPDATED))
             counts.add(Outcome.UPDATED)
+        if to_update:  # first: an update may free a unique value an insert takes
+            model._default_manager.bulk_update(to_update, sorted(update_fields), batch_size=500)
         if to_create:
             outcomes = _insert_missing(model, to_create, merge)
             for (obj, _), outcome in zip(to_create, outcomes, strict=True):
@@ -261,69 +248,113 @@ def upsert_many(
                     continue
                 counts.add(outcome)
                 if outcome is not Outcome.SKIPPED_OLDER:
-                    written.append((obj.pk, obj.data))
-        if to_update:
-            model._default_manager.bulk_update(to_update, sorted(update_fields), batch_size=500)
+                    written.append((obj.pk, obj.data, outcome))
         _AFTER.get(kind, lambda w, e, p: None)(written, event_time, partial)
     return counts
 
 
-def _after_customers(written: list, event_time: datetime | None, partial: bool) -> None:
-    for customer in Customer.objects.filter(
-        pk__in=[pk for pk, _ in written], billable_id__isnull=True
-    ):
-        customers.link_billable(customer)
+def _claim_external_ids(rows: list[tuple[Any, Any, dict[str, Any], dict[str, Any]]]) -> None:
+    """Let a page's customers take external ids held by deleted customers, as
+    ``upsert_customer`` does one by one (``customers.release_external_ids``).
+
+    A live customer wins over a deleted one listed on the same page: the deleted one's
+    column is cleared (its JSON keeps the id), whatever order the page lists them in.
+    """
+    claims: dict[str, Any] = {}
+    for pk, _, values, _ in rows:
+        if values["external_id"] and values["deleted_at"] is None:
+            claims[values["external_id"]] = pk
+    for pk, _, values, _ in rows:
+        external_id = values["external_id"]
+        if external_id and values["deleted_at"] is not None:
+            if claims.setdefault(external_id, pk) != pk:
+                values["external_id"] = None
+    customers.release_external_ids(claims)
 
 
-def _after_products(written: list, event_time: datetime | None, partial: bool) -> None:
-    full = [(pk, item) for pk, item in written if "prices" in item and "benefits" in item]
+#: (pk, the item as stored, its outcome) for every row a page wrote or found unchanged.
+Written = list[tuple[Any, dict[str, Any], Outcome]]
+
+
+def _after_customers(written: Written, event_time: datetime | None, partial: bool) -> None:
+    """Link (or release) billables for every customer of the page, as webhooks do."""
+    rows = Customer.objects.filter(pk__in=[pk for pk, _, _ in written]).only(
+        "pk", "external_id", "deleted_at", "billable_type", "billable_id"
+    )
+    customers.link_billables(list(rows))
+
+
+def _after_products(written: Written, event_time: datetime | None, partial: bool) -> None:
+    full = [(pk, item, o) for pk, item, o in written if "prices" in item and "benefits" in item]
     if partial or not full:
         return
     prices = [
         {"product_id": str(pk), **p}
-        for pk, item in full
+        for pk, item, _ in full
         for p in item["prices"]
         if isinstance(p, dict)
     ]
     upsert_many("price", prices, event_time=event_time)
     listed = [as_uuid(p.get("id")) for p in prices]
-    Price.objects.filter(product_id__in=[pk for pk, _ in full]).exclude(pk__in=listed).update(
+    Price.objects.filter(product_id__in=[pk for pk, _, _ in full]).exclude(pk__in=listed).update(
         is_archived=True
     )
-    benefits = [b for _, item in full for b in item["benefits"] if isinstance(b, dict)]
+    benefits = [b for _, item, _ in full for b in item["benefits"] if isinstance(b, dict)]
     upsert_many("benefit", benefits, event_time=event_time)
+    _set_benefit_links([(pk, item) for pk, item, o in full if o is not Outcome.UNCHANGED])
+
+
+def _set_benefit_links(products: list[tuple[Any, dict[str, Any]]]) -> None:
+    """Make each product's benefit links exactly those its snapshot lists: delete the
+    links it dropped, insert the ones it added, leave the others (like ``benefits.set``).
+
+    Only products whose snapshot changed are passed: an unchanged one's links already match.
+    """
+    if not products:
+        return
+    wanted = {
+        (pk, as_uuid(b.get("id")))
+        for pk, item in products
+        for b in item["benefits"]
+        if isinstance(b, dict) and as_uuid(b.get("id"))
+    }
+    stored = set(Benefit.objects.filter(pk__in={b for _, b in wanted}).values_list("pk", flat=True))
+    wanted = {(p, b) for p, b in wanted if b in stored}  # a refused benefit cannot be linked
     through = Product.benefits.through
-    through.objects.filter(product_id__in=[pk for pk, _ in full]).delete()
-    through.objects.bulk_create(
-        [
-            through(product_id=pk, benefit_id=as_uuid(b["id"]))
-            for pk, item in full
-            for b in item["benefits"]
-            if isinstance(b, dict) and as_uuid(b.get("id"))
-        ],
-        ignore_conflicts=True,
-    )
+    existing = {
+        (p, b): link
+        for link, p, b in through.objects.filter(
+            product_id__in=[pk for pk, _ in products]
+        ).values_list("pk", "product_id", "benefit_id")
+    }
+    dropped = [link for pair, link in existing.items() if pair not in wanted]
+    if dropped:
+        through.objects.filter(pk__in=dropped).delete()
+    added = [through(product_id=p, benefit_id=b) for p, b in wanted if (p, b) not in existing]
+    if added:
+        # The only possible conflict is the same link written by a webhook meanwhile.
+        through.objects.bulk_create(added, ignore_conflicts=True)
 
 
-def _after_orders(written: list, event_time: datetime | None, partial: bool) -> None:
+def _after_orders(written: Written, event_time: datetime | None, partial: bool) -> None:
     refunded = set(
-        Refund.objects.filter(order_id__in=[pk for pk, _ in written]).values_list(
+        Refund.objects.filter(order_id__in=[pk for pk, _, _ in written]).values_list(
             "order_id", flat=True
         )
     )
     for order in Order.objects.filter(pk__in=refunded):
-        billing._apply_refund_floor(order)
+        billing.apply_refund_floor(order)
 
 
-def _after_refunds(written: list, event_time: datetime | None, partial: bool) -> None:
-    order_ids = Refund.objects.filter(pk__in=[pk for pk, _ in written]).values_list(
+def _after_refunds(written: Written, event_time: datetime | None, partial: bool) -> None:
+    order_ids = Refund.objects.filter(pk__in=[pk for pk, _, _ in written]).values_list(
         "order_id", flat=True
     )
     for order in Order.objects.filter(pk__in=list(order_ids)):
-        billing._apply_refund_floor(order)
+        billing.apply_refund_floor(order)
 
 
-_AFTER: dict[str, Callable[[list, datetime | None, bool], None]] = {
+_AFTER: dict[str, Callable[[Written, datetime | None, bool], None]] = {
     "customer": _after_customers,
     "product": _after_products,
     "order": _after_orders,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -63,44 +64,89 @@ def customer_values(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _release_external_id(customer_id: Any, external_id: str | None) -> None:
-    """Free an external id held by a deleted customer (Polar lets a new one reuse it)."""
-    if external_id:
-        Customer.objects.filter(external_id=external_id, deleted_at__isnull=False).exclude(
-            pk=customer_id
-        ).update(external_id=None)
+def release_external_ids(claims: Mapping[str, Any]) -> None:
+    """Free external ids held by deleted customers: ``claims`` maps each external id to
+    the customer about to hold it (Polar lets a new customer reuse a deleted one's).
+
+    One read and at most one write, however many claims (``polar_sync`` passes a page).
+    """
+    claims = {external_id: pk for external_id, pk in claims.items() if external_id}
+    if not claims:
+        return
+    holders = Customer.objects.filter(external_id__in=claims, deleted_at__isnull=False)
+    freed = [pk for pk, ext in holders.values_list("pk", "external_id") if pk != claims[ext]]
+    if freed:
+        Customer.objects.filter(pk__in=freed).update(external_id=None)
+
+
+def resolve_billables(external_ids: Iterable[str | None]) -> dict[str, models.Model]:
+    """``{external_id: billable}`` for many customers at once (one query per billable model)."""
+    from ..billable import billables_from_external_ids
+
+    return billables_from_external_ids(external_ids)
 
 
 def link_billable(customer: Customer) -> None:
-    """Record which billable a customer belongs to, found through its external id.
+    """Record which billable a customer belongs to (see ``link_billables``)."""
+    link_billables([customer])
+
+
+def link_billables(customers: Sequence[Customer]) -> None:
+    """Record which billable each customer belongs to, found through its external id.
 
     A deleted customer releases its billable so a new customer can take it; a billable
-    already linked to another live customer is left alone (logged), never stolen.
+    already linked to another live customer is left alone (logged), never stolen. The
+    webhook path passes one customer, ``polar_sync`` a page: the same rules, a few queries.
     """
-    if customer.deleted_at is not None:
-        if customer.billable_id is not None:
-            Customer.objects.filter(pk=customer.pk).update(billable_type=None, billable_id=None)
-            customer.billable_type, customer.billable_id = None, None
-        return
-    if customer.billable_id is not None:
-        return
-    billable = resolve_billable(customer.external_id)
-    if billable is None:
-        return
-    ct = ContentType.objects.get_for_model(billable, for_concrete_model=False)
-    taken = Customer.objects.filter(billable_type=ct, billable_id=str(billable.pk)).exclude(
-        pk=customer.pk
-    )
-    if taken.filter(deleted_at__isnull=True).exists():
-        logger.warning(
-            "Customer %s names billable %s, which is already linked to another customer",
-            customer.pk,
-            customer.external_id,
+    released = [c for c in customers if c.deleted_at is not None and c.billable_id is not None]
+    if released:
+        Customer.objects.filter(pk__in=[c.pk for c in released]).update(
+            billable_type=None, billable_id=None
         )
+        for customer in released:
+            customer.billable_type, customer.billable_id = None, None
+    candidates = [
+        c for c in customers if c.deleted_at is None and c.billable_id is None and c.external_id
+    ]
+    billables = resolve_billables(c.external_id for c in candidates) if candidates else {}
+    claims: dict[Any, tuple[ContentType, str]] = {}
+    for customer in candidates:
+        billable = billables.get(customer.external_id)
+        if billable is not None:
+            ct = ContentType.objects.get_for_model(billable, for_concrete_model=False)
+            claims[customer.pk] = (ct, str(billable.pk))
+    if not claims:
         return
-    taken.update(billable_type=None, billable_id=None)
-    Customer.objects.filter(pk=customer.pk).update(billable_type=ct, billable_id=str(billable.pk))
-    customer.billable_type, customer.billable_id = ct, str(billable.pk)
+    wanted = models.Q()
+    for ct, billable_id in claims.values():
+        wanted |= models.Q(billable_type=ct, billable_id=billable_id)
+    holders = Customer.objects.filter(wanted).exclude(pk__in=list(claims))
+    live, freed = set(), []
+    for pk, type_id, billable_id, gone in holders.values_list(
+        "pk", "billable_type_id", "billable_id", "deleted_at"
+    ):
+        if gone is None:
+            live.add((type_id, billable_id))
+        else:
+            freed.append(pk)
+    if freed:
+        Customer.objects.filter(pk__in=freed).update(billable_type=None, billable_id=None)
+    linked = []
+    for customer in candidates:
+        if customer.pk not in claims:
+            continue
+        ct, billable_id = claims[customer.pk]
+        if (ct.pk, billable_id) in live:
+            logger.warning(
+                "Customer %s names billable %s, which is already linked to another customer",
+                customer.pk,
+                customer.external_id,
+            )
+            continue
+        customer.billable_type, customer.billable_id = ct, billable_id
+        linked.append(customer)
+    if linked:
+        Customer.objects.bulk_update(linked, ["billable_type", "billable_id"])
 
 
 def upsert_customer(data: dict[str, Any], *, event_time: datetime | None = None) -> Customer:
@@ -119,7 +165,7 @@ def _upsert_customer(data: dict[str, Any], event_time: datetime | None) -> tuple
     raw = {k: v for k, v in data.items() if k not in STATE_KEYS}
     values = customer_values(data)
     with transaction.atomic():
-        _release_external_id(pk, values["external_id"])
+        release_external_ids({values["external_id"]: pk})
         customer, outcome = save_snapshot(
             Customer, pk, version_of(data, event_time), values, raw, partial=True
         )

@@ -16,8 +16,9 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from ..money import ZERO_DECIMAL
+
 TEMPLATES = Path(__file__).with_name("templates")
-ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "inr": "₹", "brl": "R$"}
 
 

@@ -73,6 +73,10 @@ UNMIRRORED: frozenset[str] = frozenset(
 )
 
 
+#: A pending event older than this was stranded (see ``next_due``).
+STALE_PENDING_AFTER = timedelta(minutes=5)
+
+
 class MalformedEvent(ValueError):
     """An authentic event whose body is not ``{"type": str, "data": {...}}``."""
 
@@ -130,7 +134,7 @@ def process_event(event_pk: int, *, force: bool = False) -> WebhookEvent:
             event.attempts,
             error,
         )
-        _send(signals.webhook_event_failed, event, error=error)
+        send_signal(signals.webhook_event_failed, event, error=error)
     else:
         send_processed_signals(event, obj)
     return event
@@ -157,10 +161,12 @@ def send_processed_signals(event: WebhookEvent, obj: Any) -> None:
         return
     billable = billable_for(obj)
     for signal in (signals.webhook_event_processed, typed):
-        _send(signal, event, obj=obj, billable=billable)
+        send_signal(signal, event, obj=obj, billable=billable)
 
 
-def _send(signal: Any, event: WebhookEvent, sender: Any = None, **kwargs: Any) -> None:
+def send_signal(signal: Any, event: WebhookEvent, sender: Any = None, **kwargs: Any) -> None:
+    """Send ``signal`` about ``event`` (sender: the event type unless given); a receiver
+    that raises is logged and never stops the others nor the inbox."""
     sender = event.type if sender is None else sender
     for receiver, result in signal.send_robust(sender=sender, event=event, **kwargs):
         if isinstance(result, Exception):
@@ -173,7 +179,17 @@ def _send(signal: Any, event: WebhookEvent, sender: Any = None, **kwargs: Any) -
             )
 
 
-def next_due(now: datetime | None = None) -> models.QuerySet[WebhookEvent]:
-    """Failed events whose retry time has come (``retry-failed`` walks these)."""
+def next_due(
+    now: datetime | None = None, *, stale_after: timedelta = STALE_PENDING_AFTER
+) -> models.QuerySet[WebhookEvent]:
+    """Events ``retry-failed`` applies: failed ones whose retry time has come, and pending
+    ones received more than ``stale_after`` ago.
+
+    In inline mode an event is applied after the answer is sent; a process that dies in
+    between leaves it ``pending`` with nobody to apply it. Applying is idempotent and
+    locks the row, so taking one that a slow worker is still about to apply is harmless.
+    """
     now = now or timezone.now()
-    return WebhookEvent.objects.filter(status=WebhookEventStatus.FAILED, next_attempt_at__lte=now)
+    due = models.Q(status=WebhookEventStatus.FAILED, next_attempt_at__lte=now)
+    stale = models.Q(status=WebhookEventStatus.PENDING, received_at__lte=now - stale_after)
+    return WebhookEvent.objects.filter(due | stale)

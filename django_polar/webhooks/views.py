@@ -7,8 +7,10 @@ whose ``close()`` applies the event. Every WSGI server (PEP 3333) and Django's A
 handler call ``close()`` after the last byte of the body has been sent, and Django's test
 ``Client`` calls it before ``post()`` returns, so tests see the mirror updated. A crash
 while applying leaves the event ``failed`` with its traceback (``polar_webhooks
-retry-failed`` retries it) and cannot change the answer, which is already sent. In
-``task`` mode the event is handed to a worker on commit instead.
+retry-failed`` retries it) and cannot change the answer, which is already sent. A
+process that dies before ``close()`` runs leaves the event ``pending``; ``retry-failed``
+applies it once it is older than ``--stale-after`` (5 minutes). In ``task`` mode the
+event is handed to a worker on commit instead.
 
 Answers (Polar disables an endpoint after 10 consecutive non-2xx, so only requests that
 are not authentic, or that could not be stored, get one):
@@ -176,5 +178,5 @@ def webhook(request: HttpRequest) -> JsonResponse:
         return _answer(503, "not stored")
     if event is None:
         return _answer(200, "duplicate")
-    dispatch._send(signals.webhook_received, event, sender=WebhookEvent)
+    dispatch.send_signal(signals.webhook_received, event, sender=WebhookEvent)
     return schedule(event)

@@ -3,18 +3,22 @@
 manage.py polar_webhooks                       # counts by status, latest events
 manage.py polar_webhooks list --status failed  # events with that status
 manage.py polar_webhooks replay <webhook-id or pk>
-manage.py polar_webhooks retry-failed [--all]  # failed events whose retry time came
+manage.py polar_webhooks retry-failed [--all] [--stale-after SECONDS]
+    # failed events whose retry time came, and pending events older than --stale-after
+    # (default 300 s): stranded when a process died between answering Polar and applying.
+    # Run it from cron.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Q
 
 from ...models import WebhookEvent, WebhookEventStatus
-from ...webhooks.dispatch import next_due, process_event, replay
+from ...webhooks.dispatch import STALE_PENDING_AFTER, next_due, process_event, replay
 
 
 class Command(BaseCommand):
@@ -28,16 +32,29 @@ class Command(BaseCommand):
         listing.add_argument("--limit", type=int, default=50)
         one = sub.add_parser("replay", help="Apply one event again, whatever its status.")
         one.add_argument("event", help="webhook-id or primary key")
-        retry = sub.add_parser("retry-failed", help="Retry failed events that are due.")
+        retry = sub.add_parser(
+            "retry-failed",
+            help=(
+                "Retry failed events that are due, and apply pending events stranded for "
+                "longer than --stale-after (the process died after answering Polar)."
+            ),
+        )
         retry.add_argument(
-            "--all", action="store_true", help="Also those not due yet or out of attempts."
+            "--all", action="store_true", help="Also failed events not due yet or out of attempts."
+        )
+        retry.add_argument(
+            "--stale-after",
+            type=int,
+            default=int(STALE_PENDING_AFTER.total_seconds()),
+            metavar="SECONDS",
+            help="Apply pending events received at least this long ago (default: %(default)s).",
         )
 
     def handle(self, *args: Any, action: str | None = None, **options: Any) -> None:
         if action == "replay":
             self._replay(options["event"])
         elif action == "retry-failed":
-            self._retry(options["all"])
+            self._retry(options["all"], options["stale_after"])
         elif action == "list":
             self._list(options["status"], options["event_type"], options["limit"])
         else:
@@ -75,8 +92,12 @@ class Command(BaseCommand):
         if event.status == WebhookEventStatus.FAILED:
             raise CommandError(f"Event {event.webhook_id} failed again; see its last error.")
 
-    def _retry(self, everything: bool) -> None:
-        events = WebhookEvent.objects.failed() if everything else next_due()
+    def _retry(self, everything: bool, stale_after: int) -> None:
+        if stale_after < 0:
+            raise CommandError("--stale-after must be 0 or more seconds.")
+        events = next_due(stale_after=timedelta(seconds=stale_after))
+        if everything:
+            events = events | WebhookEvent.objects.failed()
         done = failed = 0
         for pk in events.order_by("timestamp", "pk").values_list("pk", flat=True):
             event = process_event(pk)
