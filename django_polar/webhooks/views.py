@@ -98,8 +98,15 @@ def event_fields(body: str, webhook_id: str, signed_at: datetime) -> dict[str, A
 
 
 def store(fields: dict[str, Any]) -> WebhookEvent | None:
-    """Insert the event; None when its webhook-id is already stored (a duplicate)."""
+    """Insert the event; None when its webhook-id is already stored (a duplicate).
+
+    The view runs in autocommit (``non_atomic_requests``), where the INSERT commits on its
+    own: one round trip, the floor of "store, then acknowledge". Inside a caller's
+    transaction a savepoint keeps that transaction usable after a duplicate.
+    """
     try:
+        if not transaction.get_connection().in_atomic_block:
+            return WebhookEvent.objects.create(**fields)
         with transaction.atomic():
             return WebhookEvent.objects.create(**fields)
     except IntegrityError:
