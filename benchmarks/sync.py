@@ -55,7 +55,9 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve(port: int, customers: int, subscriptions: int, orders: int, latency: float, rate: int) -> None:
+def serve(
+    port: int, customers: int, subscriptions: int, orders: int, latency: float, rate: int
+) -> None:
     """Seed an emulator and serve it until killed; /_bench/stats counts requests."""
     from django_polar.testing import Emulator
 
@@ -87,7 +89,9 @@ def serve(port: int, customers: int, subscriptions: int, orders: int, latency: f
             stats["statuses"][captured["status"]] = stats["statuses"].get(captured["status"], 0) + 1
         return body
 
-    server = make_server("127.0.0.1", port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    server = make_server(
+        "127.0.0.1", port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
+    )
     print("ready", flush=True)
     server.serve_forever()
 
@@ -96,7 +100,15 @@ def start_emulator(customers: int, subscriptions: int, orders: int) -> tuple[sub
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    args = [sys.executable, __file__, "--serve", str(port), str(customers), str(subscriptions), str(orders)]
+    args = [
+        sys.executable,
+        __file__,
+        "--serve",
+        str(port),
+        str(customers),
+        str(subscriptions),
+        str(orders),
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     line = proc.stdout.readline() if proc.stdout else ""
     if line.strip() != "ready":
@@ -117,7 +129,10 @@ def server_stats(port: int) -> dict[str, Any]:
 def run_sync(port: int, kinds: list[str], trace: bool) -> dict[str, Any]:
     """Set Django up on a fresh database, sync ``kinds`` and measure (in this process)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{Path(tempfile.gettempdir()) / 'django-polar-sync-bench.sqlite3'}")
+    os.environ.setdefault(
+        "DATABASE_URL",
+        f"sqlite:///{Path(tempfile.gettempdir()) / 'django-polar-sync-bench.sqlite3'}",
+    )
     import django
     from django.conf import settings
 
@@ -166,7 +181,9 @@ def run_sync(port: int, kinds: list[str], trace: bool) -> dict[str, Any]:
     }
 
 
-def scenario(customers: int, subscriptions: int, orders: int, kinds: list[str], trace: bool) -> dict[str, Any]:
+def scenario(
+    customers: int, subscriptions: int, orders: int, kinds: list[str], trace: bool
+) -> dict[str, Any]:
     proc, port = start_emulator(customers, subscriptions, orders)
     try:
         args = [sys.executable, __file__, "--sync", str(port), ",".join(kinds)]
@@ -188,21 +205,32 @@ def scenario(customers: int, subscriptions: int, orders: int, kinds: list[str], 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--serve", nargs=4, type=int, metavar=("PORT", "C", "S", "O"), help=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--serve", nargs=4, type=int, metavar=("PORT", "C", "S", "O"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--sync", nargs=2, metavar=("PORT", "KINDS"), help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--skip-main", action="store_true", help="Only the memory runs.")
     parser.add_argument("--skip-memory", action="store_true", help="Only the 40k-object run.")
     parser.add_argument("--json", type=Path, help="Also write the raw results here.")
     parser.add_argument(
-        "--markdown", type=Path, help="Write the results into this file's sync section (BENCHMARKS.md)."
+        "--markdown",
+        type=Path,
+        help="Write the results into this file's sync section (BENCHMARKS.md).",
     )
-    parser.add_argument("--from-json", type=Path, help="Render --markdown from saved --json results.")
+    parser.add_argument(
+        "--from-json", type=Path, help="Render --markdown from saved --json results."
+    )
     args = parser.parse_args()
     ensure_database()
     if args.from_json:
-        write_section(args.markdown or ROOT / "BENCHMARKS.md", render_markdown(json.loads(args.from_json.read_text())))
+        write_section(
+            args.markdown or ROOT / "BENCHMARKS.md",
+            render_markdown(json.loads(args.from_json.read_text())),
+        )
         return
     if args.serve:
         port, c, s, o = args.serve
@@ -223,7 +251,9 @@ def main() -> None:
         "load_before": [round(x, 1) for x in os.getloadavg()],
     }
     if not args.skip_main:
-        main_run = scenario(10_000, 10_000, 20_000, ["customers", "subscriptions", "orders"], trace=False)
+        main_run = scenario(
+            10_000, 10_000, 20_000, ["customers", "subscriptions", "orders"], trace=False
+        )
         reports["main"] = main_run
         print(_describe("10k customers + 10k subscriptions + 20k orders", main_run), flush=True)
     if not args.skip_memory:
@@ -233,7 +263,9 @@ def main() -> None:
             print(_describe(f"{size:,} customers (memory run)", run), flush=True)
         small, large = reports["memory_10000"], reports["memory_50000"]
         reports["memory_ratio_rss"] = round(large["rss_peak_mib"] / small["rss_peak_mib"], 3)
-        reports["memory_ratio_traced"] = round(large["traced_peak_mib"] / small["traced_peak_mib"], 3)
+        reports["memory_ratio_traced"] = round(
+            large["traced_peak_mib"] / small["traced_peak_mib"], 3
+        )
         print(
             f"peak memory 50k / 10k: RSS {reports['memory_ratio_rss']}x, "
             f"Python heap {reports['memory_ratio_traced']}x"
@@ -329,7 +361,11 @@ def _describe(title: str, report: dict[str, Any]) -> str:
         f"{report['rows_per_second']:,} rows/s, failed {report['failed']}, "
         f"writer busy {report['write_seconds']}s, emulator busy {server['handler_seconds']:.1f}s, "
         f"RSS peak {report['rss_peak_mib']} MiB"
-        + (f", Python heap peak {report['traced_peak_mib']} MiB" if report["traced_peak_mib"] else "")
+        + (
+            f", Python heap peak {report['traced_peak_mib']} MiB"
+            if report["traced_peak_mib"]
+            else ""
+        )
     )
 
 

@@ -164,7 +164,9 @@ class Reconciler:
     def _refetch_ended(self, before: _State, customer: Customer, outcome: Outcome) -> None:
         """Subscriptions the state stopped listing: fetch their real status from Polar."""
         ended = Subscription.objects.filter(customer=customer, status__in=ENDED_BY_STATE).exclude(
-            pk__in=[pk for pk, values in before.subscriptions.items() if values[0] in ENDED_BY_STATE]
+            pk__in=[
+                pk for pk, values in before.subscriptions.items() if values[0] in ENDED_BY_STATE
+            ]
         )
         for sub in ended.filter(pk__in=list(before.subscriptions)):
             self.pacer.acquire()
@@ -185,4 +187,3 @@ def target_for_billable(billable: Any) -> Target:
     """A billable's target: by its external id, so a customer not mirrored yet is found too."""
     external_id = billable.get_polar_external_id()
     return Target(label=f"{billable._meta.label_lower}:{billable.pk}", external_id=external_id)
-

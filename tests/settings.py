@@ -4,7 +4,6 @@ DATABASE_URL picks the database (SQLite in memory by default; CI also runs
 postgres://postgres@127.0.0.1:5432/test).
 """
 
-
 import environ
 
 env = environ.Env()

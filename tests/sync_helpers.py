@@ -32,7 +32,9 @@ class CountingTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         with self.lock:
-            self.requests.append(f"{request.method} {request.url.path}?{request.url.query.decode()}")
+            self.requests.append(
+                f"{request.method} {request.url.path}?{request.url.query.decode()}"
+            )
             number = len(self.requests)
         if self.before is not None:
             self.before(number, request)
@@ -74,6 +76,8 @@ def deliver_to_webhook_view(emu: Emulator) -> None:
 
     def post(body: bytes, headers: dict[str, str]) -> int:
         extra = {k: v for k, v in headers.items() if k.lower() != "content-type"}
-        return client.post(url, data=body, content_type="application/json", headers=extra).status_code
+        return client.post(
+            url, data=body, content_type="application/json", headers=extra
+        ).status_code
 
     emu.add_webhook_endpoint(post, secret=django_settings.POLAR["WEBHOOK_SECRET"])

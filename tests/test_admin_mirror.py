@@ -126,7 +126,9 @@ def test_search_by_email_external_id_and_polar_id(billing, staff):
 
 def test_filters_by_status_product_and_type(billing, staff):
     sub = Subscription.objects.get()
-    response = staff.get(admin_url(Subscription), {"status": "active", "product__id__exact": sub.product_id})
+    response = staff.get(
+        admin_url(Subscription), {"status": "active", "product__id__exact": sub.product_id}
+    )
     assert [s.pk for s in response.context["cl"].result_list] == [sub.pk]
     assert not staff.get(admin_url(Subscription), {"status": "canceled"}).context["cl"].result_list
     benefits = staff.get(admin_url(Benefit), {"type": "license_keys"}).context["cl"].result_list
@@ -159,7 +161,8 @@ def test_resync_of_grants_and_prices_uses_their_parents(billing, staff, emu):
     assert any(f"Re-synced {len(grant_ids)} from Polar" in m for m in messages)
     price = Price.objects.first()
     response = staff.post(
-        admin_url(Price), {"action": "resync_from_polar", "_selected_action": [str(price.pk)]},
+        admin_url(Price),
+        {"action": "resync_from_polar", "_selected_action": [str(price.pk)]},
         follow=True,
     )
     assert any("Re-synced 1 from Polar" in str(m) for m in response.context["messages"])
@@ -168,10 +171,13 @@ def test_resync_of_grants_and_prices_uses_their_parents(billing, staff, emu):
 def test_resync_reports_objects_gone_from_polar(billing, staff):
     ghost = Product.objects.create(id="6f1c3c44-0000-4000-8000-00000000abcd", name="Ghost")
     response = staff.post(
-        admin_url(Product), {"action": "resync_from_polar", "_selected_action": [str(ghost.pk)]},
+        admin_url(Product),
+        {"action": "resync_from_polar", "_selected_action": [str(ghost.pk)]},
         follow=True,
     )
-    assert any(f"Not found in Polar: product {ghost.pk}" in str(m) for m in response.context["messages"])
+    assert any(
+        f"Not found in Polar: product {ghost.pk}" in str(m) for m in response.context["messages"]
+    )
 
 
 def test_dashboard_link_opens_the_object_in_polars_dashboard(billing, staff, emu):
@@ -182,7 +188,10 @@ def test_dashboard_link_opens_the_object_in_polars_dashboard(billing, staff, emu
     response = staff.get(link)
     assert response.status_code == 302
     slug = emu.store.organization["slug"]
-    assert response["Location"] == f"{settings.POLAR.get('EMULATOR_URL', 'http://127.0.0.1:8765')}/dashboard/{slug}/customers/{customer.pk}"
+    assert (
+        response["Location"]
+        == f"{settings.POLAR.get('EMULATOR_URL', 'http://127.0.0.1:8765')}/dashboard/{slug}/customers/{customer.pk}"
+    )
     assert staff.get(admin_url(Customer, "dashboard", "not-a-uuid")).status_code == 404
 
 

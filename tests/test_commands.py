@@ -76,7 +76,10 @@ def subscribed_user(catalog):
     """A user who paid a checkout in Polar; no webhook ever reached the app."""
     user = User.objects.create(username="ada", email="ada@example.com")
     checkout = get_client().create_checkout(
-        {"products": [catalog.ids["pro-monthly"]], "external_customer_id": user.get_polar_external_id()}
+        {
+            "products": [catalog.ids["pro-monthly"]],
+            "external_customer_id": user.get_polar_external_id(),
+        }
     )
     catalog.pay_checkout(checkout["id"], email="ada@example.com")
     call("polar_sync", "--no-progress")  # the catalog is mirrored; the purchase is not
@@ -87,7 +90,10 @@ def test_reconcile_repairs_a_billable_and_reports_the_changes(subscribed_user, c
     assert not Subscription.objects.exists()
     out, _ = call("polar_reconcile", "--billable", subscribed_user.get_polar_external_id())
     sub = Subscription.objects.get()
-    assert sub.status == "trialing" and sub.customer.external_id == subscribed_user.get_polar_external_id()
+    assert (
+        sub.status == "trialing"
+        and sub.customer.external_id == subscribed_user.get_polar_external_id()
+    )
     assert f"subscription {sub.pk} (Pro Monthly): added, trialing" in out
     assert BenefitGrant.objects.granted().count() == 2
     assert "benefit grant" in out and "added, granted" in out
@@ -139,8 +145,12 @@ def test_link_connects_existing_polar_customers_to_billables_by_external_id(cata
     team = Team.objects.create(name="Analytical", owner=user)
     lonely = User.objects.create(username="lonely", email="lonely@example.com")
     client = get_client()
-    client.create_customer({"email": "grace@example.com", "external_id": user.get_polar_external_id()})
-    client.create_customer({"email": "team@example.com", "external_id": team.get_polar_external_id(), "type": "team"})
+    client.create_customer(
+        {"email": "grace@example.com", "external_id": user.get_polar_external_id()}
+    )
+    client.create_customer(
+        {"email": "team@example.com", "external_id": team.get_polar_external_id(), "type": "team"}
+    )
     client.create_customer({"email": "gone@example.com", "external_id": "testapp.user:424242"})
     client.create_customer({"email": "legacy@example.com"})
 
@@ -150,7 +160,10 @@ def test_link_connects_existing_polar_customers_to_billables_by_external_id(cata
     assert not Customer.objects.exists()
 
     out, _ = call("polar_customers", "link")
-    assert "4 Polar customer(s): 2 linked, 0 already linked, 1 with an external id naming no billable, 1 without external id" in out
+    assert (
+        "4 Polar customer(s): 2 linked, 0 already linked, 1 with an external id naming no billable, 1 without external id"
+        in out
+    )
     assert "No billable for external id: gone@example.com (testapp.user:424242)" in out
     assert user.polar_customer.billable_id == str(user.pk)
     assert Customer.objects.get(email="team@example.com").billable == team
@@ -170,7 +183,9 @@ def test_link_never_steals_a_billable_linked_to_another_customer(catalog):
 
     user = User.objects.create(username="kay", email="kay@example.com")
     make_customer(user, external_id=None)  # an older customer row already owns the link
-    get_client().create_customer({"email": "kay2@example.com", "external_id": user.get_polar_external_id()})
+    get_client().create_customer(
+        {"email": "kay2@example.com", "external_id": user.get_polar_external_id()}
+    )
     out, err = call("polar_customers", "link")
     assert "1 conflict(s)" in out
     assert "Conflict: kay2@example.com" in err

@@ -36,7 +36,14 @@ class ProgressReporter:
         self._drawn = False
 
     def update(
-        self, label: str, done: int, total: int, elapsed: float, counts: dict[str, Any], *, final: bool = False
+        self,
+        label: str,
+        done: int,
+        total: int,
+        elapsed: float,
+        counts: dict[str, Any],
+        *,
+        final: bool = False,
     ) -> None:
         now = self._clock()
         if not final and now - self._last < self.interval:

@@ -6,237 +6,541 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
+        ("contenttypes", "0002_remove_content_type_name"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Benefit',
+            name="Benefit",
             fields=[
-                ('id', models.UUIDField(editable=False, help_text="Polar's id.", primary_key=True, serialize=False)),
-                ('data', models.JSONField(blank=True, default=dict, help_text='Last Polar object, as received.')),
-                ('created_at', models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True)),
-                ('modified_at', models.DateTimeField(blank=True, help_text="Polar's modification time of the stored snapshot.", null=True)),
-                ('inserted_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('type', models.CharField(db_index=True, max_length=32)),
-                ('description', models.CharField(blank=True, max_length=255)),
-                ('is_deleted', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.UUIDField(
+                        editable=False, help_text="Polar's id.", primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "data",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Last Polar object, as received."
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True),
+                ),
+                (
+                    "modified_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Polar's modification time of the stored snapshot.",
+                        null=True,
+                    ),
+                ),
+                ("inserted_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("type", models.CharField(db_index=True, max_length=32)),
+                ("description", models.CharField(blank=True, max_length=255)),
+                ("is_deleted", models.BooleanField(default=False)),
             ],
             options={
-                'db_table': 'polar_benefit',
+                "db_table": "polar_benefit",
             },
         ),
         migrations.CreateModel(
-            name='WebhookEvent',
+            name="WebhookEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('webhook_id', models.CharField(help_text='The webhook-id header, stable across retries.', max_length=255, unique=True)),
-                ('type', models.CharField(db_index=True, max_length=64)),
-                ('timestamp', models.DateTimeField(blank=True, help_text="The event's timestamp.", null=True)),
-                ('api_version', models.CharField(blank=True, max_length=16)),
-                ('object_id', models.CharField(blank=True, db_index=True, help_text='id of the object in data.', max_length=64)),
-                ('payload', models.JSONField()),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('processed', 'Processed'), ('ignored', 'Ignored'), ('failed', 'Failed')], db_index=True, default='pending', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True, help_text='Traceback of the last failed attempt.')),
-                ('received_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "webhook_id",
+                    models.CharField(
+                        help_text="The webhook-id header, stable across retries.",
+                        max_length=255,
+                        unique=True,
+                    ),
+                ),
+                ("type", models.CharField(db_index=True, max_length=64)),
+                (
+                    "timestamp",
+                    models.DateTimeField(blank=True, help_text="The event's timestamp.", null=True),
+                ),
+                ("api_version", models.CharField(blank=True, max_length=16)),
+                (
+                    "object_id",
+                    models.CharField(
+                        blank=True,
+                        db_index=True,
+                        help_text="id of the object in data.",
+                        max_length=64,
+                    ),
+                ),
+                ("payload", models.JSONField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("processed", "Processed"),
+                            ("ignored", "Ignored"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                (
+                    "last_error",
+                    models.TextField(blank=True, help_text="Traceback of the last failed attempt."),
+                ),
+                ("received_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'db_table': 'polar_webhook_event',
-                'ordering': ['-received_at'],
+                "db_table": "polar_webhook_event",
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.UUIDField(editable=False, help_text="Polar's id.", primary_key=True, serialize=False)),
-                ('data', models.JSONField(blank=True, default=dict, help_text='Last Polar object, as received.')),
-                ('created_at', models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True)),
-                ('modified_at', models.DateTimeField(blank=True, help_text="Polar's modification time of the stored snapshot.", null=True)),
-                ('inserted_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('external_id', models.CharField(blank=True, max_length=255, null=True, unique=True)),
-                ('email', models.CharField(blank=True, db_index=True, max_length=320)),
-                ('name', models.CharField(blank=True, max_length=256)),
-                ('type', models.CharField(default='individual', max_length=32)),
-                ('billable_id', models.CharField(blank=True, max_length=64, null=True)),
-                ('deleted_at', models.DateTimeField(blank=True, null=True)),
-                ('billable_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='contenttypes.contenttype')),
+                (
+                    "id",
+                    models.UUIDField(
+                        editable=False, help_text="Polar's id.", primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "data",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Last Polar object, as received."
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True),
+                ),
+                (
+                    "modified_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Polar's modification time of the stored snapshot.",
+                        null=True,
+                    ),
+                ),
+                ("inserted_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "external_id",
+                    models.CharField(blank=True, max_length=255, null=True, unique=True),
+                ),
+                ("email", models.CharField(blank=True, db_index=True, max_length=320)),
+                ("name", models.CharField(blank=True, max_length=256)),
+                ("type", models.CharField(default="individual", max_length=32)),
+                ("billable_id", models.CharField(blank=True, max_length=64, null=True)),
+                ("deleted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "billable_type",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="contenttypes.contenttype",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'polar_customer',
+                "db_table": "polar_customer",
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.UUIDField(editable=False, help_text="Polar's id.", primary_key=True, serialize=False)),
-                ('data', models.JSONField(blank=True, default=dict, help_text='Last Polar object, as received.')),
-                ('created_at', models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True)),
-                ('modified_at', models.DateTimeField(blank=True, help_text="Polar's modification time of the stored snapshot.", null=True)),
-                ('inserted_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=255)),
-                ('description', models.TextField(blank=True)),
-                ('is_recurring', models.BooleanField(default=False)),
-                ('recurring_interval', models.CharField(blank=True, max_length=16, null=True)),
-                ('is_archived', models.BooleanField(db_index=True, default=False)),
-                ('organization_id', models.UUIDField(blank=True, null=True)),
-                ('benefits', models.ManyToManyField(blank=True, related_name='products', to='django_polar.benefit')),
+                (
+                    "id",
+                    models.UUIDField(
+                        editable=False, help_text="Polar's id.", primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "data",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Last Polar object, as received."
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True),
+                ),
+                (
+                    "modified_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Polar's modification time of the stored snapshot.",
+                        null=True,
+                    ),
+                ),
+                ("inserted_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=255)),
+                ("description", models.TextField(blank=True)),
+                ("is_recurring", models.BooleanField(default=False)),
+                ("recurring_interval", models.CharField(blank=True, max_length=16, null=True)),
+                ("is_archived", models.BooleanField(db_index=True, default=False)),
+                ("organization_id", models.UUIDField(blank=True, null=True)),
+                (
+                    "benefits",
+                    models.ManyToManyField(
+                        blank=True, related_name="products", to="django_polar.benefit"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'polar_product',
-                'ordering': ['name'],
+                "db_table": "polar_product",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Price',
+            name="Price",
             fields=[
-                ('id', models.UUIDField(editable=False, help_text="Polar's id.", primary_key=True, serialize=False)),
-                ('data', models.JSONField(blank=True, default=dict, help_text='Last Polar object, as received.')),
-                ('created_at', models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True)),
-                ('modified_at', models.DateTimeField(blank=True, help_text="Polar's modification time of the stored snapshot.", null=True)),
-                ('inserted_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('amount_type', models.CharField(max_length=32)),
-                ('amount', models.BigIntegerField(blank=True, help_text='price_amount, minor units', null=True)),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('recurring_interval', models.CharField(blank=True, max_length=16, null=True)),
-                ('is_archived', models.BooleanField(default=False)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='prices', to='django_polar.product')),
+                (
+                    "id",
+                    models.UUIDField(
+                        editable=False, help_text="Polar's id.", primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "data",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Last Polar object, as received."
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True),
+                ),
+                (
+                    "modified_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Polar's modification time of the stored snapshot.",
+                        null=True,
+                    ),
+                ),
+                ("inserted_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("amount_type", models.CharField(max_length=32)),
+                (
+                    "amount",
+                    models.BigIntegerField(
+                        blank=True, help_text="price_amount, minor units", null=True
+                    ),
+                ),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                ("recurring_interval", models.CharField(blank=True, max_length=16, null=True)),
+                ("is_archived", models.BooleanField(default=False)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="prices",
+                        to="django_polar.product",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'polar_price',
+                "db_table": "polar_price",
             },
         ),
         migrations.CreateModel(
-            name='Subscription',
+            name="Subscription",
             fields=[
-                ('id', models.UUIDField(editable=False, help_text="Polar's id.", primary_key=True, serialize=False)),
-                ('data', models.JSONField(blank=True, default=dict, help_text='Last Polar object, as received.')),
-                ('created_at', models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True)),
-                ('modified_at', models.DateTimeField(blank=True, help_text="Polar's modification time of the stored snapshot.", null=True)),
-                ('inserted_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('type', models.CharField(db_index=True, default='default', max_length=64)),
-                ('status', models.CharField(db_index=True, max_length=32)),
-                ('amount', models.BigIntegerField(default=0, help_text='minor units')),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('recurring_interval', models.CharField(blank=True, max_length=16)),
-                ('current_period_start', models.DateTimeField(blank=True, null=True)),
-                ('current_period_end', models.DateTimeField(blank=True, null=True)),
-                ('trial_start', models.DateTimeField(blank=True, null=True)),
-                ('trial_end', models.DateTimeField(blank=True, null=True)),
-                ('cancel_at_period_end', models.BooleanField(default=False)),
-                ('canceled_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ends_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('seats', models.IntegerField(blank=True, null=True)),
-                ('discount_id', models.UUIDField(blank=True, null=True)),
-                ('checkout_id', models.UUIDField(blank=True, null=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='subscriptions', to='django_polar.customer')),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='subscriptions', to='django_polar.product')),
+                (
+                    "id",
+                    models.UUIDField(
+                        editable=False, help_text="Polar's id.", primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "data",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Last Polar object, as received."
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True),
+                ),
+                (
+                    "modified_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Polar's modification time of the stored snapshot.",
+                        null=True,
+                    ),
+                ),
+                ("inserted_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("type", models.CharField(db_index=True, default="default", max_length=64)),
+                ("status", models.CharField(db_index=True, max_length=32)),
+                ("amount", models.BigIntegerField(default=0, help_text="minor units")),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                ("recurring_interval", models.CharField(blank=True, max_length=16)),
+                ("current_period_start", models.DateTimeField(blank=True, null=True)),
+                ("current_period_end", models.DateTimeField(blank=True, null=True)),
+                ("trial_start", models.DateTimeField(blank=True, null=True)),
+                ("trial_end", models.DateTimeField(blank=True, null=True)),
+                ("cancel_at_period_end", models.BooleanField(default=False)),
+                ("canceled_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ends_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("seats", models.IntegerField(blank=True, null=True)),
+                ("discount_id", models.UUIDField(blank=True, null=True)),
+                ("checkout_id", models.UUIDField(blank=True, null=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="subscriptions",
+                        to="django_polar.customer",
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="subscriptions",
+                        to="django_polar.product",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'polar_subscription',
-                'ordering': ['-created_at'],
+                "db_table": "polar_subscription",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.UUIDField(editable=False, help_text="Polar's id.", primary_key=True, serialize=False)),
-                ('data', models.JSONField(blank=True, default=dict, help_text='Last Polar object, as received.')),
-                ('created_at', models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True)),
-                ('modified_at', models.DateTimeField(blank=True, help_text="Polar's modification time of the stored snapshot.", null=True)),
-                ('inserted_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('status', models.CharField(db_index=True, max_length=32)),
-                ('paid', models.BooleanField(default=False)),
-                ('billing_reason', models.CharField(blank=True, max_length=32)),
-                ('subtotal_amount', models.BigIntegerField(default=0)),
-                ('discount_amount', models.BigIntegerField(default=0)),
-                ('net_amount', models.BigIntegerField(default=0)),
-                ('tax_amount', models.BigIntegerField(default=0)),
-                ('total_amount', models.BigIntegerField(default=0)),
-                ('refunded_amount', models.BigIntegerField(default=0)),
-                ('refunded_tax_amount', models.BigIntegerField(default=0)),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('invoice_number', models.CharField(blank=True, max_length=64)),
-                ('is_invoice_generated', models.BooleanField(default=False)),
-                ('checkout_id', models.UUIDField(blank=True, db_index=True, null=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='django_polar.customer')),
-                ('product', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='django_polar.product')),
-                ('subscription', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='orders', to='django_polar.subscription')),
+                (
+                    "id",
+                    models.UUIDField(
+                        editable=False, help_text="Polar's id.", primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "data",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Last Polar object, as received."
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True),
+                ),
+                (
+                    "modified_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Polar's modification time of the stored snapshot.",
+                        null=True,
+                    ),
+                ),
+                ("inserted_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("status", models.CharField(db_index=True, max_length=32)),
+                ("paid", models.BooleanField(default=False)),
+                ("billing_reason", models.CharField(blank=True, max_length=32)),
+                ("subtotal_amount", models.BigIntegerField(default=0)),
+                ("discount_amount", models.BigIntegerField(default=0)),
+                ("net_amount", models.BigIntegerField(default=0)),
+                ("tax_amount", models.BigIntegerField(default=0)),
+                ("total_amount", models.BigIntegerField(default=0)),
+                ("refunded_amount", models.BigIntegerField(default=0)),
+                ("refunded_tax_amount", models.BigIntegerField(default=0)),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                ("invoice_number", models.CharField(blank=True, max_length=64)),
+                ("is_invoice_generated", models.BooleanField(default=False)),
+                ("checkout_id", models.UUIDField(blank=True, db_index=True, null=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="django_polar.customer",
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="django_polar.product",
+                    ),
+                ),
+                (
+                    "subscription",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="orders",
+                        to="django_polar.subscription",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'polar_order',
-                'ordering': ['-created_at'],
+                "db_table": "polar_order",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='BenefitGrant',
+            name="BenefitGrant",
             fields=[
-                ('id', models.UUIDField(editable=False, help_text="Polar's id.", primary_key=True, serialize=False)),
-                ('data', models.JSONField(blank=True, default=dict, help_text='Last Polar object, as received.')),
-                ('created_at', models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True)),
-                ('modified_at', models.DateTimeField(blank=True, help_text="Polar's modification time of the stored snapshot.", null=True)),
-                ('inserted_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('is_granted', models.BooleanField(default=False)),
-                ('is_revoked', models.BooleanField(default=False)),
-                ('granted_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('properties', models.JSONField(blank=True, default=dict)),
-                ('benefit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='grants', to='django_polar.benefit')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='benefit_grants', to='django_polar.customer')),
-                ('order', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='benefit_grants', to='django_polar.order')),
-                ('subscription', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='benefit_grants', to='django_polar.subscription')),
+                (
+                    "id",
+                    models.UUIDField(
+                        editable=False, help_text="Polar's id.", primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "data",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Last Polar object, as received."
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True),
+                ),
+                (
+                    "modified_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Polar's modification time of the stored snapshot.",
+                        null=True,
+                    ),
+                ),
+                ("inserted_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("is_granted", models.BooleanField(default=False)),
+                ("is_revoked", models.BooleanField(default=False)),
+                ("granted_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("properties", models.JSONField(blank=True, default=dict)),
+                (
+                    "benefit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="grants",
+                        to="django_polar.benefit",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="benefit_grants",
+                        to="django_polar.customer",
+                    ),
+                ),
+                (
+                    "order",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="benefit_grants",
+                        to="django_polar.order",
+                    ),
+                ),
+                (
+                    "subscription",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="benefit_grants",
+                        to="django_polar.subscription",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'polar_benefit_grant',
+                "db_table": "polar_benefit_grant",
             },
         ),
         migrations.CreateModel(
-            name='UsageEvent',
+            name="UsageEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('name', models.CharField(max_length=128)),
-                ('external_customer_id', models.CharField(blank=True, max_length=255)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('timestamp', models.DateTimeField()),
-                ('ingested_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('inserted_at', models.DateTimeField(auto_now_add=True)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='usage_events', to='django_polar.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("name", models.CharField(max_length=128)),
+                ("external_customer_id", models.CharField(blank=True, max_length=255)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("timestamp", models.DateTimeField()),
+                ("ingested_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("inserted_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="usage_events",
+                        to="django_polar.customer",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'polar_usage_event',
-                'ordering': ['timestamp'],
+                "db_table": "polar_usage_event",
+                "ordering": ["timestamp"],
             },
         ),
         migrations.AddConstraint(
-            model_name='customer',
-            constraint=models.UniqueConstraint(condition=models.Q(('billable_id__isnull', False)), fields=('billable_type', 'billable_id'), name='polar_customer_one_per_billable'),
+            model_name="customer",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("billable_id__isnull", False)),
+                fields=("billable_type", "billable_id"),
+                name="polar_customer_one_per_billable",
+            ),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['customer', 'type', 'status'], name='polar_subsc_custome_175b9c_idx'),
+            model_name="subscription",
+            index=models.Index(
+                fields=["customer", "type", "status"], name="polar_subsc_custome_175b9c_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='benefitgrant',
-            index=models.Index(fields=['customer', 'is_granted', 'is_revoked'], name='polar_benef_custome_d6a6a0_idx'),
+            model_name="benefitgrant",
+            index=models.Index(
+                fields=["customer", "is_granted", "is_revoked"],
+                name="polar_benef_custome_d6a6a0_idx",
+            ),
         ),
     ]

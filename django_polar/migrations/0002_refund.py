@@ -5,34 +5,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('django_polar', '0001_initial'),
+        ("django_polar", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Refund',
+            name="Refund",
             fields=[
-                ('id', models.UUIDField(editable=False, help_text="Polar's id.", primary_key=True, serialize=False)),
-                ('data', models.JSONField(blank=True, default=dict, help_text='Last Polar object, as received.')),
-                ('created_at', models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True)),
-                ('modified_at', models.DateTimeField(blank=True, help_text="Polar's modification time of the stored snapshot.", null=True)),
-                ('inserted_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('customer_id', models.UUIDField(blank=True, db_index=True, null=True)),
-                ('subscription_id', models.UUIDField(blank=True, null=True)),
-                ('status', models.CharField(db_index=True, max_length=32)),
-                ('reason', models.CharField(blank=True, max_length=64)),
-                ('amount', models.BigIntegerField(default=0)),
-                ('tax_amount', models.BigIntegerField(default=0)),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('revoke_benefits', models.BooleanField(default=False)),
-                ('order', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='refunds', to='django_polar.order')),
+                (
+                    "id",
+                    models.UUIDField(
+                        editable=False, help_text="Polar's id.", primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "data",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Last Polar object, as received."
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(blank=True, help_text="Polar's creation time.", null=True),
+                ),
+                (
+                    "modified_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Polar's modification time of the stored snapshot.",
+                        null=True,
+                    ),
+                ),
+                ("inserted_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("customer_id", models.UUIDField(blank=True, db_index=True, null=True)),
+                ("subscription_id", models.UUIDField(blank=True, null=True)),
+                ("status", models.CharField(db_index=True, max_length=32)),
+                ("reason", models.CharField(blank=True, max_length=64)),
+                ("amount", models.BigIntegerField(default=0)),
+                ("tax_amount", models.BigIntegerField(default=0)),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                ("revoke_benefits", models.BooleanField(default=False)),
+                (
+                    "order",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="refunds",
+                        to="django_polar.order",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'polar_refund',
-                'ordering': ['-created_at'],
+                "db_table": "polar_refund",
+                "ordering": ["-created_at"],
             },
         ),
     ]

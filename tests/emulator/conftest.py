@@ -52,5 +52,8 @@ def hook(emu: Emulator) -> Recorder:
 
 @pytest.fixture
 def api(emu: Emulator) -> httpx.Client:
-    return httpx.Client(transport=emu.transport(), base_url="https://sandbox-api.polar.sh",
-                        headers={"Authorization": "Bearer polar_oat_test", "Polar-Version": "2026-10"})
+    return httpx.Client(
+        transport=emu.transport(),
+        base_url="https://sandbox-api.polar.sh",
+        headers={"Authorization": "Bearer polar_oat_test", "Polar-Version": "2026-10"},
+    )

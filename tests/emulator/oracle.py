@@ -18,7 +18,9 @@ ALL_EVENT_TYPES = frozenset(WEBHOOK_PAYLOADS)
 
 def explain(exc: BaseException, depth: int = 0) -> str:
     """adaptix nests its errors; flatten them so a failing test says which field broke."""
-    lines = ["  " * depth + f"{type(exc).__name__}: {str(exc)[:200]} {getattr(exc, '__notes__', '')}"]
+    lines = [
+        "  " * depth + f"{type(exc).__name__}: {str(exc)[:200]} {getattr(exc, '__notes__', '')}"
+    ]
     for sub in getattr(exc, "exceptions", None) or []:
         lines.append(explain(sub, depth + 1))
     return "\n".join(lines)
@@ -28,7 +30,9 @@ def _load(data: Any, model: Any) -> Any:
     try:
         return polar.deserialize(data, model)
     except polar.PolarDeserializationError as exc:
-        raise AssertionError(f"{model} rejected the emulator's output:\n{explain(exc.error)}") from None
+        raise AssertionError(
+            f"{model} rejected the emulator's output:\n{explain(exc.error)}"
+        ) from None
 
 
 def load(data: Any, name: str) -> Any:

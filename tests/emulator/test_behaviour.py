@@ -12,49 +12,87 @@ from .oracle import check_signed, load
 
 
 def _subscribe(emu, api, key, external_id="u-1", **extra):
-    checkout = api.post("/v1/checkouts/", json={"products": [emu.ids[key]], "external_customer_id": external_id,
-                                                **extra}).json()
+    checkout = api.post(
+        "/v1/checkouts/",
+        json={"products": [emu.ids[key]], "external_customer_id": external_id, **extra},
+    ).json()
     emu.pay_checkout(checkout["id"], email=f"{external_id}@example.com", name="Buyer")
     return emu.store.checkouts[checkout["id"]]["subscription_id"]
 
 
 def test_usage_ingest_dedupes_and_moves_meters(emu, api):
     sub_id = _subscribe(emu, api, "api-metered")
-    events = [{"name": "api_call", "external_customer_id": "u-1", "external_id": f"e{i}"} for i in range(3)]
-    assert api.post("/v1/events/ingest", json={"events": events}).json() == {"inserted": 3, "duplicates": 0}
-    again = api.post("/v1/events/ingest", json={"events": [*events, {"name": "other", "external_customer_id": "u-1"}]})
+    events = [
+        {"name": "api_call", "external_customer_id": "u-1", "external_id": f"e{i}"}
+        for i in range(3)
+    ]
+    assert api.post("/v1/events/ingest", json={"events": events}).json() == {
+        "inserted": 3,
+        "duplicates": 0,
+    }
+    again = api.post(
+        "/v1/events/ingest",
+        json={"events": [*events, {"name": "other", "external_customer_id": "u-1"}]},
+    )
     assert again.json() == {"inserted": 1, "duplicates": 3}
-    meters = load(api.get("/v1/customer-meters/", params={"external_customer_id": "u-1"}).json(),
-                  "ListResourceCustomerMeter")
+    meters = load(
+        api.get("/v1/customer-meters/", params={"external_customer_id": "u-1"}).json(),
+        "ListResourceCustomerMeter",
+    )
     meter = meters.items[0]
     assert (meter.consumed_units, meter.credited_units, meter.balance) == (3.0, 1000, 997.0)
     load(api.get("/v1/events/", params={"name": "api_call"}).json(), "ListResourceEvent")
     # 1003 calls in the period: 1000 credited, 3 billed at 0.5 cents -> rounds to 2
-    api.post("/v1/events/ingest", json={"events": [{"name": "api_call", "external_customer_id": "u-1"}] * 1000})
+    api.post(
+        "/v1/events/ingest",
+        json={"events": [{"name": "api_call", "external_customer_id": "u-1"}] * 1000},
+    )
     emu.clock.advance(days=32)
-    orders = load(api.get("/v1/orders/", params={"subscription_id": sub_id}).json(), "ListResourceOrder")
+    orders = load(
+        api.get("/v1/orders/", params={"subscription_id": sub_id}).json(), "ListResourceOrder"
+    )
     renewal = next(o for o in orders.items if o.billing_reason == "subscription_cycle")
     assert renewal.total_amount == 500 + 2
     state = load(api.get("/v1/customers/external/u-1/state").json(), "CustomerStateIndividual")
-    assert state.active_meters[0].consumed_units == 0.0 and state.active_meters[0].credited_units == 1000
+    assert (
+        state.active_meters[0].consumed_units == 0.0
+        and state.active_meters[0].credited_units == 1000
+    )
 
 
 def test_license_keys_validate_activate_deactivate(emu, api):
     _subscribe(emu, api, "lifetime")
     key = load(api.get("/v1/license-keys/").json(), "ListResourceLicenseKeyRead").items[0]
     org = emu.store.organization["id"]
-    valid = load(api.post("/v1/license-keys/validate", json={"key": key.key, "organization_id": org}).json(),
-                 "ValidatedLicenseKey")
+    valid = load(
+        api.post("/v1/license-keys/validate", json={"key": key.key, "organization_id": org}).json(),
+        "ValidatedLicenseKey",
+    )
     assert valid.validations == 1
-    acts = [api.post("/v1/license-keys/activate", json={"key": key.key, "organization_id": org, "label": f"pc{i}"})
-            for i in range(4)]
+    acts = [
+        api.post(
+            "/v1/license-keys/activate",
+            json={"key": key.key, "organization_id": org, "label": f"pc{i}"},
+        )
+        for i in range(4)
+    ]
     assert [a.status_code for a in acts] == [200, 200, 200, 403]
     activation = load(acts[0].json(), "LicenseKeyActivationRead")
-    assert api.post("/v1/license-keys/deactivate", json={"key": key.key, "organization_id": org,
-                                                         "activation_id": activation.id}).status_code == 204
+    assert (
+        api.post(
+            "/v1/license-keys/deactivate",
+            json={"key": key.key, "organization_id": org, "activation_id": activation.id},
+        ).status_code
+        == 204
+    )
     detail = load(api.get(f"/v1/license-keys/{key.id}").json(), "LicenseKeyWithActivations")
     assert len(detail.activations) == 2
-    assert api.post("/v1/license-keys/validate", json={"key": "nope", "organization_id": org}).status_code == 404
+    assert (
+        api.post(
+            "/v1/license-keys/validate", json={"key": "nope", "organization_id": org}
+        ).status_code
+        == 404
+    )
 
 
 def test_trial_converts_then_past_due_then_recovers(emu, hook, api):
@@ -69,8 +107,13 @@ def test_trial_converts_then_past_due_then_recovers(emu, hook, api):
     emu.fail_next_renewal(sub_id)
     hook.clear()
     emu.clock.advance(days=31)
-    assert hook.types() == ["subscription.updated", "order.created", "subscription.updated",
-                            "subscription.past_due", "customer.state_changed"]
+    assert hook.types() == [
+        "subscription.updated",
+        "order.created",
+        "subscription.updated",
+        "subscription.past_due",
+        "customer.state_changed",
+    ]
     state = load(api.get("/v1/customers/external/u-1/state").json(), "CustomerStateIndividual")
     assert state.active_subscriptions[0].status == "disabled"
     emu.recover_subscription(sub_id)
@@ -85,24 +128,39 @@ def test_plan_change_invoice_and_uncancel(emu, hook, api):
     api.patch(f"/v1/subscriptions/{sub_id}", json={"seats": 12, "proration_behavior": "invoice"})
     assert "order.paid" in hook.types()
     update_order = next(e["data"] for e in hook.events if e["type"] == "order.created")
-    assert update_order["billing_reason"] == "subscription_update" and update_order["total_amount"] > 0
+    assert (
+        update_order["billing_reason"] == "subscription_update" and update_order["total_amount"] > 0
+    )
     assert load(api.get(f"/v1/subscriptions/{sub_id}").json(), "Subscription").amount == 12 * 800
     emu.cancel_subscription(sub_id)
     hook.clear()
     emu.uncancel_subscription(sub_id)
-    assert hook.types() == ["subscription.updated", "subscription.uncanceled", "customer.state_changed"]
-    nxt = api.patch(f"/v1/subscriptions/{sub_id}", json={"product_id": emu.ids["pro-yearly"],
-                                                          "proration_behavior": "next_period"})
+    assert hook.types() == [
+        "subscription.updated",
+        "subscription.uncanceled",
+        "customer.state_changed",
+    ]
+    nxt = api.patch(
+        f"/v1/subscriptions/{sub_id}",
+        json={"product_id": emu.ids["pro-yearly"], "proration_behavior": "next_period"},
+    )
     assert load(nxt.json(), "Subscription").pending_update.product_id == emu.ids["pro-yearly"]
     emu.clock.advance(days=31)
-    assert load(api.get(f"/v1/subscriptions/{sub_id}").json(), "Subscription").product_id == emu.ids["pro-yearly"]
+    assert (
+        load(api.get(f"/v1/subscriptions/{sub_id}").json(), "Subscription").product_id
+        == emu.ids["pro-yearly"]
+    )
 
 
 def test_customer_session_portal_url(emu, api):
     _subscribe(emu, api, "lifetime")
-    session = load(api.post("/v1/customer-sessions/", json={"external_customer_id": "u-1",
-                                                             "return_url": "https://app.test/account"}).json(),
-                   "CustomerSession")
+    session = load(
+        api.post(
+            "/v1/customer-sessions/",
+            json={"external_customer_id": "u-1", "return_url": "https://app.test/account"},
+        ).json(),
+        "CustomerSession",
+    )
     assert session.customer_portal_url == f"{emu.base_url}/portal/{session.token}"
     assert emu.customer_session(session.token)["customer"]["external_id"] == "u-1"
     emu.clock.advance(hours=2)
@@ -166,8 +224,12 @@ def test_real_http_delivery_to_a_url():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         emu = Emulator(frozen_clock=True)
-        emu.add_webhook_endpoint(f"http://127.0.0.1:{server.server_port}/hook", secret=STANDARD_SECRET)
-        emu.handle("POST", "/v1/customers/", {"Authorization": "Bearer t"}, b'{"email": "h@example.com"}')
+        emu.add_webhook_endpoint(
+            f"http://127.0.0.1:{server.server_port}/hook", secret=STANDARD_SECRET
+        )
+        emu.handle(
+            "POST", "/v1/customers/", {"Authorization": "Bearer t"}, b'{"email": "h@example.com"}'
+        )
         body, headers = received[0]
         assert check_signed(body, headers, STANDARD_SECRET).data.email == "h@example.com"
     finally:
@@ -196,8 +258,10 @@ def test_every_429_carries_retry_after(emu, api):
 
 
 def test_checkout_link_opened_from_an_embed_announces_its_origin(emu, api, hook):
-    link = api.post("/v1/checkout-links/", json={"payment_processor": "stripe",
-                                                 "products": [emu.ids["lifetime"]]}).json()
+    link = api.post(
+        "/v1/checkout-links/",
+        json={"payment_processor": "stripe", "products": [emu.ids["lifetime"]]},
+    ).json()
     checkout = emu.open_checkout_link(link["client_secret"], embed_origin="https://blog.example")
     assert checkout["embed_origin"] == "https://blog.example"
     created = [e for e in hook.events if e["type"] == "checkout.created"][-1]

@@ -59,7 +59,9 @@ class LinkingSyncer(Syncer):
     def write_page(self, kind: Kind, items: list[dict[str, Any]]) -> Any:
         ids = [item.get("id") for item in items if item.get("id")]
         linked_before = set(
-            Customer.objects.filter(pk__in=ids, billable_id__isnull=False).values_list("pk", flat=True)
+            Customer.objects.filter(pk__in=ids, billable_id__isnull=False).values_list(
+                "pk", flat=True
+            )
         )
         counts = super().write_page(kind, items)
         page = LinkReport()
@@ -107,7 +109,9 @@ class Command(BaseCommand):
         try:
             result = syncer.sync_kind("customers")
         except KeyboardInterrupt:
-            raise CommandError("Interrupted: pages already linked are committed.", returncode=130) from None
+            raise CommandError(
+                "Interrupted: pages already linked are committed.", returncode=130
+            ) from None
         except PolarError as exc:
             raise CommandError(str(exc)) from None
         report = syncer.report

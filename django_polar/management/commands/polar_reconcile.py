@@ -102,7 +102,11 @@ class Command(BaseCommand):
             try:
                 customer_id = uuid.UUID(value)
             except ValueError:
-                raise CommandError(f"--customer {value!r} is not a Polar customer id (a UUID).") from None
+                raise CommandError(
+                    f"--customer {value!r} is not a Polar customer id (a UUID)."
+                ) from None
             yield Target(label=f"customer {customer_id}", customer_id=str(customer_id))
         if not billables and not customers:
-            yield from targets_for_customers(Customer.objects.live().order_by("created_at").iterator())
+            yield from targets_for_customers(
+                Customer.objects.live().order_by("created_at").iterator()
+            )

@@ -66,7 +66,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("kinds", nargs="*", metavar="kind", help="What to sync; 'all' for everything.")
+        parser.add_argument(
+            "kinds", nargs="*", metavar="kind", help="What to sync; 'all' for everything."
+        )
         parser.add_argument(
             "--since",
             help="Only apply objects modified after this: a date, an ISO datetime or a span (12h, 7d).",

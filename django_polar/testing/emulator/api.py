@@ -36,11 +36,20 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def dispatch(emu: Emulator, method: str, path: str, query: Query, body: Any,
-             *, scopes: frozenset[str] | None = None) -> tuple[int, Any]:
+def dispatch(
+    emu: Emulator,
+    method: str,
+    path: str,
+    query: Query,
+    body: Any,
+    *,
+    scopes: frozenset[str] | None = None,
+) -> tuple[int, Any]:
     """Run the handler of ``method path``. ``scopes``: what the caller's token holds
     (None: everything); an operation the spec gives none of them is a 403."""
-    if not path.endswith("/") and not re.search(r"/(state|invoice|benefits|ingest|validate|activate|deactivate|confirm)$", path):
+    if not path.endswith("/") and not re.search(
+        r"/(state|invoice|benefits|ingest|validate|activate|deactivate|confirm)$", path
+    ):
         candidates = [path, path + "/"]
     else:
         candidates = [path, path.rstrip("/")]
@@ -104,8 +113,15 @@ def metadata_ok(record: dict[str, Any], filters: dict[str, list[str]]) -> bool:
 SORTABLE = ("created_at", "timestamp", "name", "email")
 
 
-def paginate(emu: Emulator, query: Query, records: list[Any], render: Callable[[Any], Any],
-             *, newest_first: bool = True, key: str = "created_at") -> tuple[int, Any]:
+def paginate(
+    emu: Emulator,
+    query: Query,
+    records: list[Any],
+    render: Callable[[Any], Any],
+    *,
+    newest_first: bool = True,
+    key: str = "created_at",
+) -> tuple[int, Any]:
     """One page of ``records`` (given in creation order) as Polar's ``{items, pagination}``.
 
     Only the requested page is rendered. Records come in creation order and timestamps
@@ -122,15 +138,25 @@ def paginate(emu: Emulator, query: Query, records: list[Any], render: Callable[[
         key = field.lstrip("-") if field.lstrip("-") in SORTABLE else key
     # Creation times never decrease along a collection (records are stored with the
     # emulator clock's now, which only moves forward), so that order needs no check.
-    chunk = page_slice(records, key, newest_first, (page - 1) * limit, page * limit,
-                       presorted=key == "created_at")
+    chunk = page_slice(
+        records, key, newest_first, (page - 1) * limit, page * limit, presorted=key == "created_at"
+    )
     total = len(records)
-    return 200, {"items": [render(r) for r in chunk],
-                 "pagination": {"total_count": total, "max_page": math.ceil(total / limit)}}
+    return 200, {
+        "items": [render(r) for r in chunk],
+        "pagination": {"total_count": total, "max_page": math.ceil(total / limit)},
+    }
 
 
-def page_slice(records: list[Any], key: str, descending: bool, start: int, stop: int,
-               *, presorted: bool = False) -> list[Any]:
+def page_slice(
+    records: list[Any],
+    key: str,
+    descending: bool,
+    start: int,
+    stop: int,
+    *,
+    presorted: bool = False,
+) -> list[Any]:
     """``sorted(records by (key, position), reverse=descending)[start:stop]``, cheaply.
 
     Already ordered by ``key`` (``presorted``, or found so by one linear check): a slice,
@@ -146,7 +172,7 @@ def page_slice(records: list[Any], key: str, descending: bool, start: int, stop:
         if not descending:
             return records[start:stop]
         end = len(records) - start
-        return records[max(end - (stop - start), 0):end][::-1]
+        return records[max(end - (stop - start), 0) : end][::-1]
     pick = heapq.nlargest if descending else heapq.nsmallest
     best = pick(stop, range(len(records)), key=lambda i: (keys[i], i))
     return [records[i] for i in best[start:stop]]
@@ -226,7 +252,9 @@ def create_product(emu, params, query, body):
 
 @route("GET", "/v1/products/{id}")
 def get_product(emu, params, query, body):
-    return 200, emu.ser.product(emu.catalog.get_product(uuid_param(params["id"], ["path", "id"]))["id"])
+    return 200, emu.ser.product(
+        emu.catalog.get_product(uuid_param(params["id"], ["path", "id"]))["id"]
+    )
 
 
 @route("PATCH", "/v1/products/{id}")
@@ -246,9 +274,13 @@ def update_product_benefits(emu, params, query, body):
 def list_benefits(emu, params, query, body):
     types = query.get("type")
     text = (one(query, "query") or "").lower()
-    benefits = [b for b in emu.store.benefits.values()
-                if not b["is_deleted"] and (not types or b["type"] in types)
-                and (not text or text in b["description"].lower())]
+    benefits = [
+        b
+        for b in emu.store.benefits.values()
+        if not b["is_deleted"]
+        and (not types or b["type"] in types)
+        and (not text or text in b["description"].lower())
+    ]
     return paginate(emu, query, benefits, lambda b: emu.ser.benefit(b["id"]))
 
 
@@ -259,12 +291,16 @@ def create_benefit(emu, params, query, body):
 
 @route("GET", "/v1/benefits/{id}")
 def get_benefit(emu, params, query, body):
-    return 200, emu.ser.benefit(emu.catalog.get_benefit(uuid_param(params["id"], ["path", "id"]))["id"])
+    return 200, emu.ser.benefit(
+        emu.catalog.get_benefit(uuid_param(params["id"], ["path", "id"]))["id"]
+    )
 
 
 @route("PATCH", "/v1/benefits/{id}")
 def update_benefit(emu, params, query, body):
-    return 200, emu.ser.benefit(emu.catalog.update_benefit(uuid_param(params["id"], ["path", "id"]), body)["id"])
+    return 200, emu.ser.benefit(
+        emu.catalog.update_benefit(uuid_param(params["id"], ["path", "id"]), body)["id"]
+    )
 
 
 @route("DELETE", "/v1/benefits/{id}")
@@ -306,7 +342,10 @@ def list_customers(emu, params, query, body):
         emu.store.customers.values(),
         lambda c: c["deleted_at"] is None,
         when(email, lambda c: (c["email"] or "").lower() == email),
-        when(text, lambda c: any(text in (c[f] or "").lower() for f in ("email", "name", "external_id"))),
+        when(
+            text,
+            lambda c: any(text in (c[f] or "").lower() for f in ("email", "name", "external_id")),
+        ),
         when(meta, lambda c: metadata_ok(c, meta)),
     )
     return paginate(emu, query, customers, lambda c: emu.ser.customer(c["id"]))
@@ -325,7 +364,9 @@ def get_customer_external(emu, params, query, body):
 @route("PATCH", "/v1/customers/external/{external_id}")
 def update_customer_external(emu, params, query, body):
     customer = emu.customers.get_external(params["external_id"])
-    return 200, emu.ser.customer(emu.customers.update(customer, body, allow_external_id=False)["id"])
+    return 200, emu.ser.customer(
+        emu.customers.update(customer, body, allow_external_id=False)["id"]
+    )
 
 
 @route("DELETE", "/v1/customers/external/{external_id}")
@@ -358,7 +399,9 @@ def delete_customer(emu, params, query, body):
 
 @route("GET", "/v1/customers/{id}/state")
 def get_customer_state(emu, params, query, body):
-    return 200, emu.ser.customer_state(emu.customers.get(uuid_param(params["id"], ["path", "id"]))["id"])
+    return 200, emu.ser.customer_state(
+        emu.customers.get(uuid_param(params["id"], ["path", "id"]))["id"]
+    )
 
 
 @route("POST", "/v1/customer-sessions/")
@@ -374,10 +417,13 @@ def list_checkouts(emu, params, query, body):
     products = uuids(query, "product_id")
     for checkout in emu.store.checkouts.values():
         emu.checkouts.expire_if_due(checkout)
-    items = [c for c in emu.store.checkouts.values()
-             if (customers is None or c["customer_id"] in customers)
-             and (not statuses or c["status"] in statuses)
-             and (products is None or c["product_id"] in products)]
+    items = [
+        c
+        for c in emu.store.checkouts.values()
+        if (customers is None or c["customer_id"] in customers)
+        and (not statuses or c["status"] in statuses)
+        and (products is None or c["product_id"] in products)
+    ]
     return paginate(emu, query, items, lambda c: emu.ser.checkout(c["id"]))
 
 
@@ -396,7 +442,9 @@ def get_checkout_client(emu, params, query, body):
 @route("PATCH", "/v1/checkouts/client/{client_secret}")
 def update_checkout_client(emu, params, query, body):
     checkout = emu.checkouts.by_secret(params["client_secret"])
-    return 200, emu.ser.checkout(emu.checkouts.update_client(checkout, body)["id"], public_view=True)
+    return 200, emu.ser.checkout(
+        emu.checkouts.update_client(checkout, body)["id"], public_view=True
+    )
 
 
 @route("POST", "/v1/checkouts/client/{client_secret}/confirm")
@@ -422,7 +470,12 @@ def create_checkout_link(emu, params, query, body):
 
 @route("GET", "/v1/checkout-links/")
 def list_checkout_links(emu, params, query, body):
-    return paginate(emu, query, list(emu.store.checkout_links.values()), lambda k: emu.ser.checkout_link(k["id"]))
+    return paginate(
+        emu,
+        query,
+        list(emu.store.checkout_links.values()),
+        lambda k: emu.ser.checkout_link(k["id"]),
+    )
 
 
 @route("GET", "/v1/checkout-links/{id}")
@@ -436,7 +489,9 @@ def get_checkout_link(emu, params, query, body):
 # discounts --------------------------------------------------------------------------------
 @route("GET", "/v1/discounts/")
 def list_discounts(emu, params, query, body):
-    return paginate(emu, query, list(emu.store.discounts.values()), lambda d: emu.ser.discount(d["id"]))
+    return paginate(
+        emu, query, list(emu.store.discounts.values()), lambda d: emu.ser.discount(d["id"])
+    )
 
 
 @route("POST", "/v1/discounts/")
@@ -446,12 +501,16 @@ def create_discount(emu, params, query, body):
 
 @route("GET", "/v1/discounts/{id}")
 def get_discount(emu, params, query, body):
-    return 200, emu.ser.discount(emu.catalog.get_discount(uuid_param(params["id"], ["path", "id"]))["id"])
+    return 200, emu.ser.discount(
+        emu.catalog.get_discount(uuid_param(params["id"], ["path", "id"]))["id"]
+    )
 
 
 @route("PATCH", "/v1/discounts/{id}")
 def update_discount(emu, params, query, body):
-    return 200, emu.ser.discount(emu.catalog.update_discount(uuid_param(params["id"], ["path", "id"]), body)["id"])
+    return 200, emu.ser.discount(
+        emu.catalog.update_discount(uuid_param(params["id"], ["path", "id"]), body)["id"]
+    )
 
 
 @route("DELETE", "/v1/discounts/{id}")
@@ -473,7 +532,10 @@ def list_subscriptions(emu, params, query, body):
         emu.store.subscriptions.values(),
         when(customers is not None, lambda s: s["customer_id"] in customers),
         when(products is not None, lambda s: s["product_id"] in products),
-        when(active is not None, lambda s: (s["status"] in ("active", "trialing", "past_due")) == active),
+        when(
+            active is not None,
+            lambda s: (s["status"] in ("active", "trialing", "past_due")) == active,
+        ),
         when(statuses, lambda s: s["status"] in statuses),
         when(cape is not None, lambda s: s["cancel_at_period_end"] == cape),
         when(meta, lambda s: metadata_ok(s, meta)),
@@ -483,7 +545,9 @@ def list_subscriptions(emu, params, query, body):
 
 @route("GET", "/v1/subscriptions/{id}")
 def get_subscription(emu, params, query, body):
-    return 200, emu.ser.subscription(emu.subscriptions.get(uuid_param(params["id"], ["path", "id"]))["id"])
+    return 200, emu.ser.subscription(
+        emu.subscriptions.get(uuid_param(params["id"], ["path", "id"]))["id"]
+    )
 
 
 @route("PATCH", "/v1/subscriptions/{id}")
@@ -547,8 +611,12 @@ def create_refund(emu, params, query, body):
 def list_refunds(emu, params, query, body):
     orders = uuids(query, "order_id")
     customers = by_customer(emu, query)
-    items = [r for r in emu.store.refunds.values()
-             if (orders is None or r["order_id"] in orders) and (customers is None or r["customer_id"] in customers)]
+    items = [
+        r
+        for r in emu.store.refunds.values()
+        if (orders is None or r["order_id"] in orders)
+        and (customers is None or r["customer_id"] in customers)
+    ]
     return paginate(emu, query, items, lambda r: emu.ser.refund(r["id"]))
 
 
@@ -567,12 +635,25 @@ def list_events(emu, params, query, body):
     sources = query.get("source")
     from .usage import matches
 
-    items = [e for e in emu.store.events.values()
-             if (customers is None or e["customer_id"] in customers or e["external_customer_id"] in external)
-             and (not names or e["name"] in names)
-             and (not sources or e["source"] in sources)
-             and (meter_ids is None or any(matches(emu.store.meters[m]["filter"], e)
-                                           for m in meter_ids if m in emu.store.meters))]
+    items = [
+        e
+        for e in emu.store.events.values()
+        if (
+            customers is None
+            or e["customer_id"] in customers
+            or e["external_customer_id"] in external
+        )
+        and (not names or e["name"] in names)
+        and (not sources or e["source"] in sources)
+        and (
+            meter_ids is None
+            or any(
+                matches(emu.store.meters[m]["filter"], e)
+                for m in meter_ids
+                if m in emu.store.meters
+            )
+        )
+    ]
     return paginate(emu, query, items, lambda e: emu.ser.event(e["id"]), key="timestamp")
 
 
@@ -606,9 +687,12 @@ def get_meter(emu, params, query, body):
 def list_customer_meters(emu, params, query, body):
     customers = by_customer(emu, query)
     meter_ids = uuids(query, "meter_id")
-    items = [cm for cm in emu.usage.customer_meters()
-             if (customers is None or cm["customer_id"] in customers)
-             and (meter_ids is None or cm["meter_id"] in meter_ids)]
+    items = [
+        cm
+        for cm in emu.usage.customer_meters()
+        if (customers is None or cm["customer_id"] in customers)
+        and (meter_ids is None or cm["meter_id"] in meter_ids)
+    ]
     return paginate(emu, query, items, lambda cm: cm)
 
 
@@ -626,8 +710,12 @@ def get_customer_meter(emu, params, query, body):
 def list_license_keys(emu, params, query, body):
     benefit_ids = uuids(query, "benefit_id")
     statuses = query.get("status")
-    items = [k for k in emu.store.license_keys.values()
-             if (benefit_ids is None or k["benefit_id"] in benefit_ids) and (not statuses or k["status"] in statuses)]
+    items = [
+        k
+        for k in emu.store.license_keys.values()
+        if (benefit_ids is None or k["benefit_id"] in benefit_ids)
+        and (not statuses or k["status"] in statuses)
+    ]
     return paginate(emu, query, items, lambda k: emu.ser.license_key(k["id"]))
 
 

@@ -15,8 +15,15 @@ if TYPE_CHECKING:
 
 INTERVALS = ("day", "week", "month", "year")
 VISIBILITIES = ("draft", "private", "public")
-BENEFIT_TYPES = ("custom", "discord", "github_repository", "downloadables", "license_keys",
-                 "meter_credit", "feature_flag")
+BENEFIT_TYPES = (
+    "custom",
+    "discord",
+    "github_repository",
+    "downloadables",
+    "license_keys",
+    "meter_credit",
+    "feature_flag",
+)
 UNIT_AMOUNT_RE = re.compile(r"^\d{0,12}(\.\d{0,12})?$")
 
 
@@ -54,14 +61,20 @@ class Catalog:
     # prices -----------------------------------------------------------------------
     def parse_price(self, data: Any, loc: list[Any], product_id: str) -> dict[str, Any]:
         body = Body(data, tuple(loc))
-        kind = body.choice("amount_type", ("fixed", "custom", "seat_based", "metered_unit"), required=True)
+        kind = body.choice(
+            "amount_type", ("fixed", "custom", "seat_based", "metered_unit"), required=True
+        )
         now = iso(self.emu.clock.now())
         price: dict[str, Any] = {
-            "created_at": now, "modified_at": None, "id": self.st.new_id(), "source": "catalog",
+            "created_at": now,
+            "modified_at": None,
+            "id": self.st.new_id(),
+            "source": "catalog",
             "amount_type": kind,
             "price_currency": (body.str("price_currency", "usd") or "usd").lower(),
             "tax_behavior": body.choice("tax_behavior", ("location", "inclusive", "exclusive")),
-            "is_archived": False, "product_id": product_id,
+            "is_archived": False,
+            "product_id": product_id,
         }
         if kind == "fixed":
             price["price_amount"] = body.int("price_amount", required=True, ge=0, le=99999999)
@@ -70,26 +83,42 @@ class Catalog:
             maximum = body.int("maximum_amount", ge=1, le=99999999)
             preset = body.int("preset_amount", ge=0, le=99999999)
             if maximum is not None and maximum < minimum:
-                raise invalid([*loc, "maximum_amount"], "Value error, maximum_amount must be greater than or equal to minimum_amount")
-            if preset is not None and (preset < minimum or (maximum is not None and preset > maximum)):
-                raise invalid([*loc, "preset_amount"], "Value error, preset_amount must be between minimum_amount and maximum_amount")
+                raise invalid(
+                    [*loc, "maximum_amount"],
+                    "Value error, maximum_amount must be greater than or equal to minimum_amount",
+                )
+            if preset is not None and (
+                preset < minimum or (maximum is not None and preset > maximum)
+            ):
+                raise invalid(
+                    [*loc, "preset_amount"],
+                    "Value error, preset_amount must be between minimum_amount and maximum_amount",
+                )
             price.update(minimum_amount=minimum, maximum_amount=maximum, preset_amount=preset)
         elif kind == "seat_based":
             tiers_body = body.object("seat_tiers", required=True)
             raw = tiers_body.get("tiers", required=True)
             if not isinstance(raw, list) or not raw:
-                raise invalid([*loc, "seat_tiers", "tiers"], "List should have at least 1 item after validation, not 0", "too_short")
+                raise invalid(
+                    [*loc, "seat_tiers", "tiers"],
+                    "List should have at least 1 item after validation, not 0",
+                    "too_short",
+                )
             tiers = []
             for i, tier in enumerate(raw):
                 t = Body(tier, (*loc, "seat_tiers", "tiers", i))
-                tiers.append({
-                    "min_seats": t.int("min_seats", required=True, ge=1),
-                    "max_seats": t.int("max_seats", ge=1),
-                    "price_per_seat": t.int("price_per_seat", required=True, ge=0),
-                })
+                tiers.append(
+                    {
+                        "min_seats": t.int("min_seats", required=True, ge=1),
+                        "max_seats": t.int("max_seats", ge=1),
+                        "price_per_seat": t.int("price_per_seat", required=True, ge=0),
+                    }
+                )
             tiers.sort(key=lambda t: t["min_seats"])
             price["seat_tiers"] = {
-                "seat_tier_type": tiers_body.choice("seat_tier_type", ("volume", "graduated"), "volume"),
+                "seat_tier_type": tiers_body.choice(
+                    "seat_tier_type", ("volume", "graduated"), "volume"
+                ),
                 "tiers": tiers,
                 "minimum_seats": tiers[0]["min_seats"],
                 "maximum_seats": tiers[-1]["max_seats"],
@@ -103,10 +132,19 @@ class Catalog:
                 amount = Decimal(str(unit_amount))
             except InvalidOperation:
                 amount = Decimal(-1)
-            if isinstance(unit_amount, bool) or amount <= 0 or not UNIT_AMOUNT_RE.match(format(amount, "f")):
-                raise invalid([*loc, "unit_amount"], "Input should be greater than 0", "greater_than")
-            price.update(meter_id=meter_id, unit_amount=format(amount.normalize(), "f"),
-                         cap_amount=body.int("cap_amount", ge=0))
+            if (
+                isinstance(unit_amount, bool)
+                or amount <= 0
+                or not UNIT_AMOUNT_RE.match(format(amount, "f"))
+            ):
+                raise invalid(
+                    [*loc, "unit_amount"], "Input should be greater than 0", "greater_than"
+                )
+            price.update(
+                meter_id=meter_id,
+                unit_amount=format(amount.normalize(), "f"),
+                cap_amount=body.int("cap_amount", ge=0),
+            )
         return price
 
     # products ---------------------------------------------------------------------
@@ -117,29 +155,48 @@ class Catalog:
         product_id = self.st.new_id()
         raw_prices = body.get("prices", required=True)
         if not isinstance(raw_prices, list) or not raw_prices:
-            raise invalid(["body", "prices"], "List should have at least 1 item after validation, not 0", "too_short")
-        prices = [self.parse_price(p, ["body", "prices", i], product_id) for i, p in enumerate(raw_prices)]
+            raise invalid(
+                ["body", "prices"],
+                "List should have at least 1 item after validation, not 0",
+                "too_short",
+            )
+        prices = [
+            self.parse_price(p, ["body", "prices", i], product_id) for i, p in enumerate(raw_prices)
+        ]
         if interval is None and any(p["amount_type"] == "metered_unit" for p in prices):
-            raise invalid(["body", "prices"], "Metered prices are only allowed on recurring products.")
+            raise invalid(
+                ["body", "prices"], "Metered prices are only allowed on recurring products."
+            )
         trial_interval = body.choice("trial_interval", INTERVALS)
         trial_count = body.int("trial_interval_count", ge=1, le=1000)
         if interval is None and trial_interval is not None:
-            raise invalid(["body", "trial_interval"], "Trials are only allowed on recurring products.")
+            raise invalid(
+                ["body", "trial_interval"], "Trials are only allowed on recurring products."
+            )
         count = body.int("recurring_interval_count", 1 if interval else None, ge=1, le=999)
         metered = interval is not None and any(p["amount_type"] == "metered_unit" for p in prices)
         now = iso(self.emu.clock.now())
         product = {
-            "id": product_id, "created_at": now, "modified_at": None,
-            "trial_interval": trial_interval, "trial_interval_count": trial_count if trial_interval else None,
-            "name": name, "description": body.str("description"),
+            "id": product_id,
+            "created_at": now,
+            "modified_at": None,
+            "trial_interval": trial_interval,
+            "trial_interval_count": trial_count if trial_interval else None,
+            "name": name,
+            "description": body.str("description"),
             "visibility": body.choice("visibility", VISIBILITIES, "public"),
-            "recurring_interval": interval, "recurring_interval_count": count if interval else None,
+            "recurring_interval": interval,
+            "recurring_interval_count": count if interval else None,
             "meter_interval": interval if metered else None,
             "meter_interval_count": count if metered else None,
-            "is_recurring": interval is not None, "is_archived": False,
+            "is_recurring": interval is not None,
+            "is_archived": False,
             "organization_id": self.st.organization["id"],
-            "metadata": body.metadata() or {}, "is_deletable": True,
-            "prices": prices, "medias": [], "attached_custom_fields": [],
+            "metadata": body.metadata() or {},
+            "is_deletable": True,
+            "prices": prices,
+            "medias": [],
+            "attached_custom_fields": [],
             "_benefit_ids": list(benefit_ids or []),
         }
         self.st.products[product_id] = product
@@ -161,17 +218,30 @@ class Catalog:
             product["is_archived"] = body.bool("is_archived")
         if body.has("trial_interval"):
             if not product["is_recurring"] and body.get("trial_interval") is not None:
-                raise invalid(["body", "trial_interval"], "Trials are only allowed on recurring products.")
+                raise invalid(
+                    ["body", "trial_interval"], "Trials are only allowed on recurring products."
+                )
             product["trial_interval"] = body.choice("trial_interval", INTERVALS)
-            product["trial_interval_count"] = body.int("trial_interval_count", ge=1, le=1000) if product["trial_interval"] else None
+            product["trial_interval_count"] = (
+                body.int("trial_interval_count", ge=1, le=1000)
+                if product["trial_interval"]
+                else None
+            )
         if body.has("recurring_interval") and body.get("recurring_interval") is not None:
             if not product["is_recurring"]:
-                raise invalid(["body", "recurring_interval"], "Cannot change a one-time product into a recurring one.")
+                raise invalid(
+                    ["body", "recurring_interval"],
+                    "Cannot change a one-time product into a recurring one.",
+                )
             product["recurring_interval"] = body.choice("recurring_interval", INTERVALS)
         if body.get("prices") is not None:
             raw = body.get("prices")
             if not isinstance(raw, list) or not raw:
-                raise invalid(["body", "prices"], "List should have at least 1 item after validation, not 0", "too_short")
+                raise invalid(
+                    ["body", "prices"],
+                    "List should have at least 1 item after validation, not 0",
+                    "too_short",
+                )
             keep: set[str] = set()
             new_prices = []
             for i, item in enumerate(raw):
@@ -219,12 +289,18 @@ class Catalog:
                 "prefix": body.str("prefix"),
                 "expires": {
                     "ttl": expires.int("ttl", required=True, ge=1),
-                    "timeframe": expires.choice("timeframe", ("year", "month", "day"), required=True),
-                } if expires else None,
+                    "timeframe": expires.choice(
+                        "timeframe", ("year", "month", "day"), required=True
+                    ),
+                }
+                if expires
+                else None,
                 "activations": {
                     "limit": activations.int("limit", required=True, ge=1, le=50),
                     "enable_customer_admin": activations.bool("enable_customer_admin", False),
-                } if activations else None,
+                }
+                if activations
+                else None,
                 "limit_usage": body.int("limit_usage", gt=0),
             }
         if kind == "downloadables":
@@ -234,29 +310,49 @@ class Catalog:
             meter_id = body.uuid("meter_id", required=True)
             if meter_id not in self.st.meters:
                 raise invalid([*loc, "meter_id"], "Meter does not exist.")
-            return {"units": body.int("units", required=True, ge=1), "rollover": body.bool("rollover", False),
-                    "meter_id": meter_id}
+            return {
+                "units": body.int("units", required=True, ge=1),
+                "rollover": body.bool("rollover", False),
+                "meter_id": meter_id,
+            }
         if kind == "discord":
-            return {"guild_id": body.str("guild_id", required=True), "role_id": body.str("role_id", required=True),
-                    "kick_member": body.bool("kick_member", False)}
+            return {
+                "guild_id": body.str("guild_id", required=True),
+                "role_id": body.str("role_id", required=True),
+                "kick_member": body.bool("kick_member", False),
+            }
         return {  # github_repository
             "repository_owner": body.str("repository_owner", required=True),
             "repository_name": body.str("repository_name", required=True),
-            "permission": body.choice("permission", ("pull", "triage", "push", "maintain", "admin"), "pull"),
+            "permission": body.choice(
+                "permission", ("pull", "triage", "push", "maintain", "admin"), "pull"
+            ),
         }
 
     def create_benefit(self, data: Any) -> dict[str, Any]:
         body = Body(data)
         kind = body.choice("type", BENEFIT_TYPES, required=True)
-        description = body.str("description", required=True, nullable=False, min_length=3, max_length=42)
-        properties = self.parse_benefit_properties(kind, body.get("properties", required=True), ["body", "properties"])
+        description = body.str(
+            "description", required=True, nullable=False, min_length=3, max_length=42
+        )
+        properties = self.parse_benefit_properties(
+            kind, body.get("properties", required=True), ["body", "properties"]
+        )
         now = iso(self.emu.clock.now())
         benefit = {
-            "id": self.st.new_id(), "created_at": now, "modified_at": None, "type": kind,
-            "description": description, "selectable": True, "deletable": True, "is_deleted": False,
-            "organization_id": self.st.organization["id"], "metadata": body.metadata() or {},
+            "id": self.st.new_id(),
+            "created_at": now,
+            "modified_at": None,
+            "type": kind,
+            "description": description,
+            "selectable": True,
+            "deletable": True,
+            "is_deleted": False,
+            "organization_id": self.st.organization["id"],
+            "metadata": body.metadata() or {},
             "visibility": body.choice("visibility", VISIBILITIES, "public") or "public",
-            "properties": properties, "visibility_configurable": True,
+            "properties": properties,
+            "visibility_configurable": True,
         }
         self.st.benefits[benefit["id"]] = benefit
         self.emu.emit("benefit.created", self.emu.ser.benefit(benefit["id"]))
@@ -268,11 +364,15 @@ class Catalog:
         if body.has("type") and body.get("type") != benefit["type"]:
             raise invalid(["body", "type"], f"Input should be '{benefit['type']}'", "literal_error")
         if body.has("description"):
-            benefit["description"] = body.str("description", nullable=False, min_length=3, max_length=42)
+            benefit["description"] = body.str(
+                "description", nullable=False, min_length=3, max_length=42
+            )
         if body.has("metadata"):
             benefit["metadata"] = body.metadata() or {}
         if body.get("properties") is not None:
-            benefit["properties"] = self.parse_benefit_properties(benefit["type"], body.get("properties"), ["body", "properties"])
+            benefit["properties"] = self.parse_benefit_properties(
+                benefit["type"], body.get("properties"), ["body", "properties"]
+            )
         benefit["modified_at"] = iso(self.emu.clock.now())
         self.emu.emit("benefit.updated", self.emu.ser.benefit(benefit_id))
         self.emu.grants.benefit_updated(benefit)
@@ -300,12 +400,18 @@ class Catalog:
             aggregation["property"] = agg.str("property", required=True, nullable=False)
         now = iso(self.emu.clock.now())
         meter = {
-            "metadata": body.metadata() or {}, "created_at": now, "modified_at": None,
-            "id": self.st.new_id(), "name": name,
+            "metadata": body.metadata() or {},
+            "created_at": now,
+            "modified_at": None,
+            "id": self.st.new_id(),
+            "name": name,
             "unit": body.choice("unit", ("scalar", "token", "custom"), "scalar"),
-            "custom_label": body.str("custom_label"), "custom_multiplier": body.int("custom_multiplier", gt=0),
-            "filter": filt, "aggregation": aggregation,
-            "organization_id": self.st.organization["id"], "archived_at": None,
+            "custom_label": body.str("custom_label"),
+            "custom_multiplier": body.int("custom_multiplier", gt=0),
+            "filter": filt,
+            "aggregation": aggregation,
+            "organization_id": self.st.organization["id"],
+            "archived_at": None,
         }
         self.st.meters[meter["id"]] = meter
         return meter
@@ -324,12 +430,20 @@ class Catalog:
             c = Body(clause, (*loc, "clauses", i))
             value = c.get("value", required=True)
             if not isinstance(value, str | int | bool):
-                raise invalid([*loc, "clauses", i, "value"], "Input should be a valid string", "string_type")
-            out.append({
-                "property": c.str("property", required=True, nullable=False),
-                "operator": c.choice("operator", ("eq", "ne", "gt", "gte", "lt", "lte", "like", "not_like"), required=True),
-                "value": value,
-            })
+                raise invalid(
+                    [*loc, "clauses", i, "value"], "Input should be a valid string", "string_type"
+                )
+            out.append(
+                {
+                    "property": c.str("property", required=True, nullable=False),
+                    "operator": c.choice(
+                        "operator",
+                        ("eq", "ne", "gt", "gte", "lt", "lte", "like", "not_like"),
+                        required=True,
+                    ),
+                    "value": value,
+                }
+            )
         return {"conjunction": conjunction, "clauses": out}
 
     # discounts --------------------------------------------------------------------
@@ -345,7 +459,9 @@ class Catalog:
         if code is not None:
             if not re.match(r"^[a-zA-Z0-9]{3,256}$", code):
                 raise invalid(["body", "code"], "Code must be 3 to 256 alphanumeric characters.")
-            if any((d.get("code") or "").lower() == code.lower() for d in self.st.discounts.values()):
+            if any(
+                (d.get("code") or "").lower() == code.lower() for d in self.st.discounts.values()
+            ):
                 raise invalid(["body", "code"], "Discount with this code already exists.")
         product_ids = body.uuids("products") or []
         for i, pid in enumerate(product_ids):
@@ -354,12 +470,20 @@ class Catalog:
         now = iso(self.emu.clock.now())
         starts, ends = body.datetime("starts_at"), body.datetime("ends_at")
         discount: dict[str, Any] = {
-            "duration": duration, "type": kind, "created_at": now, "modified_at": None,
-            "id": self.st.new_id(), "metadata": body.metadata() or {}, "name": name, "code": code,
-            "starts_at": iso(starts), "ends_at": iso(ends),
+            "duration": duration,
+            "type": kind,
+            "created_at": now,
+            "modified_at": None,
+            "id": self.st.new_id(),
+            "metadata": body.metadata() or {},
+            "name": name,
+            "code": code,
+            "starts_at": iso(starts),
+            "ends_at": iso(ends),
             "max_redemptions": body.int("max_redemptions", ge=1),
             "max_redemptions_per_customer": body.int("max_redemptions_per_customer", ge=1),
-            "redemptions_count": 0, "organization_id": self.st.organization["id"],
+            "redemptions_count": 0,
+            "organization_id": self.st.organization["id"],
             "_product_ids": product_ids,
         }
         if duration == "repeating":

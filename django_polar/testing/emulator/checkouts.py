@@ -32,7 +32,9 @@ class Checkouts:
         return checkout
 
     def by_secret(self, client_secret: str) -> dict[str, Any]:
-        checkout = next((c for c in self.st.checkouts.values() if c["client_secret"] == client_secret), None)
+        checkout = next(
+            (c for c in self.st.checkouts.values() if c["client_secret"] == client_secret), None
+        )
         if checkout is None:
             raise not_found("Checkout not found")
         return checkout
@@ -73,75 +75,146 @@ class Checkouts:
             raise invalid(["body", "discount_id"], "Discount does not exist.")
         embed_origin = body.str("embed_origin")
         if embed_origin is not None and not ORIGIN_RE.match(embed_origin):
-            raise invalid(["body", "embed_origin"], "Value error, embed_origin must be an origin like https://example.com.")
+            raise invalid(
+                ["body", "embed_origin"],
+                "Value error, embed_origin must be an origin like https://example.com.",
+            )
         subscription_id = body.uuid("subscription_id")
         if subscription_id is not None:
-            raise invalid(["body", "subscription_id"], "Upgrading a subscription through a checkout is not supported by the emulator.")
+            raise invalid(
+                ["body", "subscription_id"],
+                "Upgrading a subscription through a checkout is not supported by the emulator.",
+            )
         now = self.emu.clock.now()
         checkout_id = self.st.new_id()
         client_secret = self.st.token("polar_c_")
         success_url = body.url("success_url")
-        success_url = (success_url.replace("{CHECKOUT_ID}", checkout_id) if success_url
-                       else f"{self.emu.base_url}/checkout/{client_secret}/confirmation")
+        success_url = (
+            success_url.replace("{CHECKOUT_ID}", checkout_id)
+            if success_url
+            else f"{self.emu.base_url}/checkout/{client_secret}/confirmation"
+        )
         customer = self.st.customers.get(customer_id or "")
         checkout: dict[str, Any] = {
-            "id": checkout_id, "created_at": iso(now), "modified_at": None, "custom_field_data": {},
-            "payment_processor": "stripe", "status": "open", "client_secret": client_secret,
+            "id": checkout_id,
+            "created_at": iso(now),
+            "modified_at": None,
+            "custom_field_data": {},
+            "payment_processor": "stripe",
+            "status": "open",
+            "client_secret": client_secret,
             "url": f"{self.emu.base_url}/checkout/{client_secret}",
-            "expires_at": iso(now + CHECKOUT_TTL), "success_url": success_url,
-            "return_url": body.url("return_url"), "embed_origin": embed_origin,
-            "units": None, "min_units": None, "max_units": None, "tax_behavior": "exclusive",
+            "expires_at": iso(now + CHECKOUT_TTL),
+            "success_url": success_url,
+            "return_url": body.url("return_url"),
+            "embed_origin": embed_origin,
+            "units": None,
+            "min_units": None,
+            "max_units": None,
+            "tax_behavior": "exclusive",
             "organization_id": self.st.organization["id"],
             "discount_id": discount_id,
             "allow_discount_codes": body.bool("allow_discount_codes", True),
             "require_billing_address": body.bool("require_billing_address", False),
-            "is_discount_applicable": True, "customer_id": customer_id,
+            "is_discount_applicable": True,
+            "customer_id": customer_id,
             "is_business_customer": body.bool("is_business_customer", False),
-            "customer_name": body.str("customer_name", max_length=256) or (customer or {}).get("name"),
+            "customer_name": body.str("customer_name", max_length=256)
+            or (customer or {}).get("name"),
             "customer_email": body.email("customer_email") or (customer or {}).get("email"),
             "customer_ip_address": body.str("customer_ip_address"),
             "customer_billing_name": body.str("customer_billing_name"),
-            "customer_billing_address": None, "customer_tax_id": body.str("customer_tax_id"),
-            "locale": body.str("locale"), "payment_method_type": None, "payment_processor_metadata": {},
-            "billing_address_fields": {"country": "required", "state": "disabled", "city": "disabled", "postal_code": "disabled",
-                                       "line1": "disabled", "line2": "disabled"},
+            "customer_billing_address": None,
+            "customer_tax_id": body.str("customer_tax_id"),
+            "locale": body.str("locale"),
+            "payment_method_type": None,
+            "payment_processor_metadata": {},
+            "billing_address_fields": {
+                "country": "required",
+                "state": "disabled",
+                "city": "disabled",
+                "postal_code": "disabled",
+                "line1": "disabled",
+                "line2": "disabled",
+            },
             "trial_interval": body.choice("trial_interval", INTERVALS),
             "trial_interval_count": body.int("trial_interval_count", ge=1, le=1000),
             "allow_trial": body.bool("allow_trial", True),
-            "metadata": body.metadata() or {}, "external_customer_id": external_customer_id,
-            "subscription_id": None, "customer_metadata": body.metadata("customer_metadata", allow_float=False) or {},
-            "_product_ids": [p["id"] for p in products], "_link_id": link["id"] if link else None,
+            "metadata": body.metadata() or {},
+            "external_customer_id": external_customer_id,
+            "subscription_id": None,
+            "customer_metadata": body.metadata("customer_metadata", allow_float=False) or {},
+            "_product_ids": [p["id"] for p in products],
+            "_link_id": link["id"] if link else None,
         }
-        self._select(checkout, products[0], body, amount=body.int("amount", ge=0), seats=body.int("seats", ge=1, le=10000),
-                     loc="body")
+        self._select(
+            checkout,
+            products[0],
+            body,
+            amount=body.int("amount", ge=0),
+            seats=body.int("seats", ge=1, le=10000),
+            loc="body",
+        )
         checkout["min_seats"] = body.int("min_seats", ge=1, le=10000)
         checkout["max_seats"] = body.int("max_seats", ge=1, le=10000)
         self.st.checkouts[checkout_id] = checkout
         self.emu.emit("checkout.created", self.emu.ser.checkout(checkout_id))
         return checkout
 
-    def _select(self, checkout: dict[str, Any], product: dict[str, Any], body: Body, *, amount: int | None,
-                seats: int | None, loc: str, price_id: str | None = None) -> None:
+    def _select(
+        self,
+        checkout: dict[str, Any],
+        product: dict[str, Any],
+        body: Body,
+        *,
+        amount: int | None,
+        seats: int | None,
+        loc: str,
+        price_id: str | None = None,
+    ) -> None:
         """Point the checkout at a product/price and recompute every amount."""
         if price_id is not None:
-            price = next((p for p in product["prices"] if p["id"] == price_id and not p["is_archived"]), None)
+            price = next(
+                (p for p in product["prices"] if p["id"] == price_id and not p["is_archived"]), None
+            )
             if price is None:
                 raise invalid([loc, "product_price_id"], "Price does not exist.")
         else:
             price = self.emu.catalog.default_price(product)
         if price["amount_type"] == "custom":
-            amount = amount if amount is not None else checkout.get("amount") if checkout.get("product_price_id") == price["id"] else None
-            amount = amount if amount is not None else (price["preset_amount"] or price["minimum_amount"])
+            amount = (
+                amount
+                if amount is not None
+                else checkout.get("amount")
+                if checkout.get("product_price_id") == price["id"]
+                else None
+            )
+            amount = (
+                amount
+                if amount is not None
+                else (price["preset_amount"] or price["minimum_amount"])
+            )
             if amount < price["minimum_amount"] and amount != 0:
-                raise invalid([loc, "amount"], f"Amount must be greater than or equal to {price['minimum_amount']}.")
+                raise invalid(
+                    [loc, "amount"],
+                    f"Amount must be greater than or equal to {price['minimum_amount']}.",
+                )
             if amount == 0 and price["minimum_amount"] > 0:
-                raise invalid([loc, "amount"], f"Amount must be greater than or equal to {price['minimum_amount']}.")
+                raise invalid(
+                    [loc, "amount"],
+                    f"Amount must be greater than or equal to {price['minimum_amount']}.",
+                )
             if price["maximum_amount"] is not None and amount > price["maximum_amount"]:
-                raise invalid([loc, "amount"], f"Amount must be less than or equal to {price['maximum_amount']}.")
+                raise invalid(
+                    [loc, "amount"],
+                    f"Amount must be less than or equal to {price['maximum_amount']}.",
+                )
         if price["amount_type"] == "seat_based":
             tiers = price["seat_tiers"]
             seats = seats if seats is not None else checkout.get("seats") or tiers["minimum_seats"]
-            if seats < tiers["minimum_seats"] or (tiers["maximum_seats"] and seats > tiers["maximum_seats"]):
+            if seats < tiers["minimum_seats"] or (
+                tiers["maximum_seats"] and seats > tiers["maximum_seats"]
+            ):
                 raise invalid([loc, "seats"], "Seats out of the allowed range for this price.")
         else:
             seats = None
@@ -155,8 +228,14 @@ class Checkouts:
             count = checkout["trial_interval_count"] or product["trial_interval_count"] or 1
             trial = (interval, count) if interval else None
         checkout.update(
-            product_id=product["id"], product_price_id=price["id"], amount=value, seats=seats,
-            discount_amount=discount, net_amount=net, tax_amount=tax, total_amount=net + tax,
+            product_id=product["id"],
+            product_price_id=price["id"],
+            amount=value,
+            seats=seats,
+            discount_amount=discount,
+            net_amount=net,
+            tax_amount=tax,
+            total_amount=net + tax,
             currency=price["price_currency"],
             active_trial_interval=trial[0] if trial else None,
             active_trial_interval_count=trial[1] if trial else None,
@@ -165,17 +244,24 @@ class Checkouts:
             is_payment_required=net > 0 and not trial,
             is_payment_setup_required=product["is_recurring"] and net > 0,
         )
-        checkout["is_payment_form_required"] = checkout["is_payment_required"] or checkout["is_payment_setup_required"]
+        checkout["is_payment_form_required"] = (
+            checkout["is_payment_required"] or checkout["is_payment_setup_required"]
+        )
 
     # client-side updates ----------------------------------------------------------
     def _check_open(self, checkout: dict[str, Any]) -> None:
         self.expire_if_due(checkout)
         if checkout["status"] == "expired":
-            raise APIError(410, {"error": "ExpiredCheckoutError", "detail": "This checkout session has expired."})
+            raise APIError(
+                410,
+                {"error": "ExpiredCheckoutError", "detail": "This checkout session has expired."},
+            )
         if checkout["status"] != "open":
             raise forbidden("NotOpenCheckout", "Checkout is not open.")
 
-    def update_client(self, checkout: dict[str, Any], data: Any, *, announce: bool = True) -> dict[str, Any]:
+    def update_client(
+        self, checkout: dict[str, Any], data: Any, *, announce: bool = True
+    ) -> dict[str, Any]:
         self._check_open(checkout)
         body = Body(data)
         product = self.st.products[checkout["product_id"]]
@@ -186,7 +272,14 @@ class Checkouts:
             product = self.st.products[product_id]
         if body.get("discount_code") is not None:
             code = body.str("discount_code")
-            discount = next((d for d in self.st.discounts.values() if (d["code"] or "").lower() == code.lower()), None)
+            discount = next(
+                (
+                    d
+                    for d in self.st.discounts.values()
+                    if (d["code"] or "").lower() == code.lower()
+                ),
+                None,
+            )
             if discount is None or not checkout["allow_discount_codes"]:
                 raise invalid(["body", "discount_code"], "Discount code is invalid.")
             checkout["discount_id"] = discount["id"]
@@ -199,15 +292,25 @@ class Checkouts:
             checkout["customer_email"] = body.email("customer_email")
         if body.has("is_business_customer") and body.get("is_business_customer") is not None:
             checkout["is_business_customer"] = body.bool("is_business_customer")
-        self._select(checkout, product, body, amount=body.int("amount", ge=0), seats=body.int("seats", ge=1, le=10000),
-                     loc="body", price_id=body.uuid("product_price_id"))
+        self._select(
+            checkout,
+            product,
+            body,
+            amount=body.int("amount", ge=0),
+            seats=body.int("seats", ge=1, le=10000),
+            loc="body",
+            price_id=body.uuid("product_price_id"),
+        )
         checkout["modified_at"] = iso(self.emu.clock.now())
         if announce:
             self.emu.emit("checkout.updated", self.emu.ser.checkout(checkout["id"]))
         return checkout
 
     def expire_if_due(self, checkout: dict[str, Any]) -> bool:
-        if checkout["status"] == "open" and parse_iso(checkout["expires_at"]) <= self.emu.clock.now():
+        if (
+            checkout["status"] == "open"
+            and parse_iso(checkout["expires_at"]) <= self.emu.clock.now()
+        ):
             checkout["status"] = "expired"
             checkout["modified_at"] = iso(self.emu.clock.now())
             self.emu.emit("checkout.expired", self.emu.ser.checkout(checkout["id"]))
@@ -234,23 +337,43 @@ class Checkouts:
         metadata = dict(checkout["metadata"])
         subscription = None
         if product["is_recurring"]:
-            trial = (checkout["active_trial_interval"], checkout["active_trial_interval_count"]) if checkout["active_trial_interval"] else None
+            trial = (
+                (checkout["active_trial_interval"], checkout["active_trial_interval_count"])
+                if checkout["active_trial_interval"]
+                else None
+            )
             subscription = self.emu.subscriptions.create(
-                customer_id=customer["id"], product=product, price=price, amount=checkout["amount"],
-                seats=checkout["seats"], checkout_id=checkout["id"], discount_id=checkout["discount_id"],
-                metadata=metadata, trial=trial,
+                customer_id=customer["id"],
+                product=product,
+                price=price,
+                amount=checkout["amount"],
+                seats=checkout["seats"],
+                checkout_id=checkout["id"],
+                discount_id=checkout["discount_id"],
+                metadata=metadata,
+                trial=trial,
             )
             checkout["subscription_id"] = subscription["id"]
         amount = 0 if subscription and subscription["status"] == "trialing" else checkout["amount"]
-        item = self.emu.orders.item(product["name"], amount, price_id=price["id"],
-                                    start=subscription["current_period_start"] if subscription else None,
-                                    end=subscription["current_period_end"] if subscription else None)
+        item = self.emu.orders.item(
+            product["name"],
+            amount,
+            price_id=price["id"],
+            start=subscription["current_period_start"] if subscription else None,
+            end=subscription["current_period_end"] if subscription else None,
+        )
         order = self.emu.orders.create(
-            customer_id=customer["id"], product_id=product["id"], items=[item],
+            customer_id=customer["id"],
+            product_id=product["id"],
+            items=[item],
             billing_reason="subscription_create" if subscription else "purchase",
-            currency=checkout["currency"], subscription_id=subscription["id"] if subscription else None,
-            checkout_id=checkout["id"], discount_id=checkout["discount_id"], seats=checkout["seats"],
-            metadata=metadata, paid=True,
+            currency=checkout["currency"],
+            subscription_id=subscription["id"] if subscription else None,
+            checkout_id=checkout["id"],
+            discount_id=checkout["discount_id"],
+            seats=checkout["seats"],
+            metadata=metadata,
+            paid=True,
         )
         if checkout["discount_id"] in self.st.discounts:
             self.st.discounts[checkout["discount_id"]]["redemptions_count"] += 1
@@ -278,14 +401,20 @@ class Checkouts:
             customer = customers.by_external_id(checkout["external_customer_id"])
         if customer is None and checkout["customer_email"]:
             customer = customers.by_email(checkout["customer_email"])
-            if customer is not None and checkout["external_customer_id"] and customer["external_id"] is None:
+            if (
+                customer is not None
+                and checkout["external_customer_id"]
+                and customer["external_id"] is None
+            ):
                 customer["external_id"] = checkout["external_customer_id"]
                 customer["modified_at"] = iso(self.emu.clock.now())
                 self.emu.emit("customer.updated", self.emu.ser.customer(customer["id"]))
         if customer is None:
             return customers.insert(
-                email=checkout["customer_email"], name=checkout["customer_name"],
-                external_id=checkout["external_customer_id"], metadata=checkout["customer_metadata"],
+                email=checkout["customer_email"],
+                name=checkout["customer_name"],
+                external_id=checkout["external_customer_id"],
+                metadata=checkout["customer_metadata"],
             )
         if checkout["customer_metadata"]:
             merged = {**customer["metadata"], **checkout["customer_metadata"]}
@@ -312,27 +441,49 @@ class Checkouts:
             raise invalid(["body", "discount_id"], "Discount does not exist.")
         secret = self.st.token("polar_cl_")
         link = {
-            "id": self.st.new_id(), "created_at": iso(self.emu.clock.now()), "modified_at": None,
+            "id": self.st.new_id(),
+            "created_at": iso(self.emu.clock.now()),
+            "modified_at": None,
             "trial_interval": body.choice("trial_interval", INTERVALS),
             "trial_interval_count": body.int("trial_interval_count", ge=1, le=1000),
-            "metadata": body.metadata() or {}, "payment_processor": payment_processor,
-            "client_secret": secret, "success_url": body.url("success_url"), "return_url": body.url("return_url"),
-            "label": body.str("label"), "allow_discount_codes": body.bool("allow_discount_codes", True),
+            "metadata": body.metadata() or {},
+            "payment_processor": payment_processor,
+            "client_secret": secret,
+            "success_url": body.url("success_url"),
+            "return_url": body.url("return_url"),
+            "label": body.str("label"),
+            "allow_discount_codes": body.bool("allow_discount_codes", True),
             "require_billing_address": body.bool("require_billing_address", False),
-            "discount_id": discount_id, "seats": body.int("seats", ge=1, le=10000), "units": None,
-            "organization_id": self.st.organization["id"], "url": f"{self.emu.base_url}/checkout-links/{secret}",
+            "discount_id": discount_id,
+            "seats": body.int("seats", ge=1, le=10000),
+            "units": None,
+            "organization_id": self.st.organization["id"],
+            "url": f"{self.emu.base_url}/checkout-links/{secret}",
             "_product_ids": ids,
         }
         self.st.checkout_links[link["id"]] = link
         return link
 
     def open_link(self, client_secret: str, *, embed_origin: str | None = None) -> dict[str, Any]:
-        link = next((k for k in self.st.checkout_links.values() if k["client_secret"] == client_secret), None)
+        link = next(
+            (k for k in self.st.checkout_links.values() if k["client_secret"] == client_secret),
+            None,
+        )
         if link is None:
             raise not_found("Checkout link not found")
-        data: dict[str, Any] = {"products": link["_product_ids"], "metadata": link["metadata"],
-                                "allow_discount_codes": link["allow_discount_codes"]}
-        for key in ("success_url", "return_url", "discount_id", "seats", "trial_interval", "trial_interval_count"):
+        data: dict[str, Any] = {
+            "products": link["_product_ids"],
+            "metadata": link["metadata"],
+            "allow_discount_codes": link["allow_discount_codes"],
+        }
+        for key in (
+            "success_url",
+            "return_url",
+            "discount_id",
+            "seats",
+            "trial_interval",
+            "trial_interval_count",
+        ):
             if link[key] is not None:
                 data[key] = link[key]
         if embed_origin is not None:

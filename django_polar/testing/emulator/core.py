@@ -38,35 +38,86 @@ SUPPORTED_VERSIONS = frozenset({API_VERSION})
 # (a seat-based subscription only carries a seat count); organization.updated — the one
 # organization is fixed; subscription.migrated — only for subscriptions imported from
 # another billing provider, which cannot happen here.
-NEVER_EMITTED = frozenset({
-    "customer_seat.assigned", "customer_seat.claimed", "customer_seat.revoked",
-    "member.created", "member.updated", "member.deleted",
-    "organization.updated", "subscription.migrated",
-})
+NEVER_EMITTED = frozenset(
+    {
+        "customer_seat.assigned",
+        "customer_seat.claimed",
+        "customer_seat.revoked",
+        "member.created",
+        "member.updated",
+        "member.deleted",
+        "organization.updated",
+        "subscription.migrated",
+    }
+)
 
 
 def _organization(store: Store, now: str) -> dict[str, Any]:
     return {
-        "created_at": now, "modified_at": None, "id": store.new_id(), "name": "Emulated Organization",
-        "slug": "emulated-org", "avatar_url": None, "proration_behavior": "prorate",
-        "allow_customer_updates": True, "email": None, "website": None, "socials": [],
-        "status": "active", "details_submitted_at": now, "onboarding_resubmission_requested_at": None,
-        "sso_enforced": False, "default_presentment_currency": "usd", "default_tax_behavior": "location",
-        "feature_settings": {}, "subscription_settings": {
-            "allow_multiple_subscriptions": True, "proration_behavior": "prorate",
-            "benefit_revocation_grace_period": 0, "prevent_trial_abuse": False, "allow_customer_updates": True},
-        "customer_email_settings": {k: True for k in (
-            "order_confirmation", "payment_method_expiration_reminder", "subscription_cancellation",
-            "subscription_confirmation", "subscription_cycled", "subscription_cycled_after_trial",
-            "subscription_past_due", "subscription_paused", "subscription_resumed",
-            "subscription_renewal_reminder", "subscription_revoked", "subscription_trial_conversion_reminder",
-            "subscription_uncanceled", "subscription_updated")},
-        "customer_portal_settings": {"usage": {"show": True},
-                                     "subscription": {"update_seats": True, "update_plan": True}},
-        "dispute_settings": {"auto_accept_below_amount": None}, "embed_hosts": [],
-        "country": "US", "account_id": None, "payout_account_id": None,
-        "capabilities": {k: True for k in ("checkout_payments", "subscription_renewals", "payouts",
-                                           "refunds", "api_access", "dashboard_access")},
+        "created_at": now,
+        "modified_at": None,
+        "id": store.new_id(),
+        "name": "Emulated Organization",
+        "slug": "emulated-org",
+        "avatar_url": None,
+        "proration_behavior": "prorate",
+        "allow_customer_updates": True,
+        "email": None,
+        "website": None,
+        "socials": [],
+        "status": "active",
+        "details_submitted_at": now,
+        "onboarding_resubmission_requested_at": None,
+        "sso_enforced": False,
+        "default_presentment_currency": "usd",
+        "default_tax_behavior": "location",
+        "feature_settings": {},
+        "subscription_settings": {
+            "allow_multiple_subscriptions": True,
+            "proration_behavior": "prorate",
+            "benefit_revocation_grace_period": 0,
+            "prevent_trial_abuse": False,
+            "allow_customer_updates": True,
+        },
+        "customer_email_settings": {
+            k: True
+            for k in (
+                "order_confirmation",
+                "payment_method_expiration_reminder",
+                "subscription_cancellation",
+                "subscription_confirmation",
+                "subscription_cycled",
+                "subscription_cycled_after_trial",
+                "subscription_past_due",
+                "subscription_paused",
+                "subscription_resumed",
+                "subscription_renewal_reminder",
+                "subscription_revoked",
+                "subscription_trial_conversion_reminder",
+                "subscription_uncanceled",
+                "subscription_updated",
+            )
+        },
+        "customer_portal_settings": {
+            "usage": {"show": True},
+            "subscription": {"update_seats": True, "update_plan": True},
+        },
+        "dispute_settings": {"auto_accept_below_amount": None},
+        "embed_hosts": [],
+        "country": "US",
+        "account_id": None,
+        "payout_account_id": None,
+        "capabilities": {
+            k: True
+            for k in (
+                "checkout_payments",
+                "subscription_renewals",
+                "payouts",
+                "refunds",
+                "api_access",
+                "dashboard_access",
+            )
+        },
     }
 
 
@@ -83,11 +134,20 @@ class Emulator:
 
     api_version = API_VERSION
 
-    def __init__(self, seed: dict[str, Any] | str | None = None, *, base_url: str = "http://127.0.0.1:8765",
-                 access_token: str | None = None, token_scopes: Iterable[str] | None = None,
-                 frozen_clock: bool = False, clock: Clock | None = None,
-                 autodeliver: bool = True, tax_rate_bps: int = 0, rng_seed: int | None = None,
-                 _store: Store | None = None) -> None:
+    def __init__(
+        self,
+        seed: dict[str, Any] | str | None = None,
+        *,
+        base_url: str = "http://127.0.0.1:8765",
+        access_token: str | None = None,
+        token_scopes: Iterable[str] | None = None,
+        frozen_clock: bool = False,
+        clock: Clock | None = None,
+        autodeliver: bool = True,
+        tax_rate_bps: int = 0,
+        rng_seed: int | None = None,
+        _store: Store | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.access_token = access_token
         self.token_scopes = frozenset(token_scopes) if token_scopes is not None else None
@@ -139,7 +199,9 @@ class Emulator:
                     for customer_id in dirty:
                         customer = self.store.customers.get(customer_id)
                         if customer is not None and customer["deleted_at"] is None:
-                            self.emit("customer.state_changed", self.ser.customer_state(customer_id))
+                            self.emit(
+                                "customer.state_changed", self.ser.customer_state(customer_id)
+                            )
         if self._depth == 0 and self.autodeliver:
             self.webhooks.deliver()
 
@@ -152,8 +214,14 @@ class Emulator:
         return [e["type"] for e in self.sent_events]
 
     # webhooks ---------------------------------------------------------------------
-    def add_webhook_endpoint(self, target: Target, *, secret: str, scheme: str = "standard",
-                             events: list[str] | None = None) -> Endpoint:
+    def add_webhook_endpoint(
+        self,
+        target: Target,
+        *,
+        secret: str,
+        scheme: str = "standard",
+        events: list[str] | None = None,
+    ) -> Endpoint:
         """Deliver signed events to a URL (real HTTP POST) or a callable(body, headers) -> status."""
         return self.webhooks.add_endpoint(target, secret=secret, scheme=scheme, events=events)
 
@@ -172,8 +240,13 @@ class Emulator:
                     break
 
     # HTTP -------------------------------------------------------------------------
-    def handle(self, method: str, path: str, headers: dict[str, str] | None = None,
-               body: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
         """Answer one HTTP request like Polar would. ``path`` may carry a query string.
         HEAD is answered as GET without the body."""
         headers = {k.lower(): v for k, v in (headers or {}).items()}
@@ -181,7 +254,9 @@ class Emulator:
         if self.faults.latency:
             time.sleep(self.faults.latency)
         try:
-            status, payload = self._handle("GET" if method == "HEAD" else method, path, headers, body)
+            status, payload = self._handle(
+                "GET" if method == "HEAD" else method, path, headers, body
+            )
             out_headers: dict[str, str] = {}
         except APIError as err:
             status, payload, out_headers = err.status, err.body, dict(err.headers)
@@ -190,7 +265,9 @@ class Emulator:
         out_headers["content-type"] = "application/json"
         return status, out_headers, b"" if method == "HEAD" else json.dumps(payload).encode()
 
-    def _handle(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> tuple[int, Any]:
+    def _handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, Any]:
         retry_after = self.faults.rate_limited()
         if retry_after is not None:
             raise too_many_requests(retry_after)
@@ -198,17 +275,24 @@ class Emulator:
         if failure == 429:
             raise too_many_requests(self.faults.retry_after)
         if failure is not None:
-            raise APIError(failure, {"error": "InternalServerError", "detail": "Emulated server error."})
+            raise APIError(
+                failure, {"error": "InternalServerError", "detail": "Emulated server error."}
+            )
         auth = headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         public = self._public_path(path)
-        if scheme.lower() != "bearer" or not token.strip() or (
-                self.access_token is not None and token.strip() != self.access_token):
+        if (
+            scheme.lower() != "bearer"
+            or not token.strip()
+            or (self.access_token is not None and token.strip() != self.access_token)
+        ):
             if not public:
                 raise unauthorized()
         version = headers.get("polar-version")
         if version is not None and version not in SUPPORTED_VERSIONS:
-            raise APIError(404, {"error": "ResourceNotFound", "detail": f"Unknown API version: {version}"})
+            raise APIError(
+                404, {"error": "ResourceNotFound", "detail": f"Unknown API version: {version}"}
+            )
         parts = urlsplit(path)
         query = parse_qs(parts.query, keep_blank_values=True)
         data: Any = None
@@ -220,17 +304,25 @@ class Emulator:
         elif method in ("POST", "PATCH", "PUT"):
             data = None
         with self.action():
-            if data is None and method in ("POST", "PATCH") and not parts.path.endswith(("/confirm", "/invoice")):
+            if (
+                data is None
+                and method in ("POST", "PATCH")
+                and not parts.path.endswith(("/confirm", "/invoice"))
+            ):
                 raise invalid(["body"], "Field required", "missing")
-            return api.dispatch(self, method, parts.path, query, data,
-                                scopes=None if public else self.token_scopes)
+            return api.dispatch(
+                self, method, parts.path, query, data, scopes=None if public else self.token_scopes
+            )
 
     @staticmethod
     def _public_path(path: str) -> bool:
         """Polar's checkout client and license key endpoints need no organization token."""
         p = urlsplit(path).path
         return p.startswith("/v1/checkouts/client/") or p in (
-            "/v1/license-keys/validate", "/v1/license-keys/activate", "/v1/license-keys/deactivate")
+            "/v1/license-keys/validate",
+            "/v1/license-keys/activate",
+            "/v1/license-keys/deactivate",
+        )
 
     def transport(self) -> httpx.BaseTransport:
         """An httpx transport: ``httpx.Client(transport=emu.transport(), base_url=...)``."""
@@ -240,7 +332,9 @@ class Emulator:
         """A WSGI app serving the API (pages are mounted around it by the server)."""
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
-        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        headers = {
+            k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
+        }
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
         path = environ.get("PATH_INFO", "/")
@@ -248,9 +342,15 @@ class Emulator:
             path += "?" + environ["QUERY_STRING"]
         method = environ["REQUEST_METHOD"].upper()
         # HEAD is GET without the body (as on Polar), with the GET answer's headers.
-        status, out_headers, payload = self.handle("GET" if method == "HEAD" else method, path, headers, body)
-        reason = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}.get(status, "Error")
-        start_response(f"{status} {reason}", [*out_headers.items(), ("Content-Length", str(len(payload)))])
+        status, out_headers, payload = self.handle(
+            "GET" if method == "HEAD" else method, path, headers, body
+        )
+        reason = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}.get(
+            status, "Error"
+        )
+        start_response(
+            f"{status} {reason}", [*out_headers.items(), ("Content-Length", str(len(payload)))]
+        )
         return [] if method == "HEAD" else [payload]
 
     # control actions (what Polar's hosted pages and dashboard do) ---------------------
@@ -267,24 +367,49 @@ class Emulator:
     def product_id(self, key: str) -> str:
         return self.ids[key]
 
-    def bulk_seed(self, *, customers: int = 0, subscriptions: int = 0, orders: int = 0,
-                  product_key: str | None = None, order_product_key: str | None = None,
-                  external_ids: bool = False) -> dict[str, list[str]]:
+    def bulk_seed(
+        self,
+        *,
+        customers: int = 0,
+        subscriptions: int = 0,
+        orders: int = 0,
+        product_key: str | None = None,
+        order_product_key: str | None = None,
+        external_ids: bool = False,
+    ) -> dict[str, list[str]]:
         """Create thousands of customers, active subscriptions and paid orders fast, for
         sync tests and benchmarks: the objects the API serves, without checkouts and
         without webhooks. Returns their ids by kind. See ``bulk.bulk_seed``."""
         with self.action():
-            return bulk_seed(self, customers=customers, subscriptions=subscriptions, orders=orders,
-                             product_key=product_key, order_product_key=order_product_key,
-                             external_ids=external_ids)
+            return bulk_seed(
+                self,
+                customers=customers,
+                subscriptions=subscriptions,
+                orders=orders,
+                product_key=product_key,
+                order_product_key=order_product_key,
+                external_ids=external_ids,
+            )
 
-    def pay_checkout(self, checkout_id_or_client_secret: str, *, email: str | None = None,
-                     name: str | None = None, amount: int | None = None, seats: int | None = None,
-                     discount_code: str | None = None) -> dict[str, Any]:
+    def pay_checkout(
+        self,
+        checkout_id_or_client_secret: str,
+        *,
+        email: str | None = None,
+        name: str | None = None,
+        amount: int | None = None,
+        seats: int | None = None,
+        discount_code: str | None = None,
+    ) -> dict[str, Any]:
         """Press Pay on the hosted checkout; returns the checkout as the API shows it."""
         body: dict[str, Any] = {}
-        for key, value in (("customer_email", email), ("customer_name", name), ("amount", amount),
-                           ("seats", seats), ("discount_code", discount_code)):
+        for key, value in (
+            ("customer_email", email),
+            ("customer_name", name),
+            ("amount", amount),
+            ("seats", seats),
+            ("discount_code", discount_code),
+        ):
             if value is not None:
                 body[key] = value
         with self.action():
@@ -292,13 +417,19 @@ class Emulator:
             self.checkouts.confirm(checkout, body)
             return self.ser.checkout(checkout["id"])
 
-    def open_checkout_link(self, client_secret: str, embed_origin: str | None = None) -> dict[str, Any]:
+    def open_checkout_link(
+        self, client_secret: str, embed_origin: str | None = None
+    ) -> dict[str, Any]:
         """Open a checkout link (what its URL does): a new checkout session, embedded in a
         page at ``embed_origin`` when the embed script opened it."""
         with self.action():
-            return self.ser.checkout(self.checkouts.open_link(client_secret, embed_origin=embed_origin)["id"])
+            return self.ser.checkout(
+                self.checkouts.open_link(client_secret, embed_origin=embed_origin)["id"]
+            )
 
-    def cancel_subscription(self, subscription_id: str, *, reason: str | None = None) -> dict[str, Any]:
+    def cancel_subscription(
+        self, subscription_id: str, *, reason: str | None = None
+    ) -> dict[str, Any]:
         with self.action():
             sub = self.subscriptions.get(subscription_id)
             self.subscriptions.cancel(sub, reason=reason)
@@ -314,18 +445,24 @@ class Emulator:
             self.subscriptions.revoke(self.subscriptions.get(subscription_id))
             return self.ser.subscription(subscription_id)
 
-    def change_subscription_product(self, subscription_id: str, product_id: str,
-                                    proration_behavior: str | None = None) -> dict[str, Any]:
+    def change_subscription_product(
+        self, subscription_id: str, product_id: str, proration_behavior: str | None = None
+    ) -> dict[str, Any]:
         with self.action():
-            self.subscriptions.change(self.subscriptions.get(subscription_id), product_id=product_id,
-                                      proration=proration_behavior)
+            self.subscriptions.change(
+                self.subscriptions.get(subscription_id),
+                product_id=product_id,
+                proration=proration_behavior,
+            )
             return self.ser.subscription(subscription_id)
 
-    def change_subscription_seats(self, subscription_id: str, seats: int,
-                                  proration_behavior: str | None = None) -> dict[str, Any]:
+    def change_subscription_seats(
+        self, subscription_id: str, seats: int, proration_behavior: str | None = None
+    ) -> dict[str, Any]:
         with self.action():
-            self.subscriptions.change(self.subscriptions.get(subscription_id), seats=seats,
-                                      proration=proration_behavior)
+            self.subscriptions.change(
+                self.subscriptions.get(subscription_id), seats=seats, proration=proration_behavior
+            )
             return self.ser.subscription(subscription_id)
 
     def fail_next_renewal(self, subscription_id: str) -> None:
@@ -358,8 +495,13 @@ class Emulator:
     def save(self, path: str | Path) -> None:
         """Write the whole state (not endpoints or faults) as JSON, for a demo restart."""
         with self._lock:
-            blob = {"version": 1, "store": self.store.dump(), "clock": self.clock.dump(), "ids": self.ids,
-                    "base_url": self.base_url}
+            blob = {
+                "version": 1,
+                "store": self.store.dump(),
+                "clock": self.clock.dump(),
+                "ids": self.ids,
+                "base_url": self.base_url,
+            }
         tmp = Path(path).with_suffix(".tmp")
         tmp.write_text(json.dumps(blob))
         tmp.replace(path)
@@ -381,5 +523,7 @@ class EmulatorTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.raw_path.decode()
-        status, headers, body = self.emu.handle(request.method, path, dict(request.headers), request.read())
+        status, headers, body = self.emu.handle(
+            request.method, path, dict(request.headers), request.read()
+        )
         return httpx.Response(status, headers=headers, content=body, request=request)

@@ -46,10 +46,14 @@ class Customers:
         if address is None:
             return None
         return {
-            "line1": address.str("line1"), "line2": address.str("line2"),
-            "postal_code": address.str("postal_code"), "city": address.str("city"),
+            "line1": address.str("line1"),
+            "line2": address.str("line2"),
+            "postal_code": address.str("postal_code"),
+            "city": address.str("city"),
             "state": address.str("state"),
-            "country": address.str("country", required=True, nullable=False, min_length=2, max_length=2),
+            "country": address.str(
+                "country", required=True, nullable=False, min_length=2, max_length=2
+            ),
         }
 
     def create(self, data: Any) -> dict[str, Any]:
@@ -60,25 +64,52 @@ class Customers:
         if email and self.by_email(email):
             raise invalid(["body", "email"], "A customer with this email address already exists.")
         if external_id is not None and self.by_external_id(external_id):
-            raise invalid(["body", "external_id"], "A customer with this external ID already exists.")
+            raise invalid(
+                ["body", "external_id"], "A customer with this external ID already exists."
+            )
         return self.insert(
-            email=email, name=body.str("name", max_length=256), external_id=external_id, kind=kind,
-            metadata=body.metadata() or {}, billing_address=self._address(body),
-            tax_id=body.str("tax_id"), locale=body.str("locale"),
+            email=email,
+            name=body.str("name", max_length=256),
+            external_id=external_id,
+            kind=kind,
+            metadata=body.metadata() or {},
+            billing_address=self._address(body),
+            tax_id=body.str("tax_id"),
+            locale=body.str("locale"),
         )
 
-    def insert(self, *, email: str | None, name: str | None = None, external_id: str | None = None,
-               kind: str = "individual", metadata: dict[str, Any] | None = None,
-               billing_address: dict[str, Any] | None = None, tax_id: str | None = None,
-               locale: str | None = None, announce: bool = True) -> dict[str, Any]:
+    def insert(
+        self,
+        *,
+        email: str | None,
+        name: str | None = None,
+        external_id: str | None = None,
+        kind: str = "individual",
+        metadata: dict[str, Any] | None = None,
+        billing_address: dict[str, Any] | None = None,
+        tax_id: str | None = None,
+        locale: str | None = None,
+        announce: bool = True,
+    ) -> dict[str, Any]:
         now = iso(self.emu.clock.now())
         customer = {
-            "id": self.st.new_id(), "created_at": now, "modified_at": None,
-            "metadata": dict(metadata or {}), "external_id": external_id, "email": email,
-            "email_verified": False, "type": kind, "name": name, "billing_name": name,
-            "billing_address": billing_address, "tax_id": [tax_id, None] if tax_id else None,
-            "locale": locale, "organization_id": self.st.organization["id"],
-            "default_payment_method_id": None, "deleted_at": None, "first_user_event_at": None,
+            "id": self.st.new_id(),
+            "created_at": now,
+            "modified_at": None,
+            "metadata": dict(metadata or {}),
+            "external_id": external_id,
+            "email": email,
+            "email_verified": False,
+            "type": kind,
+            "name": name,
+            "billing_name": name,
+            "billing_address": billing_address,
+            "tax_id": [tax_id, None] if tax_id else None,
+            "locale": locale,
+            "organization_id": self.st.organization["id"],
+            "default_payment_method_id": None,
+            "deleted_at": None,
+            "first_user_event_at": None,
             "avatar_url": None,
         }
         self.st.customers[customer["id"]] = customer
@@ -86,13 +117,17 @@ class Customers:
             self.emu.emit("customer.created", self.emu.ser.customer(customer["id"]))
         return customer
 
-    def update(self, customer: dict[str, Any], data: Any, *, allow_external_id: bool = True) -> dict[str, Any]:
+    def update(
+        self, customer: dict[str, Any], data: Any, *, allow_external_id: bool = True
+    ) -> dict[str, Any]:
         body = Body(data)
         if body.has("email") and body.get("email") is not None:
             email = body.email("email")
             other = self.by_email(email)
             if other is not None and other["id"] != customer["id"]:
-                raise invalid(["body", "email"], "A customer with this email address already exists.")
+                raise invalid(
+                    ["body", "email"], "A customer with this email address already exists."
+                )
             if email != customer["email"]:
                 customer["email"] = email
                 customer["email_verified"] = False
@@ -102,12 +137,16 @@ class Customers:
                 raise invalid(["body", "external_id"], "Customer external ID cannot be updated.")
             other = self.by_external_id(external_id)
             if other is not None and other["id"] != customer["id"]:
-                raise invalid(["body", "external_id"], "A customer with this external ID already exists.")
+                raise invalid(
+                    ["body", "external_id"], "A customer with this external ID already exists."
+                )
             customer["external_id"] = external_id
         if allow_external_id and body.has("type") and body.get("type") is not None:
             kind = body.choice("type", ("individual", "team"))
             if customer["type"] == "team" and kind == "individual":
-                raise invalid(["body", "type"], "A team customer cannot be changed back to individual.")
+                raise invalid(
+                    ["body", "type"], "A team customer cannot be changed back to individual."
+                )
             customer["type"] = kind
         if body.has("name"):
             customer["name"] = body.str("name", max_length=256)
@@ -129,7 +168,10 @@ class Customers:
     def delete(self, customer: dict[str, Any]) -> None:
         """Soft delete: Polar revokes the customer's subscriptions and benefits first."""
         for sub in list(self.st.subscriptions.values()):
-            if sub["customer_id"] == customer["id"] and sub["status"] not in ("canceled", "incomplete_expired"):
+            if sub["customer_id"] == customer["id"] and sub["status"] not in (
+                "canceled",
+                "incomplete_expired",
+            ):
                 self.emu.subscriptions.revoke(sub, reason=None)
         for grant in list(self.st.grants.values()):
             if grant["customer_id"] == customer["id"] and grant["is_granted"]:
@@ -157,8 +199,12 @@ class Customers:
         now = self.emu.clock.now()
         token = self.st.token("polar_cst_")
         session = {
-            "created_at": iso(now), "modified_at": None, "id": self.st.new_id(), "token": token,
-            "expires_at": iso(now + SESSION_TTL), "return_url": body.url("return_url"),
+            "created_at": iso(now),
+            "modified_at": None,
+            "id": self.st.new_id(),
+            "token": token,
+            "expires_at": iso(now + SESSION_TTL),
+            "return_url": body.url("return_url"),
             "customer_portal_url": f"{self.emu.base_url}/portal/{token}",
             "customer_id": customer["id"],
         }

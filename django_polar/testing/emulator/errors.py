@@ -40,8 +40,11 @@ def unauthorized() -> APIError:
 
 def too_many_requests(retry_after: int) -> APIError:
     """Polar's 429: always with ``Retry-After`` (whole seconds), whatever caused it."""
-    return APIError(429, {"error": "TooManyRequests", "detail": "Rate limit exceeded."},
-                    {"Retry-After": str(max(1, int(retry_after)))})
+    return APIError(
+        429,
+        {"error": "TooManyRequests", "detail": "Rate limit exceeded."},
+        {"Retry-After": str(max(1, int(retry_after)))},
+    )
 
 
 def insufficient_scope(scopes: frozenset[str]) -> APIError:
@@ -50,8 +53,10 @@ def insufficient_scope(scopes: frozenset[str]) -> APIError:
     wanted = " ".join(sorted(scopes))
     return APIError(
         403,
-        {"error": "insufficient_scope",
-         "error_description": "The request requires higher privileges than provided by the access token."},
+        {
+            "error": "insufficient_scope",
+            "error_description": "The request requires higher privileges than provided by the access token.",
+        },
         {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{wanted}"'},
     )
 

@@ -16,7 +16,14 @@ class Grants:
         self.emu = emu
         self.st = emu.store
 
-    def find(self, customer_id: str, benefit_id: str, *, subscription_id: str | None, order_id: str | None) -> dict[str, Any] | None:
+    def find(
+        self,
+        customer_id: str,
+        benefit_id: str,
+        *,
+        subscription_id: str | None,
+        order_id: str | None,
+    ) -> dict[str, Any] | None:
         for grant in self.st.grants.values():
             if (grant["customer_id"], grant["benefit_id"]) != (customer_id, benefit_id):
                 continue
@@ -26,26 +33,49 @@ class Grants:
                 return grant
         return None
 
-    def grant(self, customer_id: str, benefit_id: str, *, subscription_id: str | None = None,
-              order_id: str | None = None) -> dict[str, Any]:
-        existing = self.find(customer_id, benefit_id, subscription_id=subscription_id, order_id=order_id)
+    def grant(
+        self,
+        customer_id: str,
+        benefit_id: str,
+        *,
+        subscription_id: str | None = None,
+        order_id: str | None = None,
+    ) -> dict[str, Any]:
+        existing = self.find(
+            customer_id, benefit_id, subscription_id=subscription_id, order_id=order_id
+        )
         now = self.emu.clock.now()
         if existing is not None and existing["is_granted"]:
             return existing
         benefit = self.st.benefits[benefit_id]
         if existing is None:
             grant = {
-                "created_at": iso(now), "modified_at": None, "id": self.st.new_id(),
-                "granted_at": iso(now), "is_granted": True, "revoked_at": None, "is_revoked": False,
-                "subscription_id": subscription_id, "order_id": order_id, "customer_id": customer_id,
-                "member_id": None, "benefit_id": benefit_id, "error": None, "member": None,
+                "created_at": iso(now),
+                "modified_at": None,
+                "id": self.st.new_id(),
+                "granted_at": iso(now),
+                "is_granted": True,
+                "revoked_at": None,
+                "is_revoked": False,
+                "subscription_id": subscription_id,
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "member_id": None,
+                "benefit_id": benefit_id,
+                "error": None,
+                "member": None,
                 "properties": {},
             }
             self.st.grants[grant["id"]] = grant
         else:
             grant = existing
-            grant.update(granted_at=iso(now), is_granted=True, revoked_at=None, is_revoked=False,
-                         modified_at=iso(now))
+            grant.update(
+                granted_at=iso(now),
+                is_granted=True,
+                revoked_at=None,
+                is_revoked=False,
+                modified_at=iso(now),
+            )
         grant["properties"] = self._grant_properties(benefit, grant)
         self.emu.emit("benefit_grant.created", self.emu.ser.grant(grant["id"], webhook=True))
         self.emu.state_changed(customer_id)
@@ -61,15 +91,21 @@ class Grants:
         if kind == "meter_credit":
             props = benefit["properties"]
             self.emu.usage.credit(grant["customer_id"], props["meter_id"], props["units"])
-            return {"last_credited_meter_id": props["meter_id"], "last_credited_units": props["units"],
-                    "last_credited_at": iso(self.emu.clock.now())}
+            return {
+                "last_credited_meter_id": props["meter_id"],
+                "last_credited_units": props["units"],
+                "last_credited_at": iso(self.emu.clock.now()),
+            }
         if kind == "discord":
             props = benefit["properties"]
             return {"guild_id": props["guild_id"], "role_id": props["role_id"]}
         if kind == "github_repository":
             props = benefit["properties"]
-            return {"repository_owner": props["repository_owner"], "repository_name": props["repository_name"],
-                    "permission": props["permission"]}
+            return {
+                "repository_owner": props["repository_owner"],
+                "repository_name": props["repository_name"],
+                "permission": props["permission"],
+            }
         return {}
 
     def revoke(self, grant: dict[str, Any]) -> None:
@@ -88,12 +124,17 @@ class Grants:
         if benefit["type"] == "meter_credit":
             props = benefit["properties"]
             self.emu.usage.credit(grant["customer_id"], props["meter_id"], props["units"])
-            grant["properties"] = {**previous, "last_credited_units": props["units"],
-                                   "last_credited_at": iso(self.emu.clock.now())}
+            grant["properties"] = {
+                **previous,
+                "last_credited_units": props["units"],
+                "last_credited_at": iso(self.emu.clock.now()),
+            }
         if benefit["type"] == "license_keys":
             self.emu.license_keys.extend(grant["properties"].get("license_key_id"), benefit)
         grant["modified_at"] = iso(self.emu.clock.now())
-        self.emu.emit("benefit_grant.cycled", self.emu.ser.grant(grant["id"], webhook=True, previous=previous))
+        self.emu.emit(
+            "benefit_grant.cycled", self.emu.ser.grant(grant["id"], webhook=True, previous=previous)
+        )
 
     def for_subscription(self, sub: dict[str, Any]) -> list[dict[str, Any]]:
         return [g for g in self.st.grants.values() if g["subscription_id"] == sub["id"]]
@@ -122,16 +163,28 @@ class Grants:
 
     def product_benefits_changed(self, product: dict[str, Any], before: list[str]) -> None:
         for sub in self.st.subscriptions.values():
-            if sub["product_id"] == product["id"] and sub["status"] in ("active", "trialing", "past_due"):
+            if sub["product_id"] == product["id"] and sub["status"] in (
+                "active",
+                "trialing",
+                "past_due",
+            ):
                 self.sync_subscription(sub)
         added = [b for b in product["_benefit_ids"] if b not in before]
         for order in self.st.orders.values():
-            if order["product_id"] == product["id"] and order["subscription_id"] is None and order["status"] == "paid":
+            if (
+                order["product_id"] == product["id"]
+                and order["subscription_id"] is None
+                and order["status"] == "paid"
+            ):
                 for benefit_id in added:
                     self.grant(order["customer_id"], benefit_id, order_id=order["id"])
         removed = [b for b in before if b not in product["_benefit_ids"]]
         for grant in list(self.st.grants.values()):
-            if grant["benefit_id"] in removed and grant["is_granted"] and grant["subscription_id"] is None:
+            if (
+                grant["benefit_id"] in removed
+                and grant["is_granted"]
+                and grant["subscription_id"] is None
+            ):
                 order = self.st.orders.get(grant["order_id"] or "")
                 if order and order["product_id"] == product["id"]:
                     self.revoke(grant)
@@ -141,7 +194,10 @@ class Grants:
             if grant["benefit_id"] == benefit["id"] and grant["is_granted"]:
                 previous = dict(grant["properties"])
                 grant["modified_at"] = iso(self.emu.clock.now())
-                self.emu.emit("benefit_grant.updated", self.emu.ser.grant(grant["id"], webhook=True, previous=previous))
+                self.emu.emit(
+                    "benefit_grant.updated",
+                    self.emu.ser.grant(grant["id"], webhook=True, previous=previous),
+                )
                 self.emu.state_changed(grant["customer_id"])
 
     def revoke_benefit_everywhere(self, benefit_id: str) -> None:

@@ -30,13 +30,22 @@ class LicenseKeys:
         now = self.emu.clock.now()
         expires = license_expiry(benefit, now)
         record = {
-            "id": self.st.new_id(), "created_at": iso(now), "modified_at": None,
-            "organization_id": self.st.organization["id"], "customer_id": grant["customer_id"],
-            "member_id": None, "benefit_id": benefit["id"], "key": key,
-            "display_key": f"****-{key[-6:]}", "status": "granted",
+            "id": self.st.new_id(),
+            "created_at": iso(now),
+            "modified_at": None,
+            "organization_id": self.st.organization["id"],
+            "customer_id": grant["customer_id"],
+            "member_id": None,
+            "benefit_id": benefit["id"],
+            "key": key,
+            "display_key": f"****-{key[-6:]}",
+            "status": "granted",
             "limit_activations": (props.get("activations") or {}).get("limit"),
-            "usage": 0, "limit_usage": props.get("limit_usage"), "validations": 0,
-            "last_validated_at": None, "expires_at": iso(expires),
+            "usage": 0,
+            "limit_usage": props.get("limit_usage"),
+            "validations": 0,
+            "last_validated_at": None,
+            "expires_at": iso(expires),
         }
         self.st.license_keys[record["id"]] = record
         return record
@@ -89,7 +98,10 @@ class LicenseKeys:
             raise not_found("License key does not match required conditions")
         increment = body.int("increment_usage", ge=0)
         if increment:
-            if record["limit_usage"] is not None and record["usage"] + increment > record["limit_usage"]:
+            if (
+                record["limit_usage"] is not None
+                and record["usage"] + increment > record["limit_usage"]
+            ):
                 remaining = record["limit_usage"] - record["usage"]
                 raise bad_request(f"License key only has {remaining} more usages.")
             record["usage"] += increment
@@ -98,7 +110,9 @@ class LicenseKeys:
         record["last_validated_at"] = now
         record["modified_at"] = now
         out = self.emu.ser.license_key(record["id"])
-        out["activation"] = {k: v for k, v in activation.items() if not k.startswith("_")} if activation else None
+        out["activation"] = (
+            {k: v for k, v in activation.items() if not k.startswith("_")} if activation else None
+        )
         return out
 
     def activate(self, data: Any) -> dict[str, Any]:
@@ -112,8 +126,12 @@ class LicenseKeys:
             raise forbidden("NotPermitted", "License key activation limit already reached")
         now = iso(self.emu.clock.now())
         activation = {
-            "id": self.st.new_id(), "license_key_id": record["id"], "label": label,
-            "meta": body.metadata("meta") or {}, "created_at": now, "modified_at": None,
+            "id": self.st.new_id(),
+            "license_key_id": record["id"],
+            "label": label,
+            "meta": body.metadata("meta") or {},
+            "created_at": now,
+            "modified_at": None,
             "_conditions": body.metadata("conditions") or {},
         }
         self.st.activations[activation["id"]] = activation

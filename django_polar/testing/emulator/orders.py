@@ -11,8 +11,14 @@ from .validation import Body
 if TYPE_CHECKING:
     from .core import Emulator
 
-REFUND_REASONS = ("duplicate", "fraudulent", "customer_request", "service_disruption",
-                  "satisfaction_guarantee", "other")
+REFUND_REASONS = (
+    "duplicate",
+    "fraudulent",
+    "customer_request",
+    "service_disruption",
+    "satisfaction_guarantee",
+    "other",
+)
 
 
 class Orders:
@@ -26,18 +32,46 @@ class Orders:
             raise not_found("Order not found")
         return order
 
-    def item(self, label: str, amount: int, *, price_id: str | None, proration: bool = False,
-             start: str | None = None, end: str | None = None) -> dict[str, Any]:
+    def item(
+        self,
+        label: str,
+        amount: int,
+        *,
+        price_id: str | None,
+        proration: bool = False,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> dict[str, Any]:
         tax = amount * self.emu.tax_rate_bps // 10000
-        return {"created_at": iso(self.emu.clock.now()), "modified_at": None, "id": self.st.new_id(),
-                "label": label, "amount": amount, "tax_amount": tax, "proration": proration,
-                "product_price_id": price_id, "start_timestamp": start, "end_timestamp": end}
+        return {
+            "created_at": iso(self.emu.clock.now()),
+            "modified_at": None,
+            "id": self.st.new_id(),
+            "label": label,
+            "amount": amount,
+            "tax_amount": tax,
+            "proration": proration,
+            "product_price_id": price_id,
+            "start_timestamp": start,
+            "end_timestamp": end,
+        }
 
-    def create(self, *, customer_id: str, product_id: str, items: list[dict[str, Any]], billing_reason: str,
-               currency: str, subscription_id: str | None = None, checkout_id: str | None = None,
-               discount_id: str | None = None, seats: int | None = None,
-               metadata: dict[str, Any] | None = None, paid: bool = False,
-               announce: bool = True) -> dict[str, Any]:
+    def create(
+        self,
+        *,
+        customer_id: str,
+        product_id: str,
+        items: list[dict[str, Any]],
+        billing_reason: str,
+        currency: str,
+        subscription_id: str | None = None,
+        checkout_id: str | None = None,
+        discount_id: str | None = None,
+        seats: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        paid: bool = False,
+        announce: bool = True,
+    ) -> dict[str, Any]:
         now = iso(self.emu.clock.now())
         subtotal = sum(i["amount"] for i in items)
         discount = self.emu.catalog.discount_amount(discount_id, subtotal)
@@ -48,21 +82,40 @@ class Orders:
         prefix = self.st.organization["slug"].upper().replace("-", "")[:8] or "POLAR"
         product = self.st.products[product_id]
         order = {
-            "id": self.st.new_id(), "created_at": now, "modified_at": None,
-            "status": "paid" if paid else "pending", "paid": paid,
-            "subtotal_amount": subtotal, "discount_amount": discount, "net_amount": net,
-            "tax_amount": tax, "total_amount": net + tax, "applied_balance_amount": 0,
-            "due_amount": 0 if paid else net + tax, "refunded_amount": 0, "refunded_tax_amount": 0,
-            "currency": currency, "billing_reason": billing_reason,
+            "id": self.st.new_id(),
+            "created_at": now,
+            "modified_at": None,
+            "status": "paid" if paid else "pending",
+            "paid": paid,
+            "subtotal_amount": subtotal,
+            "discount_amount": discount,
+            "net_amount": net,
+            "tax_amount": tax,
+            "total_amount": net + tax,
+            "applied_balance_amount": 0,
+            "due_amount": 0 if paid else net + tax,
+            "refunded_amount": 0,
+            "refunded_tax_amount": 0,
+            "currency": currency,
+            "billing_reason": billing_reason,
             "billing_name": customer["billing_name"] or customer["name"],
             "billing_address": customer["billing_address"],
-            "invoice_number": f"{prefix}-{number:04d}", "is_invoice_generated": False,
+            "invoice_number": f"{prefix}-{number:04d}",
+            "is_invoice_generated": False,
             "receipt_number": f"{prefix}-R{number:04d}" if paid else None,
-            "seats": seats, "units": None, "customer_id": customer_id, "product_id": product_id,
-            "discount_id": discount_id if discount else None, "subscription_id": subscription_id,
-            "checkout_id": checkout_id, "next_payment_attempt_at": None,
-            "metadata": dict(metadata or {}), "custom_field_data": {},
-            "platform_fee_amount": 0, "platform_fee_currency": None, "items": items,
+            "seats": seats,
+            "units": None,
+            "customer_id": customer_id,
+            "product_id": product_id,
+            "discount_id": discount_id if discount else None,
+            "subscription_id": subscription_id,
+            "checkout_id": checkout_id,
+            "next_payment_attempt_at": None,
+            "metadata": dict(metadata or {}),
+            "custom_field_data": {},
+            "platform_fee_amount": 0,
+            "platform_fee_currency": None,
+            "items": items,
             "description": product["name"],
         }
         self.st.orders[order["id"]] = order
@@ -74,8 +127,13 @@ class Orders:
     def mark_paid(self, order: dict[str, Any], *, announce_update: bool) -> None:
         now = iso(self.emu.clock.now())
         if not order["paid"]:
-            order.update(status="paid", paid=True, due_amount=0, modified_at=now,
-                         next_payment_attempt_at=None)
+            order.update(
+                status="paid",
+                paid=True,
+                due_amount=0,
+                modified_at=now,
+                next_payment_attempt_at=None,
+            )
             number = int(order["invoice_number"].rsplit("-", 1)[1])
             prefix = order["invoice_number"].rsplit("-", 1)[0]
             order["receipt_number"] = f"{prefix}-R{number:04d}"
@@ -87,10 +145,17 @@ class Orders:
     def generate_invoice(self, order_id: str) -> None:
         order = self.get(order_id)
         if not order["paid"]:
-            raise APIError(422, {"error": "OrderNotEligibleForInvoice", "detail": "Order is not paid."})
+            raise APIError(
+                422, {"error": "OrderNotEligibleForInvoice", "detail": "Order is not paid."}
+            )
         if order["billing_address"] is None and order["billing_name"] is None:
-            raise APIError(422, {"error": "MissingInvoiceBillingDetails",
-                                 "detail": "Billing name and address are required to generate an invoice."})
+            raise APIError(
+                422,
+                {
+                    "error": "MissingInvoiceBillingDetails",
+                    "detail": "Billing name and address are required to generate an invoice.",
+                },
+            )
         if not order["is_invoice_generated"]:
             order["is_invoice_generated"] = True
             order["modified_at"] = iso(self.emu.clock.now())
@@ -120,15 +185,27 @@ class Orders:
             raise forbidden("RefundedAlready", "Order is already fully refunded.")
         refundable = order["net_amount"] - order["refunded_amount"]
         if amount > refundable:
-            raise invalid(["body", "amount"], f"Refund amount exceeds the refundable amount ({refundable}).")
+            raise invalid(
+                ["body", "amount"], f"Refund amount exceeds the refundable amount ({refundable})."
+            )
         tax = order["tax_amount"] * amount // order["net_amount"] if order["net_amount"] else 0
         now = iso(self.emu.clock.now())
         refund = {
-            "created_at": now, "modified_at": None, "id": self.st.new_id(), "metadata": metadata,
-            "status": "pending", "reason": reason, "amount": amount, "tax_amount": tax,
-            "currency": order["currency"], "organization_id": self.st.organization["id"],
-            "order_id": order_id, "subscription_id": order["subscription_id"],
-            "customer_id": order["customer_id"], "revoke_benefits": revoke_benefits, "dispute": None,
+            "created_at": now,
+            "modified_at": None,
+            "id": self.st.new_id(),
+            "metadata": metadata,
+            "status": "pending",
+            "reason": reason,
+            "amount": amount,
+            "tax_amount": tax,
+            "currency": order["currency"],
+            "organization_id": self.st.organization["id"],
+            "order_id": order_id,
+            "subscription_id": order["subscription_id"],
+            "customer_id": order["customer_id"],
+            "revoke_benefits": revoke_benefits,
+            "dispute": None,
             "_comment": comment,
         }
         self.st.refunds[refund["id"]] = refund
@@ -138,7 +215,9 @@ class Orders:
         self.emu.emit("refund.updated", self.emu.ser.refund(refund["id"]))
         order["refunded_amount"] += amount
         order["refunded_tax_amount"] += tax
-        order["status"] = "refunded" if order["refunded_amount"] >= order["net_amount"] else "partially_refunded"
+        order["status"] = (
+            "refunded" if order["refunded_amount"] >= order["net_amount"] else "partially_refunded"
+        )
         order["modified_at"] = now
         self.emu.emit("order.refunded", self.emu.ser.order(order_id))
         self.emu.emit("order.updated", self.emu.ser.order(order_id))

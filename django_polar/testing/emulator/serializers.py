@@ -15,21 +15,65 @@ if TYPE_CHECKING:
     from .core import Emulator
 
 PRODUCT_BASE_FIELDS = (
-    "id", "created_at", "modified_at", "trial_interval", "trial_interval_count", "name",
-    "description", "visibility", "recurring_interval", "recurring_interval_count",
-    "meter_interval", "meter_interval_count", "is_recurring", "is_archived", "organization_id",
+    "id",
+    "created_at",
+    "modified_at",
+    "trial_interval",
+    "trial_interval_count",
+    "name",
+    "description",
+    "visibility",
+    "recurring_interval",
+    "recurring_interval_count",
+    "meter_interval",
+    "meter_interval_count",
+    "is_recurring",
+    "is_archived",
+    "organization_id",
 )
 BENEFIT_PUBLIC_FIELDS = (
-    "id", "created_at", "modified_at", "type", "description", "selectable", "deletable",
-    "is_deleted", "organization_id",
+    "id",
+    "created_at",
+    "modified_at",
+    "type",
+    "description",
+    "selectable",
+    "deletable",
+    "is_deleted",
+    "organization_id",
 )
 SUBSCRIPTION_BASE_FIELDS = (
-    "created_at", "modified_at", "id", "amount", "currency", "recurring_interval",
-    "recurring_interval_count", "status", "current_period_start", "current_period_end",
-    "current_meter_period_start", "current_meter_period_end", "trial_start", "trial_end",
-    "cancel_at_period_end", "canceled_at", "started_at", "ends_at", "ended_at", "past_due_at",
-    "pause_at_period_end", "paused_at", "resumes_at", "customer_id", "product_id", "discount_id",
-    "checkout_id", "seats", "units", "customer_cancellation_reason", "customer_cancellation_comment",
+    "created_at",
+    "modified_at",
+    "id",
+    "amount",
+    "currency",
+    "recurring_interval",
+    "recurring_interval_count",
+    "status",
+    "current_period_start",
+    "current_period_end",
+    "current_meter_period_start",
+    "current_meter_period_end",
+    "trial_start",
+    "trial_end",
+    "cancel_at_period_end",
+    "canceled_at",
+    "started_at",
+    "ends_at",
+    "ended_at",
+    "past_due_at",
+    "pause_at_period_end",
+    "paused_at",
+    "resumes_at",
+    "customer_id",
+    "product_id",
+    "discount_id",
+    "checkout_id",
+    "seats",
+    "units",
+    "customer_cancellation_reason",
+    "customer_cancellation_comment",
     "metadata",
 )
 DISCOUNT_PRODUCTS_KEY = "_product_ids"
@@ -58,7 +102,10 @@ class Serializer:
         b = self.st.benefits[benefit_id]
         out = {k: b[k] for k in BENEFIT_PUBLIC_FIELDS}
         if b["type"] == "meter_credit":
-            out["properties"] = {"units": b["properties"]["units"], "meter_id": b["properties"]["meter_id"]}
+            out["properties"] = {
+                "units": b["properties"]["units"],
+                "meter_id": b["properties"]["meter_id"],
+            }
         return out
 
     def price(self, price: dict[str, Any]) -> dict[str, Any]:
@@ -66,8 +113,11 @@ class Serializer:
         if price["amount_type"] in ("metered_unit", "metered_tiers"):
             meter = self.st.meters[price["meter_id"]]
             out["meter"] = {
-                "id": meter["id"], "name": meter["name"], "unit": meter["unit"],
-                "custom_label": meter.get("custom_label"), "custom_multiplier": meter.get("custom_multiplier"),
+                "id": meter["id"],
+                "name": meter["name"],
+                "unit": meter["unit"],
+                "custom_label": meter.get("custom_label"),
+                "custom_multiplier": meter.get("custom_multiplier"),
             }
         return out
 
@@ -92,7 +142,9 @@ class Serializer:
         out = {k: p[k] for k in PRODUCT_BASE_FIELDS}
         out["metadata"] = dict(p["metadata"])
         out["prices"] = self.active_prices(p)
-        out["benefits"] = [self.benefit_public(b) for b in p["_benefit_ids"] if b in self.st.benefits]
+        out["benefits"] = [
+            self.benefit_public(b) for b in p["_benefit_ids"] if b in self.st.benefits
+        ]
         out["medias"] = []
         return out
 
@@ -103,7 +155,9 @@ class Serializer:
         d = self.st.discounts[discount_id]
         out = public(d)
         if with_products:
-            out["products"] = [self.product_base(p) for p in d[DISCOUNT_PRODUCTS_KEY] if p in self.st.products]
+            out["products"] = [
+                self.product_base(p) for p in d[DISCOUNT_PRODUCTS_KEY] if p in self.st.products
+            ]
         return out
 
     def checkout_discount(self, discount_id: str) -> dict[str, Any]:
@@ -119,14 +173,24 @@ class Serializer:
 
     def customer_state(self, customer_id: str) -> dict[str, Any]:
         out = self.customer(customer_id)
-        subs = [s for s in self.st.subscriptions.values()
-                if s["customer_id"] == customer_id and s["status"] in ("active", "trialing", "past_due")]
+        subs = [
+            s
+            for s in self.st.subscriptions.values()
+            if s["customer_id"] == customer_id and s["status"] in ("active", "trialing", "past_due")
+        ]
         out["active_subscriptions"] = [self.state_subscription(s) for s in subs]
-        grants = [g for g in self.st.grants.values() if g["customer_id"] == customer_id and g["is_granted"]]
+        grants = [
+            g
+            for g in self.st.grants.values()
+            if g["customer_id"] == customer_id and g["is_granted"]
+        ]
         out["granted_benefits"] = [
             {
-                "id": g["id"], "created_at": g["created_at"], "modified_at": g["modified_at"],
-                "granted_at": g["granted_at"], "benefit_id": g["benefit_id"],
+                "id": g["id"],
+                "created_at": g["created_at"],
+                "modified_at": g["modified_at"],
+                "granted_at": g["granted_at"],
+                "benefit_id": g["benefit_id"],
                 "benefit_type": self.st.benefits[g["benefit_id"]]["type"],
                 "benefit_metadata": dict(self.st.benefits[g["benefit_id"]]["metadata"]),
                 "properties": dict(g["properties"]),
@@ -135,26 +199,59 @@ class Serializer:
         ]
         out["active_meters"] = [
             {
-                "id": cm["id"], "created_at": cm["created_at"], "modified_at": cm["modified_at"],
-                "meter_id": cm["meter_id"], "consumed_units": cm["consumed_units"],
-                "credited_units": cm["credited_units"], "balance": cm["balance"],
+                "id": cm["id"],
+                "created_at": cm["created_at"],
+                "modified_at": cm["modified_at"],
+                "meter_id": cm["meter_id"],
+                "consumed_units": cm["consumed_units"],
+                "credited_units": cm["credited_units"],
+                "balance": cm["balance"],
             }
             for cm in self.emu.usage.customer_meters(customer_id=customer_id)
         ]
         return out
 
     def state_subscription(self, s: dict[str, Any]) -> dict[str, Any]:
-        keys = ("id", "created_at", "modified_at", "metadata", "status", "amount", "currency",
-                "recurring_interval", "current_period_start", "current_period_end", "trial_start",
-                "trial_end", "cancel_at_period_end", "canceled_at", "started_at", "ends_at",
-                "product_id", "discount_id", "seats", "units")
+        keys = (
+            "id",
+            "created_at",
+            "modified_at",
+            "metadata",
+            "status",
+            "amount",
+            "currency",
+            "recurring_interval",
+            "current_period_start",
+            "current_period_end",
+            "trial_start",
+            "trial_end",
+            "cancel_at_period_end",
+            "canceled_at",
+            "started_at",
+            "ends_at",
+            "product_id",
+            "discount_id",
+            "seats",
+            "units",
+        )
         out = {k: s.get(k) for k in keys}
         out["metadata"] = dict(s["metadata"])
         # 2026-10 reports access, not billing status: past_due subscriptions are "disabled".
         out["status"] = "disabled" if s["status"] == "past_due" else "granted"
         out["custom_field_data"] = {}
         out["meters"] = [
-            {k: m[k] for k in ("created_at", "modified_at", "id", "consumed_units", "credited_units", "amount", "meter_id")}
+            {
+                k: m[k]
+                for k in (
+                    "created_at",
+                    "modified_at",
+                    "id",
+                    "consumed_units",
+                    "credited_units",
+                    "amount",
+                    "meter_id",
+                )
+            }
             for m in self.subscription_meters(s)
         ]
         return out
@@ -166,13 +263,18 @@ class Serializer:
             if price["amount_type"] != "metered_unit":
                 continue
             consumed, credited = self.emu.usage.period_usage(s["customer_id"], price["meter_id"])
-            out.append({
-                "created_at": s["created_at"], "modified_at": iso(self.emu.clock.now()),
-                "id": s["id"][:-12] + price["meter_id"][-12:],
-                "consumed_units": float(consumed), "credited_units": int(credited),
-                "amount": self.emu.usage.metered_amount(price, consumed - credited),
-                "meter_id": price["meter_id"], "meter": self.meter(price["meter_id"]),
-            })
+            out.append(
+                {
+                    "created_at": s["created_at"],
+                    "modified_at": iso(self.emu.clock.now()),
+                    "id": s["id"][:-12] + price["meter_id"][-12:],
+                    "consumed_units": float(consumed),
+                    "credited_units": int(credited),
+                    "amount": self.emu.usage.metered_amount(price, consumed - credited),
+                    "meter_id": price["meter_id"],
+                    "meter": self.meter(price["meter_id"]),
+                }
+            )
         return out
 
     def subscription(self, subscription_id: str) -> dict[str, Any]:
@@ -182,7 +284,9 @@ class Serializer:
         out["custom_field_data"] = {}
         out["customer"] = self.customer(s["customer_id"])
         out["product"] = self.product(s["product_id"])
-        out["discount"] = self.discount(s["discount_id"], with_products=False) if s["discount_id"] else None
+        out["discount"] = (
+            self.discount(s["discount_id"], with_products=False) if s["discount_id"] else None
+        )
         out["prices"] = [self.price(p) for p in s["_prices"]]
         out["meters"] = self.subscription_meters(s)
         out["pending_update"] = dict(s["_pending_update"]) if s.get("_pending_update") else None
@@ -200,17 +304,25 @@ class Serializer:
         out = public(o)
         out["customer"] = self.customer(o["customer_id"])
         out["product"] = self.product_base(o["product_id"]) if o["product_id"] else None
-        out["discount"] = self.discount(o["discount_id"], with_products=False) if o["discount_id"] else None
-        out["subscription"] = self.subscription_base(o["subscription_id"]) if o["subscription_id"] else None
+        out["discount"] = (
+            self.discount(o["discount_id"], with_products=False) if o["discount_id"] else None
+        )
+        out["subscription"] = (
+            self.subscription_base(o["subscription_id"]) if o["subscription_id"] else None
+        )
         out["refundable_amount"] = o["net_amount"] - o["refunded_amount"] if o["paid"] else 0
-        out["refundable_tax_amount"] = o["tax_amount"] - o["refunded_tax_amount"] if o["paid"] else 0
+        out["refundable_tax_amount"] = (
+            o["tax_amount"] - o["refunded_tax_amount"] if o["paid"] else 0
+        )
         return out
 
     def refund(self, refund_id: str) -> dict[str, Any]:
         return public(self.st.refunds[refund_id])
 
     # grants -----------------------------------------------------------------------
-    def grant(self, grant_id: str, *, webhook: bool = False, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    def grant(
+        self, grant_id: str, *, webhook: bool = False, previous: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         g = self.st.grants[grant_id]
         out = public(g)
         out["customer"] = self.customer(g["customer_id"])
@@ -224,20 +336,45 @@ class Serializer:
     def checkout(self, checkout_id: str, *, public_view: bool = False) -> dict[str, Any]:
         c = self.st.checkouts[checkout_id]
         out = public(c)
-        out["products"] = [self.product_public(p) for p in c["_product_ids"] if p in self.st.products]
+        out["products"] = [
+            self.product_public(p) for p in c["_product_ids"] if p in self.st.products
+        ]
         out["product"] = self.product_public(c["product_id"]) if c["product_id"] else None
-        price = self.emu.catalog.find_price(c["product_price_id"])[1] if c["product_price_id"] else None
+        price = (
+            self.emu.catalog.find_price(c["product_price_id"])[1] if c["product_price_id"] else None
+        )
         out["product_price"] = self.price(price) if price else None
-        out["prices"] = {p: self.active_prices(self.st.products[p]) for p in c["_product_ids"] if p in self.st.products}
+        out["prices"] = {
+            p: self.active_prices(self.st.products[p])
+            for p in c["_product_ids"]
+            if p in self.st.products
+        }
         out["discount"] = self.checkout_discount(c["discount_id"]) if c["discount_id"] else None
         out["attached_custom_fields"] = []
         if public_view:
-            for key in ("trial_interval", "trial_interval_count", "metadata", "external_customer_id",
-                        "subscription_id", "customer_metadata"):
+            for key in (
+                "trial_interval",
+                "trial_interval_count",
+                "metadata",
+                "external_customer_id",
+                "subscription_id",
+                "customer_metadata",
+            ):
                 out.pop(key, None)
             org = self.st.organization
-            out["organization"] = {k: org[k] for k in ("created_at", "modified_at", "id", "name", "slug",
-                                                       "avatar_url", "proration_behavior", "allow_customer_updates")}
+            out["organization"] = {
+                k: org[k]
+                for k in (
+                    "created_at",
+                    "modified_at",
+                    "id",
+                    "name",
+                    "slug",
+                    "avatar_url",
+                    "proration_behavior",
+                    "allow_customer_updates",
+                )
+            }
         return out
 
     def checkout_link(self, link_id: str) -> dict[str, Any]:
@@ -246,7 +383,9 @@ class Serializer:
         out["products"] = [
             {**self.product_public(p)} for p in link["_product_ids"] if p in self.st.products
         ]
-        out["discount"] = self.discount(link["discount_id"], with_products=False) if link["discount_id"] else None
+        out["discount"] = (
+            self.discount(link["discount_id"], with_products=False) if link["discount_id"] else None
+        )
         return out
 
     # license keys -----------------------------------------------------------------
@@ -271,7 +410,9 @@ class Serializer:
     def event(self, event_id: str) -> dict[str, Any]:
         e = self.st.events[event_id]
         out = public(e)
-        out["customer"] = self.customer(e["customer_id"]) if e["customer_id"] in self.st.customers else None
+        out["customer"] = (
+            self.customer(e["customer_id"]) if e["customer_id"] in self.st.customers else None
+        )
         return out
 
     def customer_session(self, session_id: str) -> dict[str, Any]:

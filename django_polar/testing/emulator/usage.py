@@ -26,7 +26,11 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     if left is None:
         return op == "ne"
     if op in ("eq", "ne"):
-        same = str(left) == str(right) if isinstance(left, str) or isinstance(right, str) else left == right
+        same = (
+            str(left) == str(right)
+            if isinstance(left, str) or isinstance(right, str)
+            else left == right
+        )
         return same if op == "eq" else not same
     if op in ("like", "not_like"):
         hit = str(right).strip("%").lower() in str(left).lower()
@@ -44,7 +48,9 @@ def matches(filt: dict[str, Any], event: dict[str, Any]) -> bool:
         if "conjunction" in clause:
             results.append(matches(clause, event))
         else:
-            results.append(_compare(clause["operator"], _value(event, clause["property"]), clause["value"]))
+            results.append(
+                _compare(clause["operator"], _value(event, clause["property"]), clause["value"])
+            )
     if not results:
         return True
     return all(results) if filt["conjunction"] == "and" else any(results)
@@ -67,7 +73,12 @@ def aggregate(aggregation: dict[str, Any], events: list[dict[str, Any]]) -> floa
         return float(len({str(v) for v in values if v is not None}))
     if not values:
         return 0.0
-    return {"sum": sum(values), "max": max(values), "min": min(values), "avg": sum(values) / len(values)}[func]
+    return {
+        "sum": sum(values),
+        "max": max(values),
+        "min": min(values),
+        "avg": sum(values) / len(values),
+    }[func]
 
 
 class Usage:
@@ -109,16 +120,31 @@ class Usage:
                 seen.add(external_id)
             metadata = e.get("metadata") or {}
             if not isinstance(metadata, dict):
-                raise invalid(["body", "events", i, "metadata"], "Input should be a valid dictionary", "dict_type")
-            staged.append({
-                "id": self.st.new_id(), "timestamp": iso(timestamp),
-                "organization_id": self.st.organization["id"],
-                "customer_id": customer["id"] if customer else None,
-                "external_customer_id": customer["external_id"] if customer else external_customer_id,
-                "member_id": None, "external_member_id": None, "child_count": 0,
-                "parent_id": e.str("parent_id"), "label": name, "name": name, "source": "user",
-                "metadata": metadata, "_external_id": external_id,
-            })
+                raise invalid(
+                    ["body", "events", i, "metadata"],
+                    "Input should be a valid dictionary",
+                    "dict_type",
+                )
+            staged.append(
+                {
+                    "id": self.st.new_id(),
+                    "timestamp": iso(timestamp),
+                    "organization_id": self.st.organization["id"],
+                    "customer_id": customer["id"] if customer else None,
+                    "external_customer_id": customer["external_id"]
+                    if customer
+                    else external_customer_id,
+                    "member_id": None,
+                    "external_member_id": None,
+                    "child_count": 0,
+                    "parent_id": e.str("parent_id"),
+                    "label": name,
+                    "name": name,
+                    "source": "user",
+                    "metadata": metadata,
+                    "_external_id": external_id,
+                }
+            )
         for event in staged:
             self.st.events[event["id"]] = event
             customer = self.st.customers.get(event["customer_id"] or "")
@@ -132,15 +158,24 @@ class Usage:
         return {"inserted": len(staged), "duplicates": duplicates}
 
     # customer meters --------------------------------------------------------------
-    def customer_meter(self, customer_id: str, meter_id: str, *, create: bool = True) -> dict[str, Any] | None:
+    def customer_meter(
+        self, customer_id: str, meter_id: str, *, create: bool = True
+    ) -> dict[str, Any] | None:
         for cm in self.st.customer_meters.values():
             if cm["customer_id"] == customer_id and cm["meter_id"] == meter_id:
                 return cm
         if not create:
             return None
         now = iso(self.emu.clock.now())
-        cm = {"id": self.st.new_id(), "created_at": now, "modified_at": None,
-              "customer_id": customer_id, "meter_id": meter_id, "_reset_at": None, "_credited": 0}
+        cm = {
+            "id": self.st.new_id(),
+            "created_at": now,
+            "modified_at": None,
+            "customer_id": customer_id,
+            "meter_id": meter_id,
+            "_reset_at": None,
+            "_credited": 0,
+        }
         self.st.customer_meters[cm["id"]] = cm
         return cm
 
@@ -149,9 +184,16 @@ class Usage:
         customer = self.st.customers.get(customer_id)
         start = parse_iso(since) if since else None
         events = [
-            e for e in self.st.events.values()
-            if (e["customer_id"] == customer_id
-                or (customer and customer["external_id"] and e["external_customer_id"] == customer["external_id"]))
+            e
+            for e in self.st.events.values()
+            if (
+                e["customer_id"] == customer_id
+                or (
+                    customer
+                    and customer["external_id"]
+                    and e["external_customer_id"] == customer["external_id"]
+                )
+            )
             and (start is None or parse_iso(e["timestamp"]) >= start)
             and matches(meter["filter"], e)
         ]
@@ -174,11 +216,15 @@ class Usage:
         cm["modified_at"] = cm["_reset_at"]
 
     def metered_amount(self, price: dict[str, Any], units: float) -> int:
-        amount = (Decimal(str(max(units, 0))) * Decimal(price["unit_amount"])).quantize(Decimal(1), ROUND_HALF_UP)
+        amount = (Decimal(str(max(units, 0))) * Decimal(price["unit_amount"])).quantize(
+            Decimal(1), ROUND_HALF_UP
+        )
         cap = price.get("cap_amount")
         return int(min(amount, cap)) if cap is not None else int(amount)
 
-    def customer_meters(self, *, customer_id: str | None = None, meter_id: str | None = None) -> list[dict[str, Any]]:
+    def customer_meters(
+        self, *, customer_id: str | None = None, meter_id: str | None = None
+    ) -> list[dict[str, Any]]:
         out = []
         for cm in self.st.customer_meters.values():
             if customer_id and cm["customer_id"] != customer_id:
@@ -189,12 +235,18 @@ class Usage:
             if customer is None or customer["deleted_at"] is not None:
                 continue
             consumed, credited = self.period_usage(cm["customer_id"], cm["meter_id"])
-            out.append({
-                "id": cm["id"], "created_at": cm["created_at"], "modified_at": cm["modified_at"],
-                "customer_id": cm["customer_id"], "meter_id": cm["meter_id"],
-                "consumed_units": float(consumed), "credited_units": int(credited),
-                "balance": float(credited - consumed),
-                "customer": self.emu.ser.customer(cm["customer_id"]),
-                "meter": self.emu.ser.meter(cm["meter_id"]),
-            })
+            out.append(
+                {
+                    "id": cm["id"],
+                    "created_at": cm["created_at"],
+                    "modified_at": cm["modified_at"],
+                    "customer_id": cm["customer_id"],
+                    "meter_id": cm["meter_id"],
+                    "consumed_units": float(consumed),
+                    "credited_units": int(credited),
+                    "balance": float(credited - consumed),
+                    "customer": self.emu.ser.customer(cm["customer_id"]),
+                    "meter": self.emu.ser.meter(cm["meter_id"]),
+                }
+            )
         return out

@@ -25,7 +25,11 @@ class Body:
 
     def __init__(self, data: Any, loc: tuple[Any, ...] = ("body",)) -> None:
         if not isinstance(data, dict):
-            raise invalid(list(loc), "Input should be a valid dictionary or object to extract fields from", "model_attributes_type")
+            raise invalid(
+                list(loc),
+                "Input should be a valid dictionary or object to extract fields from",
+                "model_attributes_type",
+            )
         self.data = data
         self.loc = loc
 
@@ -42,8 +46,16 @@ class Body:
             return default
         return self.data[name]
 
-    def str(self, name: str, default: Any = None, *, required: bool = False, nullable: bool = True,
-            min_length: int = 0, max_length: int | None = None) -> Any:
+    def str(
+        self,
+        name: str,
+        default: Any = None,
+        *,
+        required: bool = False,
+        nullable: bool = True,
+        min_length: int = 0,
+        max_length: int | None = None,
+    ) -> Any:
         value = self.get(name, default, required=required)
         if value is None and name in self.data and (nullable and not required):
             return None
@@ -52,24 +64,46 @@ class Body:
         if not isinstance(value, str):
             raise invalid(self._loc(name), "Input should be a valid string", "string_type")
         if len(value) < min_length:
-            raise invalid(self._loc(name), f"String should have at least {min_length} character{'s' if min_length != 1 else ''}", "string_too_short")
+            raise invalid(
+                self._loc(name),
+                f"String should have at least {min_length} character{'s' if min_length != 1 else ''}",
+                "string_too_short",
+            )
         if max_length is not None and len(value) > max_length:
-            raise invalid(self._loc(name), f"String should have at most {max_length} characters", "string_too_long")
+            raise invalid(
+                self._loc(name),
+                f"String should have at most {max_length} characters",
+                "string_too_long",
+            )
         return value
 
-    def int(self, name: str, default: Any = None, *, required: bool = False, ge: int | None = None,
-            le: int | None = None, gt: int | None = None) -> Any:
+    def int(
+        self,
+        name: str,
+        default: Any = None,
+        *,
+        required: bool = False,
+        ge: int | None = None,
+        le: int | None = None,
+        gt: int | None = None,
+    ) -> Any:
         value = self.get(name, default, required=required)
         if value is None:
             return default if name not in self.data else None
         if isinstance(value, bool) or not isinstance(value, int):
             raise invalid(self._loc(name), "Input should be a valid integer", "int_type")
         if ge is not None and value < ge:
-            raise invalid(self._loc(name), f"Input should be greater than or equal to {ge}", "greater_than_equal")
+            raise invalid(
+                self._loc(name),
+                f"Input should be greater than or equal to {ge}",
+                "greater_than_equal",
+            )
         if gt is not None and value <= gt:
             raise invalid(self._loc(name), f"Input should be greater than {gt}", "greater_than")
         if le is not None and value > le:
-            raise invalid(self._loc(name), f"Input should be less than or equal to {le}", "less_than_equal")
+            raise invalid(
+                self._loc(name), f"Input should be less than or equal to {le}", "less_than_equal"
+            )
         return value
 
     def bool(self, name: str, default: Any = None, *, required: bool = False) -> Any:
@@ -80,12 +114,18 @@ class Body:
             raise invalid(self._loc(name), "Input should be a valid boolean", "bool_type")
         return value
 
-    def choice(self, name: str, choices: tuple[str, ...], default: Any = None, *, required: bool = False) -> Any:
+    def choice(
+        self, name: str, choices: tuple[str, ...], default: Any = None, *, required: bool = False
+    ) -> Any:
         value = self.get(name, default, required=required)
         if value is None:
             return default if name not in self.data else None
         if value not in choices:
-            expected = ", ".join(f"'{c}'" for c in choices[:-1]) + f" or '{choices[-1]}'" if len(choices) > 1 else f"'{choices[0]}'"
+            expected = (
+                ", ".join(f"'{c}'" for c in choices[:-1]) + f" or '{choices[-1]}'"
+                if len(choices) > 1
+                else f"'{choices[0]}'"
+            )
             raise invalid(self._loc(name), f"Input should be {expected}", "enum")
         return value
 
@@ -102,20 +142,33 @@ class Body:
         if not isinstance(value, list):
             raise invalid(self._loc(name), "Input should be a valid list", "list_type")
         if len(value) < min_items:
-            raise invalid(self._loc(name), f"List should have at least {min_items} item after validation, not {len(value)}", "too_short")
+            raise invalid(
+                self._loc(name),
+                f"List should have at least {min_items} item after validation, not {len(value)}",
+                "too_short",
+            )
         return [check_uuid(v, [*self._loc(name), i]) for i, v in enumerate(value)]
 
     def email(self, name: str, *, required: bool = False) -> Any:
         value = self.str(name, required=required)
         problem = email_problem(value) if value is not None else None
         if problem is not None:
-            raise invalid(self._loc(name), f"value is not a valid email address: {problem}", "value_error", value)
+            raise invalid(
+                self._loc(name),
+                f"value is not a valid email address: {problem}",
+                "value_error",
+                value,
+            )
         return value
 
     def url(self, name: str, *, required: bool = False) -> Any:
         value = self.str(name, required=required, min_length=1, max_length=2083)
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise invalid(self._loc(name), "Input should be a valid URL, relative URL without a base", "url_parsing")
+            raise invalid(
+                self._loc(name),
+                "Input should be a valid URL, relative URL without a base",
+                "url_parsing",
+            )
         return value
 
     def datetime(self, name: str, *, required: bool = False) -> datetime | None:
@@ -127,9 +180,15 @@ class Body:
         try:
             return parse_iso(value)
         except ValueError:
-            raise invalid(self._loc(name), "Input should be a valid datetime, invalid character in year", "datetime_from_date_parsing") from None
+            raise invalid(
+                self._loc(name),
+                "Input should be a valid datetime, invalid character in year",
+                "datetime_from_date_parsing",
+            ) from None
 
-    def metadata(self, name: str = "metadata", *, allow_float: bool = True) -> dict[str, Any] | None:
+    def metadata(
+        self, name: str = "metadata", *, allow_float: bool = True
+    ) -> dict[str, Any] | None:
         value = self.get(name)
         if value is None:
             return None
@@ -169,7 +228,9 @@ def email_problem(value: str) -> str | None:
     if len(labels) < 2:
         return "The part after the @-sign is not valid. It should have a period."
     if any(not LABEL_RE.match(label) for label in labels):
-        return "The part after the @-sign is not valid. A period or hyphen is in an invalid position."
+        return (
+            "The part after the @-sign is not valid. A period or hyphen is in an invalid position."
+        )
     if labels[-1].lower() in SPECIAL_USE:
         return "The part after the @-sign is a special-use or reserved name that cannot be used with email."
     if len(value) > 254:
@@ -183,7 +244,13 @@ def check_uuid(value: Any, loc: list[Any]) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise invalid(loc, "Input should be a valid UUID, invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `" + (value[:1] or " ") + "` at 1", "uuid_parsing") from None
+        raise invalid(
+            loc,
+            "Input should be a valid UUID, invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `"
+            + (value[:1] or " ")
+            + "` at 1",
+            "uuid_parsing",
+        ) from None
 
 
 def check_metadata(value: Any, loc: list[Any], *, allow_float: bool = True) -> dict[str, Any]:
@@ -191,36 +258,66 @@ def check_metadata(value: Any, loc: list[Any], *, allow_float: bool = True) -> d
     if not isinstance(value, dict):
         raise invalid(loc, "Input should be a valid dictionary", "dict_type")
     if len(value) > 50:
-        raise invalid(loc, "Dictionary should have at most 50 items after validation, not " + str(len(value)), "too_long")
+        raise invalid(
+            loc,
+            "Dictionary should have at most 50 items after validation, not " + str(len(value)),
+            "too_long",
+        )
     for key, item in value.items():
         if not 1 <= len(key) <= 40:
-            msg = "String should have at most 40 characters" if key else "String should have at least 1 character"
-            raise invalid([*loc, key, "[key]"], msg, "string_too_long" if key else "string_too_short")
+            msg = (
+                "String should have at most 40 characters"
+                if key
+                else "String should have at least 1 character"
+            )
+            raise invalid(
+                [*loc, key, "[key]"], msg, "string_too_long" if key else "string_too_short"
+            )
         if isinstance(item, str):
             if not 1 <= len(item) <= 500:
-                msg = "String should have at most 500 characters" if item else "String should have at least 1 character"
-                raise invalid([*loc, key, "str"], msg, "string_too_long" if item else "string_too_short")
+                msg = (
+                    "String should have at most 500 characters"
+                    if item
+                    else "String should have at least 1 character"
+                )
+                raise invalid(
+                    [*loc, key, "str"], msg, "string_too_long" if item else "string_too_short"
+                )
         elif isinstance(item, bool | int):
             continue
         elif isinstance(item, float) and allow_float:
             continue
         else:
-            raise invalid([*loc, key], "Input should be a valid string, integer, number or boolean", "union_type")
+            raise invalid(
+                [*loc, key],
+                "Input should be a valid string, integer, number or boolean",
+                "union_type",
+            )
     return dict(value)
 
 
-def query_int(params: dict[str, str], name: str, default: int, *, ge: int, le: int | None = None) -> int:
+def query_int(
+    params: dict[str, str], name: str, default: int, *, ge: int, le: int | None = None
+) -> int:
     raw = params.get(name)
     if raw is None:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise invalid(["query", name], "Input should be a valid integer, unable to parse string as an integer", "int_parsing") from None
+        raise invalid(
+            ["query", name],
+            "Input should be a valid integer, unable to parse string as an integer",
+            "int_parsing",
+        ) from None
     if value < ge:
-        raise invalid(["query", name], f"Input should be greater than or equal to {ge}", "greater_than_equal")
+        raise invalid(
+            ["query", name], f"Input should be greater than or equal to {ge}", "greater_than_equal"
+        )
     if le is not None and value > le:
-        raise invalid(["query", name], f"Input should be less than or equal to {le}", "less_than_equal")
+        raise invalid(
+            ["query", name], f"Input should be less than or equal to {le}", "less_than_equal"
+        )
     return value
 
 
@@ -233,7 +330,11 @@ def query_bool(params: dict[str, str], name: str) -> bool | None:
         return True
     if lowered in ("false", "0", "no", "off"):
         return False
-    raise invalid(["query", name], "Input should be a valid boolean, unable to interpret input", "bool_parsing")
+    raise invalid(
+        ["query", name],
+        "Input should be a valid boolean, unable to interpret input",
+        "bool_parsing",
+    )
 
 
 __all__ = ["MISSING", "APIError", "Body", "check_metadata", "check_uuid", "query_bool", "query_int"]

@@ -100,25 +100,42 @@ class Webhooks:
         if http is not None:
             http.close()
 
-    def add_endpoint(self, target: Target, *, secret: str, scheme: str = "standard",
-                     events: list[str] | None = None) -> Endpoint:
+    def add_endpoint(
+        self,
+        target: Target,
+        *,
+        secret: str,
+        scheme: str = "standard",
+        events: list[str] | None = None,
+    ) -> Endpoint:
         signing_key(secret, scheme)
         Webhook(signing_key(secret, scheme))  # fail fast on an unusable secret
-        endpoint = Endpoint(id=self.emu.store.new_id(), target=target, secret=secret, scheme=scheme,
-                            events=frozenset(events) if events else None)
+        endpoint = Endpoint(
+            id=self.emu.store.new_id(),
+            target=target,
+            secret=secret,
+            scheme=scheme,
+            events=frozenset(events) if events else None,
+        )
         self.endpoints.append(endpoint)
         return endpoint
 
     def emit(self, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-        event = {"type": event_type, "timestamp": iso(self.emu.clock.now()),
-                 "api_version": self.emu.api_version, "data": data}
+        event = {
+            "type": event_type,
+            "timestamp": iso(self.emu.clock.now()),
+            "api_version": self.emu.api_version,
+            "data": data,
+        }
         if self._quiet:
             return event
         self.sent_events.append(event)
         body = json.dumps(event, separators=(",", ":")).encode()
         for endpoint in self.endpoints:
             if endpoint.wants(event_type):
-                endpoint.queue.append(Delivery(webhook_id=self.emu.store.new_id(), type=event_type, body=body))
+                endpoint.queue.append(
+                    Delivery(webhook_id=self.emu.store.new_id(), type=event_type, body=body)
+                )
         return event
 
     def headers(self, endpoint: Endpoint, delivery: Delivery) -> dict[str, str]:
@@ -126,7 +143,8 @@ class Webhooks:
         # own clock (5 minutes tolerance), whatever the emulator's clock says.
         sent_at = datetime.now(UTC)
         signature = Webhook(signing_key(endpoint.secret, endpoint.scheme)).sign(
-            delivery.webhook_id, sent_at, delivery.body.decode())
+            delivery.webhook_id, sent_at, delivery.body.decode()
+        )
         return {
             "content-type": "application/json",
             "user-agent": "polar.sh webhooks (django-polar emulator)",
@@ -162,26 +180,44 @@ class Webhooks:
                 while endpoint.enabled and endpoint.queue:
                     delivery = endpoint.queue[0]
                     now = self.emu.clock.now()
-                    if not force and delivery.next_attempt_at and parse_iso(delivery.next_attempt_at) > now:
+                    if (
+                        not force
+                        and delivery.next_attempt_at
+                        and parse_iso(delivery.next_attempt_at) > now
+                    ):
                         break
                     delivery.attempts += 1
                     status, error = self._send(endpoint, delivery)
                     ok = status is not None and 200 <= status < 300
-                    self.delivery_log.append({
-                        "endpoint_id": endpoint.id, "webhook_id": delivery.webhook_id, "type": delivery.type,
-                        "attempt": delivery.attempts, "status": status, "error": error, "ok": ok,
-                    })
+                    self.delivery_log.append(
+                        {
+                            "endpoint_id": endpoint.id,
+                            "webhook_id": delivery.webhook_id,
+                            "type": delivery.type,
+                            "attempt": delivery.attempts,
+                            "status": status,
+                            "error": error,
+                            "ok": ok,
+                        }
+                    )
                     if ok:
                         endpoint.queue.pop(0)
                         endpoint.consecutive_failures = 0
                         delivered += 1
                         if self.emu.faults.duplicate():
                             self._send(endpoint, delivery)
-                            self.delivery_log.append({
-                                "endpoint_id": endpoint.id, "webhook_id": delivery.webhook_id,
-                                "type": delivery.type, "attempt": delivery.attempts, "status": None,
-                                "error": None, "ok": True, "duplicate": True,
-                            })
+                            self.delivery_log.append(
+                                {
+                                    "endpoint_id": endpoint.id,
+                                    "webhook_id": delivery.webhook_id,
+                                    "type": delivery.type,
+                                    "attempt": delivery.attempts,
+                                    "status": None,
+                                    "error": None,
+                                    "ok": True,
+                                    "duplicate": True,
+                                }
+                            )
                         continue
                     endpoint.consecutive_failures += 1
                     if endpoint.consecutive_failures >= DISABLE_AFTER:
