@@ -44,6 +44,9 @@ def run_suite(tmp_path: Path, source: str, *args: str) -> subprocess.CompletedPr
     # entry point is installed in this environment.
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    # SQLite in memory: a sub-suite on this run's PostgreSQL would create and drop a test
+    # database of the same name as ours.
+    env.pop("DATABASE_URL", None)
     django_plugin = [] if "no:django" in args else ["-p", "pytest_django.plugin"]
     return subprocess.run(
         [
