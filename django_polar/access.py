@@ -7,6 +7,7 @@
     class Dashboard(SubscriptionRequiredMixin, TemplateView): subscription_type = "default"
 
     class ReportViewSet(ViewSet): permission_classes = [HasActiveSubscription]
+    class BillingView(APIView): permission_classes = [IsAuthenticated, HasBillable]
 
 Anonymous users go to the login page; logged-in users without access go to
 ``redirect_to`` (else POLAR["SUBSCRIPTION_REQUIRED_URL"]) or get a 403. Access is read
@@ -123,6 +124,16 @@ class BenefitRequiredMixin(_AccessMixin):
 
     def get_access_test(self) -> Test:
         return benefit_test(self.required_benefit)
+
+
+class HasBillable(BasePermission):
+    """DRF: the request resolves to a billable (the logged-in user, or the configured
+    ``BILLABLE_RESOLVER``); the billing API's base permission."""
+
+    message = "There is no billing account for this request."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return billable_for_request(request) is not None
 
 
 class HasActiveSubscription(BasePermission):

@@ -158,3 +158,108 @@ def test_charge_a_custom_amount(polar, user):
     polar.pay_checkout(session["id"])
     order = user.orders.get()
     assert order.is_paid() and order.net_amount == 1500
+
+
+# -- state methods after real purchases (the emulator pays, webhooks fill the mirror) ------
+
+
+def seeded(polar, key: str):
+    """A product of the emulator's default seed, mirrored with its benefits (as polar_sync
+    would)."""
+    from django_polar import mirror
+
+    product = get_client().get_product(polar.ids[key])
+    for benefit in product["benefits"]:
+        mirror.upsert_benefit(get_client().get_benefit(benefit["id"]))
+    return mirror.upsert_product(product)
+
+
+def test_a_trial_then_its_conversion_into_a_paid_subscription(polar, user, pro):
+    session = user.checkout([pro]).with_trial(14).session
+    polar.pay_checkout(session["id"])
+    polar.deliver()
+    subscription = user.subscription()
+    assert subscription.status == "trialing"
+    assert user.on_trial() and subscription.on_trial() and user.subscribed()
+    assert not subscription.active()
+    assert not user.orders.filter(paid=True, total_amount__gt=0).exists()
+
+    polar.clock.advance(days=15)
+    polar.tick()
+    polar.deliver()
+    subscription.refresh_from_db()
+    assert subscription.active() and not subscription.on_trial()
+    assert not user.on_trial() and user.subscribed()
+    paid = user.orders.filter(paid=True, total_amount=1000)
+    assert paid.count() == 1 and paid.get().subscription_id == subscription.pk
+
+
+def test_price_and_benefits_after_a_real_purchase(polar, user):
+    pro_monthly = seeded(polar, "pro-monthly")
+    price = pro_monthly.prices.get()
+    license_benefit = polar.ids["pro-license"]
+    assert not user.subscribed_to_price(price) and not user.has_benefit(license_benefit)
+
+    buy(polar, user, pro_monthly)
+    assert user.subscribed_to_price(price) and user.subscribed_to_price(str(price.pk))
+    assert not user.subscribed_to_price("00000000-0000-4000-8000-000000000000")
+    granted = {str(g.benefit_id) for g in user.benefit_grants}
+    assert granted == {polar.ids["pro-license"], polar.ids["pro-features"]}
+    assert user.has_benefit(license_benefit) and user.has_benefit(polar.ids["pro-features"])
+    assert not user.has_benefit(polar.ids["api-credits"])
+
+    user.subscription().cancel_now()
+    polar.deliver()
+    assert not user.has_benefit(license_benefit)
+    assert not user.benefit_grants.exists()
+
+
+@pytest.mark.parametrize("grants_access", [False, True])
+def test_a_declined_renewal_is_past_due(polar, user, subscription, settings, grants_access):
+    settings.POLAR = {**settings.POLAR, "PAST_DUE_GRANTS_ACCESS": grants_access}
+    polar.fail_next_renewal(str(subscription.pk))
+    polar.clock.advance(days=32)
+    polar.tick()
+    polar.deliver()
+    subscription.refresh_from_db()
+    assert subscription.status == "past_due" and subscription.past_due()
+    assert not subscription.active()
+    assert subscription.valid() is grants_access
+    assert user.subscribed() is grants_access
+
+
+def test_canceled_after_cancel_and_after_cancel_now(polar, user, subscription):
+    assert not subscription.canceled()
+    subscription.cancel()
+    assert subscription.canceled() and not subscription.ended()
+    subscription.cancel_now()
+    assert subscription.canceled() and subscription.ended()
+    assert Subscription.objects.canceled().filter(pk=subscription.pk).exists()
+
+
+def test_has_product_takes_a_row_an_id_or_a_slug(polar, subscription, pro, settings):
+    settings.POLAR = {
+        **settings.POLAR,
+        "PRODUCTS": {"pro": str(pro.pk), "other": polar.ids["pro-yearly"]},
+    }
+    assert subscription.has_product(pro)
+    assert subscription.has_product(str(pro.pk)) and subscription.has_product(pro.pk)
+    assert subscription.has_product("pro")
+    assert not subscription.has_product("other")
+    assert not subscription.has_product(polar.ids["pro-yearly"])
+    from django_polar.checkout import UnknownProductError
+
+    with pytest.raises(UnknownProductError, match="no-such-slug"):
+        subscription.has_product("no-such-slug")
+
+
+def test_one_checkout_however_often_url_is_read(polar, user, pro):
+    builder = user.checkout([pro])
+    assert polar.store.checkouts == {}  # nothing created before it is needed
+    urls = {builder.url, builder.url, builder.url}
+    checkout_id = builder.id
+    response = builder.redirect()
+    assert response.status_code == 303
+    assert urls == {response["Location"]}
+    assert list(polar.store.checkouts) == [checkout_id]
+    assert polar.store.checkouts[checkout_id]["url"] == response["Location"]

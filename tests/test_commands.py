@@ -190,3 +190,37 @@ def test_link_never_steals_a_billable_linked_to_another_customer(catalog):
     assert "1 conflict(s)" in out
     assert "Conflict: kay2@example.com" in err
     assert Customer.objects.get(email="kay2@example.com").billable_id is None
+
+
+# -- polar_sync: Ctrl-C -----------------------------------------------------------------------
+
+
+def test_sync_ctrl_c_exits_130_with_a_summary_and_whole_pages(emu, transport, monkeypatch):
+    from django_polar.sync import Syncer
+
+    emu.bulk_seed(customers=250)
+    write_page = Syncer.write_page
+    written = []
+
+    def interrupted_after_first_page(self, kind, items):
+        if written:
+            raise KeyboardInterrupt  # Ctrl-C while page 2 is being written
+        written.append(len(items))
+        return write_page(self, kind, items)
+
+    monkeypatch.setattr(Syncer, "write_page", interrupted_after_first_page)
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError, match="Interrupted") as interrupted:
+        call_command(
+            "polar_sync", "customers", "--rate", "1000000", "--no-progress", stdout=out, stderr=err
+        )
+    assert interrupted.value.returncode == 130
+    assert written == [100]
+    assert Customer.objects.count() == 100  # page 1 kept whole, page 2 rolled back
+    line = next(line for line in out.getvalue().splitlines() if line.startswith("customers"))
+    assert line.endswith("(interrupted)")
+    assert line.split()[2] == "100"  # created: what the database really holds
+
+    monkeypatch.undo()
+    out, _ = call("polar_sync", "customers", "--rate", "1000000", "--no-progress")
+    assert Customer.objects.count() == 250  # the next run finishes the job

@@ -5,6 +5,7 @@ catalog mirrored, a demo user, and the URL printed; a second run resumes saved s
 """
 
 import io
+import re
 import socket
 
 import pytest
@@ -70,13 +71,56 @@ def test_demo_sets_up_a_site_to_buy_in_and_prints_its_url(demo_settings, client,
 
 def test_demo_skips_the_emulator_when_pointed_at_polar(demo_settings, monkeypatch):
     """With POLAR_SERVER=sandbox the command only migrates, syncs and serves."""
+    from django_polar.client import use_transport
+    from django_polar.testing import Emulator
+    from example_project.notes.catalog_seed import JOTTER_SEED
+
     demo_settings.POLAR = {**demo_settings.POLAR, "SERVER": "sandbox"}
     synced = []
     monkeypatch.setattr(
         "example_project.notes.management.commands.demo.call_command",
         lambda name, *a, **k: synced.append(name),
     )
-    output = run_demo()
+    polar = Emulator(seed=JOTTER_SEED)  # an organization that has Jotter's products
+    before = len(polar.store.products), len(polar.store.benefits)
+    with use_transport(polar.transport()):
+        output = run_demo()
+    assert "Jotter's products are already in Polar" in output
+    assert (len(polar.store.products), len(polar.store.benefits)) == before
     assert "Using Polar sandbox (no emulator)" in output
     assert "emulator" not in output.replace("(no emulator)", "")
     assert synced == ["migrate", "polar_sync"]
+
+
+def test_demo_creates_jotters_catalog_in_an_empty_polar_organization_once(demo_settings, capsys):
+    """POLAR_SERVER=sandbox with a fresh organization: the demo creates the products through
+    the API (here an empty emulator over the client transport: no network), then mirrors them."""
+    from django_polar.client import use_transport
+    from django_polar.testing import Emulator
+    from example_project.notes.catalog_seed import JOTTER_SEED
+
+    demo_settings.POLAR = {**demo_settings.POLAR, "SERVER": "sandbox"}
+    polar = Emulator()
+    with use_transport(polar.transport()):
+        output = run_demo()
+        assert "Created Jotter's catalog in Polar" in output
+        remote = {p["metadata"]["slug"]: p for p in polar.store.products.values()}
+        assert set(remote) == {p["key"] for p in JOTTER_SEED["products"]}
+        names = set(Product.objects.active().values_list("name", flat=True))
+        assert names == {p["name"] for p in JOTTER_SEED["products"]}
+        desktop = Product.objects.get(name="Jotter Desktop")
+        assert [b.type for b in desktop.benefits.all()] == ["license_keys"]
+        ai = Product.objects.get(name="Jotter AI")
+        assert ai.prices.filter(amount_type="metered_unit").count() == 1
+        counts = (len(polar.store.products), len(polar.store.benefits), len(polar.store.meters))
+
+        again = run_demo()
+        assert "Jotter's products are already in Polar" in again
+        assert (
+            len(polar.store.products),
+            len(polar.store.benefits),
+            len(polar.store.meters),
+        ) == counts
+    printed = capsys.readouterr()
+    # polar_sync ran with verbosity 0: no progress lines, no summary table.
+    assert not re.search(r"benefits\s*[:|]?\s*\d", printed.out + printed.err + output + again)

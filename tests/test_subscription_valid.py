@@ -41,3 +41,46 @@ def test_python_and_sql_valid_agree(settings, past_due_grants_access):
     assert (("past_due", "future") in valid_cases) is past_due_grants_access
     assert {("active", "none"), ("trialing", "future")} <= valid_cases
     assert ("active", "past") not in valid_cases
+
+
+PREDICATES = ("active", "on_trial", "past_due", "canceled", "on_grace_period", "ended", "valid")
+ENDED_AT = {"past": timedelta(days=-2), "none": None}
+
+
+def test_every_queryset_predicate_agrees_with_the_row_method(settings):
+    """Each ``Subscription.objects.<name>()`` selects exactly the rows whose
+    ``<name>()`` is true, over every status, end date, end time and cancel flag."""
+    settings.POLAR = {**settings.POLAR, "PAST_DUE_GRANTS_ACCESS": True}
+    customer = make_customer(User.objects.create_user("ada", "ada@example.com"))
+    product = make_product()
+    now = timezone.now()
+    cases = {}
+    for status in SubscriptionStatus.values:
+        for ends_label, ends in ENDS.items():
+            for ended_label, ended in ENDED_AT.items():
+                for cancel_at_period_end in (False, True):
+                    sub = make_subscription(
+                        customer, product, status=status, cancel_at_period_end=cancel_at_period_end
+                    )
+                    sub.ends_at = now + ends if ends is not None else None
+                    sub.ended_at = now + ended if ended is not None else None
+                    sub.save(update_fields=["ends_at", "ended_at"])
+                    cases[sub.pk] = (status, ends_label, ended_label, cancel_at_period_end)
+    rows = list(Subscription.objects.all())
+    assert len(rows) == 8 * 3 * 2 * 2
+    for name in PREDICATES:
+        in_sql = set(getattr(Subscription.objects, name)().values_list("pk", flat=True))
+        in_python = {sub.pk for sub in rows if getattr(sub, name)()}
+        disagree = sorted(cases[pk] for pk in in_sql ^ in_python)
+        assert disagree == [], f"{name}: SQL and Python disagree on {disagree}"
+        assert in_sql, f"{name}: the grid must hold rows it selects"
+        assert len(in_sql) < len(rows), f"{name}: the grid must hold rows it leaves out"
+    # The grid is not vacuous: spot-check the rules a page relies on.
+    grace = {
+        cases[pk] for pk in Subscription.objects.on_grace_period().values_list("pk", flat=True)
+    }
+    assert ("active", "future", "none", True) in grace
+    assert ("active", "none", "none", True) not in grace  # no end date: nothing to wait for
+    ended = {cases[pk] for pk in Subscription.objects.ended().values_list("pk", flat=True)}
+    assert ("active", "past", "none", False) in ended
+    assert ("active", "future", "none", True) not in ended

@@ -197,3 +197,25 @@ def test_a_bad_seats_value_is_a_clear_400(polar, browser, team_plan, seats):
     assert response.status_code == 400
     assert "seats must be a whole number from 1 to 10000" in response.json()["error"]
     assert polar.store.checkouts == {}
+
+
+def test_portal_of_another_user_is_never_opened(polar, browser, user):
+    bob = User.objects.create_user("bob", "bob@example.com", "pw")
+    bobs_customer = bob.get_or_create_polar_customer()
+    response = browser.get(
+        reverse("django_polar:portal"),
+        {
+            "customer_id": str(bobs_customer.pk),
+            "external_customer_id": f"testapp.user:{bob.pk}",
+            "billable": bob.pk,
+        },
+    )
+    assert response.status_code == 303
+    adas_customer = user.polar_customer
+    assert adas_customer is not None and adas_customer.pk != bobs_customer.pk
+    sessions = list(polar.store.customer_sessions.values())
+    assert sessions, "the portal view created no customer session"
+    assert {s["customer_id"] for s in sessions} == {str(adas_customer.pk)}
+    # The URL ada is sent to opens her portal, not bob's.
+    token = urlsplit(response["Location"]).path.rstrip("/").rsplit("/", 1)[-1]
+    assert polar.customer_session(token)["customer_id"] == str(adas_customer.pk)

@@ -17,10 +17,11 @@ from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ..access import HasBillable
 from ..billable import Billable, CustomerConflictError, billable_for_request
 from ..checkout import CheckoutError, resolve_product_id
 from ..errors import PolarError, PolarValidationError
@@ -37,15 +38,6 @@ class BillingPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "limit"
     max_page_size = 100
-
-
-class HasBillable(BasePermission):
-    """The request resolves to a billable (the logged-in user, or the configured resolver)."""
-
-    message = "There is no billing account for this request."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return billable_for_request(request) is not None
 
 
 class PolarUnavailable(APIException):

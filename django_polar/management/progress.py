@@ -34,6 +34,7 @@ class ProgressReporter:
         self._clock = clock
         self._last = -float("inf")
         self._drawn = False
+        self._last_line = ""
 
     def update(
         self,
@@ -64,9 +65,14 @@ class ProgressReporter:
                 self.stream.write("\n")
                 self._drawn = False
         else:
+            # The closing snapshot of a kind repeats the last page's: print a kind's
+            # "done/total" once, not once per caller.
+            head = f"{label}: {done:,}/{total:,}"
+            if final and self._last_line == head:
+                return
+            self._last_line = head
             self.stream.write(
-                f"{label}: {done:,}/{total:,} in {elapsed:.1f}s ({_rate(done, elapsed)}) {detail}".rstrip()
-                + "\n"
+                f"{head} in {elapsed:.1f}s ({_rate(done, elapsed)}) {detail}".rstrip() + "\n"
             )
         self.stream.flush()
 

@@ -202,21 +202,23 @@ def apply_customer_state(data: dict[str, Any], *, event_time: datetime | None = 
     return customer
 
 
-def _state_status(item: dict[str, Any]) -> str:
-    """The billing status behind a customer-state subscription's access status."""
+def _state_status(item: dict[str, Any], state_time: datetime) -> str:
+    """The billing status behind a customer-state subscription's access status, at the
+    moment the state was true (Polar's clock, not ours: a trial that had ended when the
+    state was taken is over, whatever this server's clock says)."""
     status = item.get("status")
     if status in SubscriptionStatus.values:  # older API versions send the billing status
         return status
     if status == "disabled":
         return SubscriptionStatus.PAST_DUE
     trial_end = to_datetime(item.get("trial_end"))
-    if trial_end is not None and trial_end > timezone.now():
+    if trial_end is not None and trial_end > state_time:
         return SubscriptionStatus.TRIALING
     return SubscriptionStatus.ACTIVE
 
 
 def _apply_state_subscription(
-    customer: Customer, item: dict[str, Any], event_time: datetime | None
+    customer: Customer, item: dict[str, Any], event_time: datetime
 ) -> Any:
     from .billing import subscription_values
 
@@ -225,7 +227,7 @@ def _apply_state_subscription(
         ensure_stub(Product, product_id, name="")
     values = subscription_values(item, customer_id=customer.pk, product_id=product_id)
     # 2026-10 states report access ("granted"/"disabled"), not the billing status.
-    values["status"] = _state_status(item)
+    values["status"] = _state_status(item, event_time)
     pk = as_uuid(item.get("id"))
     save_snapshot(Subscription, pk, version_of(item, event_time), values, item, partial=True)
     return pk

@@ -148,8 +148,11 @@ class Subscription(PolarObject):
         return self.active() or self.on_trial()
 
     def has_product(self, product: "Product | str") -> bool:
-        product_id = getattr(product, "pk", product)
-        return str(self.product_id) == str(product_id)
+        """Whether this subscription is for ``product``: a Product row, a Polar id (str or
+        UUID) or a POLAR["PRODUCTS"] slug, like every other product argument."""
+        from ..checkout import resolve_product_id
+
+        return str(self.product_id) == resolve_product_id(product)
 
     # -- actions: call Polar, then apply the answer through the mirror ---------------------
     def _update(self, body: dict) -> "Subscription":

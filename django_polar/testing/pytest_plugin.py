@@ -1,6 +1,7 @@
 """pytest fixtures for projects using django-polar (entry point ``pytest11: django_polar``).
 
-Enabled by ``pip install django-polar[test]`` (the entry point registers it) or
+Enabled by installing django-polar (its entry point registers it; ``pip install
+"django-polar[pytest]"`` brings pytest and pytest-django) or
 ``pytest -p django_polar.testing.pytest_plugin``. Fixtures:
 
 ``polar_emulator_seed``

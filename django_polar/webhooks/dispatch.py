@@ -99,7 +99,7 @@ def apply(event: WebhookEvent) -> tuple[models.Model | None, str]:
 
 def process_event(event_pk: int, *, force: bool = False) -> WebhookEvent:
     """Apply a stored event (idempotent: a processed or ignored one is left alone unless
-    ``force``), then send its signals. Never raises for a handler failure."""
+    ``force``), then send its signals once committed. Never raises for a handler failure."""
     error: BaseException | None = None
     obj = None
     with transaction.atomic():
@@ -134,7 +134,7 @@ def process_event(event_pk: int, *, force: bool = False) -> WebhookEvent:
             event.attempts,
             error,
         )
-        send_signal(signals.webhook_event_failed, event, error=error)
+        send_failed_signal(event, error)
     else:
         send_processed_signals(event, obj)
     return event
@@ -156,12 +156,26 @@ def billable_for(obj: Any) -> Any:
 
 
 def send_processed_signals(event: WebhookEvent, obj: Any) -> None:
-    typed = signals.for_event(event.type)
-    if not (typed.has_listeners() or signals.webhook_event_processed.has_listeners()):
-        return
-    billable = billable_for(obj)
-    for signal in (signals.webhook_event_processed, typed):
-        send_signal(signal, event, obj=obj, billable=billable)
+    """Send ``webhook_event_processed`` and the event's own signal once the transaction
+    commits: a caller's transaction (admin replay under ATOMIC_REQUESTS, a test) would
+    otherwise show receivers rows that are not committed yet, or that roll back."""
+
+    def send() -> None:
+        typed = signals.for_event(event.type)
+        if not (typed.has_listeners() or signals.webhook_event_processed.has_listeners()):
+            return
+        billable = billable_for(obj)
+        for signal in (signals.webhook_event_processed, typed):
+            send_signal(signal, event, obj=obj, billable=billable)
+
+    transaction.on_commit(send, robust=True)
+
+
+def send_failed_signal(event: WebhookEvent, error: BaseException) -> None:
+    """Send ``webhook_event_failed`` once the failure (status, traceback) is committed."""
+    transaction.on_commit(
+        lambda: send_signal(signals.webhook_event_failed, event, error=error), robust=True
+    )
 
 
 def send_signal(signal: Any, event: WebhookEvent, sender: Any = None, **kwargs: Any) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from django_polar.testing import Emulator
@@ -276,3 +278,75 @@ def test_head_is_get_without_a_body(emu, api):
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-type"] == "application/json"
     assert api.head("/v1/products/00000000-0000-4000-8000-000000000000").status_code == 404
+
+
+def test_latency_fault_delays_every_answer(emu, api):
+    emu.faults.latency = 0.2
+    started = time.monotonic()
+    response = api.get("/v1/products/")
+    assert time.monotonic() - started >= 0.2
+    assert response.status_code == 200
+
+
+def test_shuffle_fault_delivers_a_permutation(emu, hook, api):
+    emu.faults.shuffle = True
+    # Faults keep their own rng, which rng_seed= does not seed: seed it for a fixed order.
+    emu.faults.rng.seed(3)
+    _subscribe(emu, api, "pro-yearly")
+    emitted = emu.event_types()[-len(hook.events) :]
+    assert sorted(hook.types()) == sorted(emitted)
+    assert hook.types() != emitted
+    assert len(set(hook.ids)) == len(hook.ids)  # each delivered once
+
+
+def test_duplicate_rate_one_delivers_every_webhook_twice(emu, hook, api):
+    emu.faults.duplicate_rate = 1.0
+    before = len(emu.sent_events)
+    _subscribe(emu, api, "pro-yearly")
+    counts = Counter(hook.ids)
+    assert len(counts) == len(emu.sent_events) - before
+    assert set(counts.values()) == {2}
+    assert hook.types()[0::2] == hook.types()[1::2] == emu.event_types()[before:]
+
+
+def test_revoke_sends_polars_immediate_revocation_sequence(emu, hook, api):
+    # Polar docs, "Immediate Revocation": subscription.updated, .canceled, .revoked; then
+    # the grants go and the customer's state changes.
+    sub_id = _subscribe(emu, api, "pro-yearly")
+    grants = len(emu.store.products[emu.ids["pro-yearly"]]["_benefit_ids"])
+    hook.clear()
+    revoked = load(api.delete(f"/v1/subscriptions/{sub_id}").json(), "Subscription")
+    assert revoked.status == "canceled" and revoked.ended_at
+    assert hook.types() == [
+        "subscription.updated",
+        "subscription.canceled",
+        "subscription.revoked",
+        *["benefit_grant.revoked"] * grants,
+        "customer.state_changed",
+    ]
+    assert grants == 2
+    assert {e["data"]["status"] for e in hook.events[:3]} == {"canceled"}
+
+
+def test_immediate_product_change_invoices_the_proration(emu, hook, api):
+    # Not spelled out in Polar's docs; it follows their renewal sequence (updated, then
+    # the order: created pending, updated + paid), then the state change.
+    sub_id = _subscribe(emu, api, "pro-monthly")
+    emu.clock.advance(days=15)  # past the 14-day trial
+    hook.clear()
+    changed = api.patch(
+        f"/v1/subscriptions/{sub_id}",
+        json={"product_id": emu.ids["pro-yearly"], "proration_behavior": "invoice"},
+    )
+    assert load(changed.json(), "Subscription").product_id == emu.ids["pro-yearly"]
+    assert hook.types() == [
+        "subscription.updated",
+        "order.created",
+        "order.updated",
+        "order.paid",
+        "customer.state_changed",
+    ]
+    orders = [e["data"] for e in hook.events[1:4]]
+    assert {o["billing_reason"] for o in orders} == {"subscription_update"}
+    assert [o["status"] for o in orders] == ["pending", "paid", "paid"]
+    assert orders[0]["total_amount"] > 0

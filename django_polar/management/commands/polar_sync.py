@@ -109,7 +109,9 @@ class Command(BaseCommand):
         if options["concurrency"] < 1:
             raise CommandError("--concurrency must be at least 1.")
 
-        reporter = None if options["no_progress"] else ProgressReporter(self.stderr._out)
+        quiet = options["verbosity"] == 0  # errors only (scripts, `manage.py demo`)
+        show_progress = not (options["no_progress"] or quiet)
+        reporter = ProgressReporter(self.stderr._out) if show_progress else None
 
         def on_progress(result: KindResult) -> None:
             if reporter is None:
@@ -152,7 +154,7 @@ class Command(BaseCommand):
         finally:
             if reporter is not None:
                 reporter.close()
-        self._report(syncer.results, since=since is not None, prune=options["prune"])
+        self._report(syncer.results, since=since is not None, prune=options["prune"], quiet=quiet)
         if interrupted:
             raise CommandError(
                 "Interrupted: pages already written are committed, the page in progress was "
@@ -167,9 +169,12 @@ class Command(BaseCommand):
                 "Fixed objects are picked up by the next run."
             )
 
-    def _report(self, results: list[KindResult], *, since: bool, prune: bool) -> None:
-        for line in summary_table(results, since=since, prune=prune):
-            self.stdout.write(line)
+    def _report(
+        self, results: list[KindResult], *, since: bool, prune: bool, quiet: bool = False
+    ) -> None:
+        if not quiet:
+            for line in summary_table(results, since=since, prune=prune):
+                self.stdout.write(line)
         for result in results:
             for error in result.errors:
                 self.stderr.write(f"{result.kind}: {error}")

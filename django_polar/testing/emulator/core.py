@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -156,7 +157,8 @@ class Emulator:
         self.clock = clock or Clock(frozen=frozen_clock)
         self.store = _store or Store(rng_seed)
         self.ids: dict[str, str] = {}
-        self.faults = Faults()
+        # One seed makes ids and faults (shuffle, error and duplicate rates) repeatable.
+        self.faults = Faults(rng=random.Random(rng_seed))
         self._lock = threading.RLock()
         self._dirty_customers: list[str] = []
         self._depth = 0

@@ -3,7 +3,8 @@
 On the emulator (the default): migrate, start the Polar emulator on POLAR["EMULATOR_URL"]
 with Jotter's catalog (state kept in POLAR_EMULATOR_STATE_FILE), deliver its webhooks to
 this site's webhook view, mirror the catalog, create a demo user and run the dev server.
-With POLAR_SERVER=sandbox (or production) it skips the emulator: migrate, sync, run.
+With POLAR_SERVER=sandbox (or production) it skips the emulator: migrate, create Jotter's
+products in the organization if they are missing (``remote_catalog``), sync, run.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class Command(BaseCommand):
             server, persister = self.start_emulator(site_url, fresh=options["fresh"])
         else:
             self.step(f"Using Polar {polar_settings.SERVER} (no emulator)")
+            self.ensure_remote_catalog()
 
         self.step("Mirroring the catalog (polar_sync: benefits, products, prices)")
         # --prune archives mirrored products Polar no longer has (e.g. after --fresh).
@@ -89,6 +91,17 @@ class Command(BaseCommand):
             persister = Persister(emu, state_file)
             persister.start()
         return server, persister
+
+    def ensure_remote_catalog(self) -> None:
+        """Create Jotter's products in the organization unless they are there already."""
+        from django_polar.client import get_client
+        from example_project.notes.remote_catalog import ensure_remote_catalog
+
+        created = ensure_remote_catalog(get_client())
+        if created:
+            self.step(f"Created Jotter's catalog in Polar: {', '.join(created)}")
+        else:
+            self.step("Jotter's products are already in Polar")
 
     def ensure_demo_user(self) -> None:
         User = get_user_model()
