@@ -64,16 +64,25 @@ def post_signed(client: Any, body: bytes, headers: dict[str, str]) -> Any:
     return client.post(URL, data=body, content_type="application/json", headers=extra)
 
 
-def purchase_cancel_uncancel_revoke(emu: Emulator, external_id: str) -> str:
-    """A customer buys the monthly plan, cancels, changes their mind, then is revoked."""
-    api = api_client(emu)
-    checkout = api.post(
-        "/v1/checkouts/",
-        json={"products": [emu.product_id("pro-monthly")], "external_customer_id": external_id},
-    ).json()
+def buy_monthly(emu: Emulator, external_id: str) -> str:
+    """The customer ``external_id`` buys the monthly plan; returns the checkout id."""
+    checkout = (
+        api_client(emu)
+        .post(
+            "/v1/checkouts/",
+            json={"products": [emu.product_id("pro-monthly")], "external_customer_id": external_id},
+        )
+        .json()
+    )
     emu.pay_checkout(checkout["id"], email="ada@example.com")
     emu.deliver()
-    sub_id = emu.store.checkouts[checkout["id"]]["subscription_id"]
+    return checkout["id"]
+
+
+def purchase_cancel_uncancel_revoke(emu: Emulator, external_id: str) -> str:
+    """A customer buys the monthly plan, cancels, changes their mind, then is revoked."""
+    checkout_id = buy_monthly(emu, external_id)
+    sub_id = emu.store.checkouts[checkout_id]["subscription_id"]
     for step in (emu.cancel_subscription, emu.uncancel_subscription, emu.revoke_subscription):
         emu.clock.advance(minutes=5)
         step(sub_id)
@@ -212,13 +221,7 @@ def purchase_deliveries(
 ) -> list[Delivery]:
     """Everything Polar sends for one purchase of the monthly plan, as sent."""
     emu, recorder = recording_emulator(secret=secret, scheme=scheme)
-    api = api_client(emu)
-    checkout = api.post(
-        "/v1/checkouts/",
-        json={"products": [emu.product_id("pro-monthly")], "external_customer_id": external_id},
-    ).json()
-    emu.pay_checkout(checkout["id"], email="ada@example.com")
-    emu.deliver()
+    buy_monthly(emu, external_id)
     return recorder.deliveries
 
 

@@ -253,6 +253,14 @@ def check_uuid(value: Any, loc: list[Any]) -> str:
         ) from None
 
 
+def _check_length(text: str, maximum: int, loc: list) -> None:
+    """Pydantic's 422 for a string outside 1..maximum characters."""
+    if not text:
+        raise invalid(loc, "String should have at least 1 character", "string_too_short")
+    if len(text) > maximum:
+        raise invalid(loc, f"String should have at most {maximum} characters", "string_too_long")
+
+
 def check_metadata(value: Any, loc: list[Any], *, allow_float: bool = True) -> dict[str, Any]:
     """Polar's MetadataInputType: <= 50 keys, keys 1..40 chars, str values 1..500 chars."""
     if not isinstance(value, dict):
@@ -264,25 +272,9 @@ def check_metadata(value: Any, loc: list[Any], *, allow_float: bool = True) -> d
             "too_long",
         )
     for key, item in value.items():
-        if not 1 <= len(key) <= 40:
-            msg = (
-                "String should have at most 40 characters"
-                if key
-                else "String should have at least 1 character"
-            )
-            raise invalid(
-                [*loc, key, "[key]"], msg, "string_too_long" if key else "string_too_short"
-            )
+        _check_length(key, 40, [*loc, key, "[key]"])
         if isinstance(item, str):
-            if not 1 <= len(item) <= 500:
-                msg = (
-                    "String should have at most 500 characters"
-                    if item
-                    else "String should have at least 1 character"
-                )
-                raise invalid(
-                    [*loc, key, "str"], msg, "string_too_long" if item else "string_too_short"
-                )
+            _check_length(item, 500, [*loc, key, "str"])
         elif isinstance(item, bool | int):
             continue
         elif isinstance(item, float) and allow_float:

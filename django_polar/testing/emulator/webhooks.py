@@ -108,7 +108,6 @@ class Webhooks:
         scheme: str = "standard",
         events: list[str] | None = None,
     ) -> Endpoint:
-        signing_key(secret, scheme)
         Webhook(signing_key(secret, scheme))  # fail fast on an unusable secret
         endpoint = Endpoint(
             id=self.emu.store.new_id(),
