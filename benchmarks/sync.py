@@ -59,7 +59,7 @@ def serve(
     port: int, customers: int, subscriptions: int, orders: int, latency: float, rate: int
 ) -> None:
     """Seed an emulator and serve it until killed; /_bench/stats counts requests."""
-    from django_polar.testing import Emulator
+    from polar_emulator import Emulator
 
     emu = Emulator(rng_seed=1)
     started = time.monotonic()

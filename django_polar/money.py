@@ -2,7 +2,7 @@
 
 Money stays integer minor units everywhere else; formatting is a display concern shared by
 the admin and the management commands. No Django here: the emulator's pages
-(``testing/rendering.py``) share ``ZERO_DECIMAL`` and run without Django.
+(``polar_emulator``) keep their own copy of ``ZERO_DECIMAL``, pinned equal by a test.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-#: Currencies without minor units (Polar amounts are then whole units). The one list:
-#: the emulator's pages import it too.
+#: Currencies without minor units (Polar amounts are then whole units). The emulator
+#: keeps a copy (``polar_emulator.money``), pinned equal by a test.
 ZERO_DECIMAL = frozenset(
     "bif clp djf gnf isk jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
 )

@@ -147,7 +147,7 @@ def polar_fixture(request, db, settings):
 
     from django_polar.client import use_transport
     from django_polar.conf import polar_settings
-    from django_polar.testing import Emulator
+    from polar_emulator import Emulator
 
     emu = Emulator()
     web = Client()

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_polar.client import use_transport
-from django_polar.testing import Emulator
+from polar_emulator import Emulator
 
 
 class CountingTransport(httpx.BaseTransport):

@@ -72,8 +72,8 @@ def test_demo_sets_up_a_site_to_buy_in_and_prints_its_url(demo_settings, client,
 def test_demo_skips_the_emulator_when_pointed_at_polar(demo_settings, monkeypatch):
     """With POLAR_SERVER=sandbox the command only migrates, syncs and serves."""
     from django_polar.client import use_transport
-    from django_polar.testing import Emulator
     from example_project.notes.catalog_seed import JOTTER_SEED
+    from polar_emulator import Emulator
 
     demo_settings.POLAR = {**demo_settings.POLAR, "SERVER": "sandbox"}
     synced = []
@@ -96,8 +96,8 @@ def test_demo_creates_jotters_catalog_in_an_empty_polar_organization_once(demo_s
     """POLAR_SERVER=sandbox with a fresh organization: the demo creates the products through
     the API (here an empty emulator over the client transport: no network), then mirrors them."""
     from django_polar.client import use_transport
-    from django_polar.testing import Emulator
     from example_project.notes.catalog_seed import JOTTER_SEED
+    from polar_emulator import Emulator
 
     demo_settings.POLAR = {**demo_settings.POLAR, "SERVER": "sandbox"}
     polar = Emulator()

@@ -22,9 +22,9 @@ from django_polar.models import (
     Subscription,
     WebhookEvent,
 )
-from django_polar.testing.emulator.core import NEVER_EMITTED
 from django_polar.testing.pytest_plugin import polar_emulator, polar_emulator_seed  # noqa: F401
 from django_polar.webhooks import dispatch
+from polar_emulator.core import NEVER_EMITTED
 from tests import webhook_flows as flows
 
 #: The mirror row each event family lands in (customer.state_changed: the customer).

@@ -17,7 +17,7 @@ import polar
 from django.conf import settings
 from polar.v2026_10 import outputs
 
-from django_polar.testing import Emulator
+from polar_emulator import Emulator
 
 URL = "/polar/webhook/"
 

@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .emulator import Emulator
-    from .server import EmulatorServer
+    from polar_emulator import Emulator
+    from polar_emulator.web.server import EmulatorServer
 
 
 @pytest.fixture
 def polar_emulator_seed() -> dict[str, Any]:
     """The catalog every emulator fixture starts from (override to change it)."""
-    from .emulator import Emulator
+    from polar_emulator import Emulator
 
     return Emulator.default_seed()
 
@@ -85,8 +85,7 @@ def polar_emulator(
     from django.urls import reverse
 
     from django_polar.client import use_transport
-
-    from .emulator import Emulator
+    from polar_emulator import Emulator
 
     emu = Emulator(seed=polar_emulator_seed or None)
     emu.add_webhook_endpoint(
@@ -107,8 +106,8 @@ def polar_emulator_server(polar_emulator_seed: dict[str, Any]) -> Iterator[Emula
     """
     from contextlib import ExitStack
 
-    from .emulator import Emulator
-    from .server import serve
+    from polar_emulator import Emulator
+    from polar_emulator.web.server import serve
 
     emu = Emulator(seed=polar_emulator_seed or None)
     with ExitStack() as stack:

@@ -1,4 +1,4 @@
-"""Jotter's catalog, in the emulator's seed format (``django_polar.testing.emulator.seed``).
+"""Jotter's catalog, in the emulator's seed format (``polar_emulator.seed``).
 
 One of each kind Polar sells: a monthly and a yearly plan, a one-time purchase with a
 license key, a seat-based team plan and a metered (usage-based) plan. Against Polar's

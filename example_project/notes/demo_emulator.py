@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from django_polar.testing import Emulator
-from django_polar.testing.server import EmulatorServer
-from django_polar.testing.server import serve as serve_emulator
+from polar_emulator import Emulator
+from polar_emulator.web.server import EmulatorServer
+from polar_emulator.web.server import serve as serve_emulator
 
 from .catalog_seed import JOTTER_SEED
 

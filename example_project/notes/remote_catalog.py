@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django_polar.client import PolarClient
-from django_polar.testing.emulator.seed import _price as price_body  # the seed's price format
+from polar_emulator.seed import _price as price_body  # the seed's price format
 
 from .catalog_seed import JOTTER_SEED
 

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from django_polar.testing import Emulator
+from polar_emulator import Emulator
 
 from .oracle import check_signed
 

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from django_polar.testing import Emulator
+from polar_emulator import Emulator
 
 from .conftest import STANDARD_SECRET, Recorder
 from .oracle import check_signed, load

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django_polar.testing.emulator.core import NEVER_EMITTED
+from polar_emulator.core import NEVER_EMITTED
 from tests.webhook_flows import every_event_flow
 
 from .oracle import ALL_EVENT_TYPES

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 import time
 
-from django_polar.testing import Emulator
-from django_polar.testing.emulator.api import page_slice
+from polar_emulator import Emulator
+from polar_emulator.api import page_slice
 
 
 def test_page_slice_matches_a_full_stable_sort_in_both_directions():

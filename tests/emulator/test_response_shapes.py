@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from django_polar.testing import Emulator
-from django_polar.testing.emulator import api as emulator_api
+from polar_emulator import Emulator
+from polar_emulator import api as emulator_api
 
 from .oracle import load
 

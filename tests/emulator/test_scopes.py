@@ -8,9 +8,8 @@ import httpx
 import pytest
 
 from django_polar.client import PolarClient, PolarPermissionError
-from django_polar.testing import Emulator
-from django_polar.testing.emulator import api as routes
-from django_polar.testing.emulator import scopes
+from polar_emulator import Emulator, scopes
+from polar_emulator import api as routes
 from tests.spec import SPEC_PATH
 
 SPEC = SPEC_PATH

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from django_polar.testing import Emulator
+from polar_emulator import Emulator
 
 from .oracle import load
 

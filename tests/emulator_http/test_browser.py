@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from django_polar.testing import Emulator
-from django_polar.testing.server import EmulatorServer, serve
+from polar_emulator import Emulator
+from polar_emulator.web.server import EmulatorServer, serve
 
 pytestmark = pytest.mark.browser
 

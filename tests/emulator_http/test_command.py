@@ -15,7 +15,7 @@ import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
-from django_polar.testing import Emulator
+from polar_emulator import Emulator
 
 from .receiver import SECRET, Receiver
 

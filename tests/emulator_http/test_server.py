@@ -17,8 +17,8 @@ import polar
 import pytest
 from polar.v2026_10 import outputs
 
-from django_polar.testing import Emulator
-from django_polar.testing.server import EmulatorServer, serve
+from polar_emulator import Emulator
+from polar_emulator.web.server import EmulatorServer, serve
 
 from .receiver import SECRET, Receiver
 

@@ -80,8 +80,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from ...testing.emulator import Emulator
-        from ...testing.server import serve
+        from polar_emulator import Emulator
+        from polar_emulator.web.server import serve
 
         state = Path(options["state"]) if options["state"] else None
         port = options["port"] if options["port"] is not None else _default_port()

@@ -2,8 +2,8 @@
 pages, served by a threaded wsgiref server, with webhooks delivered from a background
 thread the way Polar does (asynchronously, retried with backoff, in order per endpoint).
 
-    from django_polar.testing import Emulator
-    from django_polar.testing.server import serve
+    from polar_emulator import Emulator
+    from polar_emulator.web.server import serve
 
     server = serve(Emulator(seed="default"), port=0)   # port 0: any free port
     server.url            # "http://127.0.0.1:54321": point POLAR["EMULATOR_URL"] here
@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from .emulator import Emulator
+from ..core import Emulator
 from .pages import Pages, Request, Response, message_page
 
 logger = logging.getLogger("django_polar.emulator")

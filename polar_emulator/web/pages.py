@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .emulator import Emulator
-from .emulator.errors import APIError
+from ..core import Emulator
+from ..errors import APIError
 from .invoice_pdf import render_pdf
 from .rendering import (
     Markup,

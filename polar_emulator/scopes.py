@@ -5,7 +5,7 @@ organization access token may hold to call it (any one is enough: Polar lists th
 scope and the write scope for reads). It is derived from the OpenAPI document, never
 written by hand; regenerate it after a spec update with
 
-    python -m django_polar.testing.emulator.scopes path/to/openapi-2026-10.json
+    python -m polar_emulator.scopes path/to/openapi-2026-10.json
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def required(method: str, pattern: str) -> frozenset[str] | None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m django_polar.testing.emulator.scopes OPENAPI.json", file=sys.stderr)
+        print("usage: python -m polar_emulator.scopes OPENAPI.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     TABLE.write_text(json.dumps(derive(spec), indent=1) + "\n", encoding="utf-8")
