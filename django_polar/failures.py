@@ -1,12 +1,15 @@
 """Polar failures as answers a buyer can act on, shared by the views and the DRF API.
 
-A customer conflict is a 409 ("contact support"), any other Polar failure a 502 ("try
-again"). The details go to the log (already redacted by the client), never to the page.
+A customer conflict is a 409 ("contact support"); a Polar failure that says when to try
+again (rate limit, outage, timeout: ``retry_after``) a 503 with ``Retry-After``; any other
+Polar failure a 502 ("try again"). Never a 500. The details go to the log (already
+redacted by the client), never to the page.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from .billable import CustomerConflictError
@@ -24,6 +27,7 @@ class FailureAnswer:
 
     status: int
     message: str
+    retry_after: int | None = None  # whole seconds, for the Retry-After header
 
 
 def answer_for_failure(
@@ -38,4 +42,6 @@ def answer_for_failure(
         logger.warning("%s refused: %s", action, exc)
         return FailureAnswer(409, CONFLICT_MESSAGE)
     logger.error("%s failed: %s", action, exc)
+    if exc.retry_after is not None:
+        return FailureAnswer(503, unavailable, max(1, math.ceil(exc.retry_after)))
     return FailureAnswer(502, unavailable)

@@ -30,9 +30,11 @@ USAGE_RETRY_ATTEMPTS = 10
 @task
 def process_webhook_event(event_pk: int) -> str:
     """Apply one stored webhook event; schedule its retry when it failed."""
+    from .client import background
     from .webhooks.dispatch import process_event
 
-    event = process_event(event_pk)
+    with background():  # a handler or receiver calling Polar gets the worker's budget
+        event = process_event(event_pk)
     if event.status == "failed" and event.next_attempt_at is not None:
         schedule_retry(event.pk, event.next_attempt_at)
     return event.status
@@ -64,12 +66,14 @@ def send_usage_events(event_pks: list[int] | None = None) -> int:
     backoff; a run over all pending events (a periodic job) schedules nothing itself.
     """
     from .billable import send_usage_events as send
+    from .client import background
     from .models import UsageEvent
 
     pending = UsageEvent.objects.filter(ingested_at__isnull=True)
-    if event_pks is None:
-        return send()
-    sent = send(pending.filter(pk__in=event_pks))
+    with background():  # nobody waits on a task: Polar's Retry-After is worth waiting out
+        if event_pks is None:
+            return send()
+        sent = send(pending.filter(pk__in=event_pks))
     left = list(pending.filter(pk__in=event_pks).values_list("pk", "attempts"))
     if left:
         schedule_usage_retry([pk for pk, _ in left], min(attempts for _, attempts in left))

@@ -180,12 +180,13 @@ def test_swap_rejects_one_time_unknown_and_same_products(api, polar, catalog):
     assert api.post(f"{API}subscriptions/not-a-uuid/cancel/").status_code == 404
 
 
-def test_polar_outage_is_a_502_and_changes_nothing(api, polar, catalog):
+def test_polar_outage_is_a_503_with_retry_after_and_changes_nothing(api, polar, catalog):
     buy(api, polar, catalog["monthly"])
     sub_id = api.get(API + "subscriptions/").json()["results"][0]["id"]
     polar.faults.fail_next(count=10, status=503)
     response = api.post(f"{API}subscriptions/{sub_id}/cancel/")
-    assert response.status_code == 502
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) >= 1
     assert "token" not in response.content.decode().lower()
     polar.faults.reset()
     assert Subscription.objects.get(pk=sub_id).cancel_at_period_end is False

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ...conf import polar_settings
+from ..base import PolarCommand
 
 
 def _default_port() -> int:
@@ -31,7 +32,7 @@ def _default_port() -> int:
         return 8765
 
 
-class Command(BaseCommand):
+class Command(PolarCommand):
     help = (
         "Run the Polar emulator: the Polar API, hosted checkout and customer portal, on localhost."
     )
