@@ -246,7 +246,9 @@ def _choice(key: str, choices: tuple[str, ...]) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if value in choices:
             return None
-        return f"POLAR['{key}'] is {shown(value)}; use one of {', '.join(repr(c) for c in choices)}."
+        return (
+            f"POLAR['{key}'] is {shown(value)}; use one of {', '.join(repr(c) for c in choices)}."
+        )
 
     return check
 
@@ -339,7 +341,10 @@ def setting_errors(raw: Any) -> list[tuple[str, str]]:
         if key not in DEFAULTS:
             known = ", ".join(sorted(DEFAULTS))
             problems.append(
-                (str(key), f"POLAR[{shown(key)}] is not a django-polar setting; known keys: {known}.")
+                (
+                    str(key),
+                    f"POLAR[{shown(key)}] is not a django-polar setting; known keys: {known}.",
+                )
             )
     for key, check in VALIDATORS.items():
         if key in raw:

@@ -132,7 +132,9 @@ def escaped(body: str) -> str:
     return json.dumps(body, ensure_ascii=False)[1:-1]
 
 
-def malformed_fields(body: str, webhook_id: str, signed_at: datetime, reason: str) -> dict[str, Any]:
+def malformed_fields(
+    body: str, webhook_id: str, signed_at: datetime, reason: str
+) -> dict[str, Any]:
     """The inbox row for an authentic body that is not an event we can store as JSON:
     ``failed`` (never retried), the raw text kept, escaped."""
     return {
