@@ -12,8 +12,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from .billable import CustomerConflictError
-from .errors import PolarError
+from .errors import CustomerConflictError, PolarError
 
 logger = logging.getLogger("django_polar")
 

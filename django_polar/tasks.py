@@ -9,8 +9,9 @@ with the immediate backend too (which cannot defer: retries are then left to the
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,6 +19,10 @@ try:  # Django >= 6.0
     from django.tasks import task  # type: ignore[import-not-found]
 except ImportError:  # the backport
     from django_tasks import task
+
+from .client import background
+from .errors import WorkerLost
+from .webhooks.dispatch import process_event
 
 logger = logging.getLogger("django_polar.webhooks")
 usage_logger = logging.getLogger("django_polar.usage")
@@ -30,14 +35,37 @@ USAGE_RETRY_ATTEMPTS = 10
 @task
 def process_webhook_event(event_pk: int) -> str:
     """Apply one stored webhook event; schedule its retry when it failed."""
-    from .client import background
-    from .webhooks.dispatch import process_event
-
     with background():  # a handler or receiver calling Polar gets the worker's budget
         event = process_event(event_pk)
     if event.status == "failed" and event.next_attempt_at is not None:
         schedule_retry(event.pk, event.next_attempt_at)
     return event.status
+
+
+def release_abandoned_tasks(stale_after: timedelta) -> int:
+    """Mark failed the webhook tasks of the database backend (django-tasks-db) that have
+    been RUNNING for longer than ``stale_after``: their worker died mid-task (a killed
+    ``db_worker`` never finishes its row, and nothing else ever would). Their events are
+    still ``pending`` and ``retry-failed`` applies them. Returns how many were released.
+
+    RQ needs nothing of the kind: a dead worker's job is moved out of RQ's started registry
+    by the next worker's maintenance, and its event is applied by ``retry-failed`` too.
+    """
+    if not apps.is_installed("django_tasks_db"):
+        return 0
+    from django_tasks_db.models import DBTaskResult
+
+    started_before = timezone.now() - stale_after
+    abandoned = DBTaskResult.objects.running().filter(
+        task_path=process_webhook_event.module_path, started_at__lte=started_before
+    )
+    released = 0
+    for result in abandoned:
+        result.set_failed(WorkerLost(f"worker {result.worker_ids[-1:]} died running this task"))
+        released += 1
+    if released:
+        logger.warning("Released %d webhook task(s) left RUNNING by a dead worker", released)
+    return released
 
 
 def enqueue_event(event_pk: int) -> None:
@@ -66,7 +94,6 @@ def send_usage_events(event_pks: list[int] | None = None) -> int:
     backoff; a run over all pending events (a periodic job) schedules nothing itself.
     """
     from .billable import send_usage_events as send
-    from .client import background
     from .models import UsageEvent
 
     pending = UsageEvent.objects.filter(ingested_at__isnull=True)

@@ -77,7 +77,6 @@ LOGIN_URL = "notes:login"
 LOGIN_REDIRECT_URL = "notes:notes"
 LOGOUT_REDIRECT_URL = "notes:home"
 AUTH_USER_MODEL = "accounts.User"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 
 #: Where this site is reachable; the embed script URL and the emulator's webhook target
 #: are built from it. `manage.py demo` serves here.

@@ -11,12 +11,13 @@ from django.http import HttpRequest
 from ..models import WebhookEvent, WebhookEventStatus
 from ..webhooks.dispatch import replay
 from .display import pretty_json, pretty_text
+from .readonly import ReadOnlyAdminMixin
 
 logger = logging.getLogger("django_polar.webhooks")
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("webhook_id", "type", "status", "attempts", "timestamp", "received_at")
     list_filter = ("status", "type")
     search_fields = ("webhook_id", "object_id", "type")
@@ -45,15 +46,6 @@ class WebhookEventAdmin(admin.ModelAdmin):
     @admin.display(description="Last error")
     def pretty_last_error(self, obj: WebhookEvent) -> str:
         return pretty_text(obj.last_error)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: WebhookEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: WebhookEvent | None = None) -> bool:
-        return False
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         """Replaying writes the mirror: it needs the change permission on events."""

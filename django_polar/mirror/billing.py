@@ -21,18 +21,9 @@ from ..models import (
     Subscription,
 )
 from .catalog import upsert_benefit, upsert_price, upsert_product
+from .convert import as_int, as_uuid, pick, text, to_datetime
 from .customers import upsert_customer
-from .guard import (
-    Outcome,
-    as_int,
-    as_uuid,
-    ensure_stub,
-    pick,
-    save_snapshot,
-    text,
-    to_datetime,
-    version_of,
-)
+from .guard import Outcome, ensure_stub, save_snapshot, version_of
 
 
 def subscription_type(metadata: Any) -> str:

@@ -8,17 +8,8 @@ from typing import Any
 from django.db import transaction
 
 from ..models import Benefit, Price, Product
-from .guard import (
-    Outcome,
-    as_int,
-    as_uuid,
-    ensure_stub,
-    pick,
-    save_snapshot,
-    text,
-    to_datetime,
-    version_of,
-)
+from .convert import as_int, as_uuid, pick, text, to_datetime
+from .guard import Outcome, ensure_stub, save_snapshot, version_of
 
 BENEFIT_FIELDS = {
     "type": ("type", lambda v: text(v, 32)),

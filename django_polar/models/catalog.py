@@ -1,7 +1,12 @@
 """The catalog: products, their prices and the benefits they grant."""
 
+import uuid
+from typing import Any
+
 from django.db import models
 
+from ..conf import polar_settings
+from ..errors import UnknownProductError
 from .base import PolarObject
 
 
@@ -60,6 +65,27 @@ class Product(PolarObject):
     @property
     def is_placeholder(self) -> bool:
         return self.modified_at is None and self.created_at is None and not self.name
+
+
+def resolve_product_id(product: Any) -> str:
+    """The Polar product id for a Product row, a UUID, an id string or a configured slug."""
+    if isinstance(product, Product):
+        return str(product.pk)
+    if isinstance(product, uuid.UUID):
+        return str(product)
+    if isinstance(product, str):
+        slug_target = polar_settings.PRODUCTS.get(product)
+        if slug_target is not None:
+            return slug_target
+        try:
+            return str(uuid.UUID(product))
+        except ValueError:
+            pass
+    known = ", ".join(sorted(polar_settings.PRODUCTS)) or "none configured"
+    raise UnknownProductError(
+        f"{product!r} is neither a Polar product id nor a slug of POLAR['PRODUCTS'] "
+        f"(slugs: {known})."
+    )
 
 
 class PriceQuerySet(models.QuerySet):

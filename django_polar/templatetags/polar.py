@@ -24,9 +24,9 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from ..billable import Billable
-from ..checkout import CheckoutBuilder, resolve_product_id
+from ..checkout import CheckoutBuilder
 from ..conf import polar_settings
-from ..models import DEFAULT_TYPE, Product
+from ..models import DEFAULT_TYPE, Product, resolve_product_id
 
 register = template.Library()
 

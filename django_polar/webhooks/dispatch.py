@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from .. import mirror, signals
 from ..conf import polar_settings
+from ..errors import MalformedEvent
 from ..models import Customer, WebhookEvent, WebhookEventStatus
 
 logger = logging.getLogger("django_polar.webhooks")
@@ -82,10 +83,6 @@ UNMIRRORED: frozenset[str] = frozenset(
 
 #: A pending event older than this was stranded (see ``next_due``).
 STALE_PENDING_AFTER = timedelta(minutes=5)
-
-
-class MalformedEvent(ValueError):
-    """An authentic event whose body is not ``{"type": str, "data": {...}}``."""
 
 
 def backoff(attempts: int) -> timedelta:

@@ -22,20 +22,10 @@ from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
+from ..errors import MalformedRequest, VerificationError
+
 MAX_WEBHOOK_ID_LENGTH = 255
 logger = logging.getLogger("django_polar.webhooks")
-
-
-class VerificationError(Exception):
-    """The request is not an authentic Polar webhook (answer 403)."""
-
-    status = 403
-
-
-class MalformedRequest(VerificationError):
-    """The request is not even shaped like a webhook (answer 400)."""
-
-    status = 400
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ from django.views.decorators.http import require_POST
 from .. import signals
 from ..conf import polar_settings
 from ..errors import UnstorableWebhookBody
-from ..mirror.guard import text, to_datetime
+from ..mirror.convert import text, to_datetime
 from ..models import WebhookEvent, WebhookEventStatus
+from ..tasks import enqueue_event
 from . import dispatch
 from .verify import VerificationError, verify
 
@@ -224,8 +225,6 @@ def schedule(event: WebhookEvent) -> JsonResponse:
     if event.status != WebhookEventStatus.PENDING:
         return AckResponse(None)  # stored as malformed: nothing to apply
     if polar_settings.WEBHOOK_PROCESSING == "task":
-        from ..tasks import enqueue_event
-
         enqueue_event(event.pk)
         return AckResponse(None)
     return AckResponse(event.pk)

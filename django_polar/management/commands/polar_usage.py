@@ -23,9 +23,7 @@ class Command(PolarCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action")
         listing = sub.add_parser("pending", help="List unsent usage events (oldest first).")
-        listing.add_argument(
-            "--limit", type=whole_number("--limit", 1, MAX_LIST_LIMIT), default=50
-        )
+        listing.add_argument("--limit", type=whole_number("--limit", 1, MAX_LIST_LIMIT), default=50)
         flush = sub.add_parser("flush", help="Send every unsent usage event to Polar.")
         flush.add_argument(
             "--batch-size",

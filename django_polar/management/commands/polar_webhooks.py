@@ -20,6 +20,7 @@ from django.core.management.base import CommandError, CommandParser
 from django.db.models import Count, Q
 
 from ...models import WebhookEvent, WebhookEventStatus
+from ...tasks import release_abandoned_tasks
 from ...webhooks.dispatch import STALE_PENDING_AFTER, next_due, process_event, replay
 from ..base import MAX_LIST_LIMIT, PolarCommand, whole_number
 
@@ -106,6 +107,9 @@ class Command(PolarCommand):
             raise CommandError(f"Event {event.webhook_id} failed again; see its last error.")
 
     def _retry(self, everything: bool, stale_after: int) -> None:
+        released = release_abandoned_tasks(timedelta(seconds=stale_after))
+        if released:
+            self.stdout.write(f"Released {released} task(s) a dead worker left running.")
         events = next_due(stale_after=timedelta(seconds=stale_after))
         if everything:
             events = events | WebhookEvent.objects.failed()
