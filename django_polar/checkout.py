@@ -101,6 +101,13 @@ class CheckoutBuilder:
         if isinstance(products, str | Product | uuid.UUID) or not isinstance(products, Iterable):
             products = [products]
         self.billable = billable
+        products = list(products)
+        for product in products:
+            if isinstance(product, Product) and product.is_placeholder:
+                raise CheckoutError(
+                    f"Product {product.pk} is a placeholder (only its id is known, from another "
+                    "payload) and is not for sale; run `manage.py polar_sync products`."
+                )
         self.product_ids: list[str] = [resolve_product_id(p) for p in products]
         if not self.product_ids:
             raise CheckoutError("A checkout needs at least one product.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -10,6 +12,8 @@ from ..models import WebhookEvent, WebhookEventStatus
 from ..webhooks.dispatch import replay
 from .display import pretty_json, pretty_text
 from .readonly import ReadOnlyAdminMixin
+
+logger = logging.getLogger("django_polar.webhooks")
 
 
 @admin.register(WebhookEvent)
@@ -51,7 +55,12 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def replay_events(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         done = failed = 0
         for event in queryset.order_by("timestamp", "pk"):
-            if replay(event).status == WebhookEventStatus.FAILED:
+            try:
+                status = replay(event).status
+            except Exception:  # one broken event never stops the others, nor answers 500
+                logger.exception("Replaying webhook event %s crashed", event.webhook_id)
+                status = WebhookEventStatus.FAILED
+            if status == WebhookEventStatus.FAILED:
                 failed += 1
             else:
                 done += 1

@@ -189,7 +189,6 @@ def upsert_subscription(
             raise ValueError(f"Polar subscription {pk} has no product")
         for price in data.get("prices") or []:
             if isinstance(price, dict) and price.get("id") and price.get("product_id"):
-                ensure_stub(Product, as_uuid(price["product_id"]), name="")
                 upsert_price(price, event_time=event_time)
         values = subscription_values(data, customer_id=customer_id, product_id=product_id)
         sub, _ = save_snapshot(

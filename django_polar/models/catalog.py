@@ -24,7 +24,18 @@ class Benefit(PolarObject):
 
 class ProductQuerySet(models.QuerySet):
     def active(self) -> "ProductQuerySet":
-        return self.filter(is_archived=False)
+        """Products on sale: not archived, and not placeholders."""
+        return self.filter(is_archived=False).exclude(self.placeholder_q())
+
+    def placeholders(self) -> "ProductQuerySet":
+        """Rows created from an id in another payload (a price's, a subscription's product)
+        before any snapshot of the product itself arrived: no name, no price list, never
+        offered for sale until ``polar_sync`` or the product's own webhook fills them in."""
+        return self.filter(self.placeholder_q())
+
+    @staticmethod
+    def placeholder_q() -> models.Q:
+        return models.Q(modified_at__isnull=True, created_at__isnull=True, name="")
 
     def recurring(self) -> "ProductQuerySet":
         return self.filter(is_recurring=True)
@@ -49,7 +60,11 @@ class Product(PolarObject):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return self.name
+        return self.name or f"Product {self.id} (not mirrored yet)"
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.modified_at is None and self.created_at is None and not self.name
 
 
 def resolve_product_id(product: Any) -> str:
