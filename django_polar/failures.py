@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .billable import CustomerConflictError
-from .errors import PolarAPIError, PolarError
+from .errors import CustomerConflictError, PolarAPIError, PolarError
 
 logger = logging.getLogger("django_polar")
 
