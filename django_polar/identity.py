@@ -12,7 +12,7 @@ This module sits below the models and the mirror: it never imports them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -20,6 +20,9 @@ from django.db import models
 from django.http import HttpRequest
 
 from .conf import polar_settings
+
+if TYPE_CHECKING:
+    from django.db.models.options import Options
 
 #: Separates the model label from the pk in derived external ids ("testapp.team:42").
 EXTERNAL_ID_SEPARATOR = ":"
@@ -36,6 +39,11 @@ class BillableIdentity:
 
     #: Use ``str(pk)`` as the external id instead of ``"app_label.model:pk"``.
     polar_external_id_is_pk: ClassVar[bool] = False
+
+    if TYPE_CHECKING:  # mixed into a models.Model, which provides these
+        pk: Any
+        _meta: ClassVar[Options[Any]]
+        _default_manager: ClassVar[models.Manager[Any]]
 
     def get_polar_external_id(self) -> str:
         """The immutable id Polar stores for this billable (unique across billable models)."""
@@ -61,7 +69,7 @@ class BillableIdentity:
             return None
 
 
-def billable_models() -> list[type[models.Model]]:
+def billable_models() -> list[type[BillableIdentity]]:
     """Every installed model that mixes in Billable (the registry of payers)."""
     return [m for m in apps.get_models() if issubclass(m, BillableIdentity)]
 
@@ -88,7 +96,7 @@ def billables_from_external_ids(external_ids: Iterable[str | None]) -> dict[str,
             "their external ids would collide."
         )
     ordered = [m for m in models_ if not m.polar_external_id_is_pk] + plain
-    wanted: dict[type[models.Model], dict[Any, list[str]]] = {}
+    wanted: dict[type[BillableIdentity], dict[Any, list[str]]] = {}
     for external_id in {e for e in external_ids if e}:
         for model in ordered:  # the first model that parses the id owns it
             pk = model.polar_pk_from_external_id(external_id)

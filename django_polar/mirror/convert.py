@@ -22,6 +22,7 @@ def to_datetime(value: Any) -> datetime | None:
     """Polar's ISO 8601 strings (or datetimes) as aware datetimes; junk becomes None."""
     if value is None or value == "":
         return None
+    dt: datetime | None
     if isinstance(value, datetime):
         dt = value
     else:
@@ -66,9 +67,11 @@ def as_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def pick(
-    data: dict[str, Any], fields: dict[str, tuple[str, Callable[[Any], Any]]]
-) -> dict[str, Any]:
+#: Column -> (Polar key, converter), for ``pick``.
+Fields = dict[str, tuple[str, Callable[[Any], Any]]]
+
+
+def pick(data: dict[str, Any], fields: Fields) -> dict[str, Any]:
     """Column values for the keys present in ``data`` (abridged copies leave others alone).
 
     ``fields`` maps a column to (Polar key, converter).

@@ -35,6 +35,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -47,14 +48,6 @@ from ..models import WebhookEvent, WebhookEventStatus
 from ..tasks import enqueue_event
 from . import dispatch
 from .verify import VerificationError, verify
-
-try:  # Django >= 5.1
-    from django.contrib.auth.decorators import login_not_required
-except ImportError:  # pragma: no cover - Django < 5.1 has no LoginRequiredMiddleware
-
-    def login_not_required(view):  # type: ignore[no-redef]
-        return view
-
 
 logger = logging.getLogger("django_polar.webhooks")
 
@@ -163,7 +156,7 @@ def event_fields(body: str, webhook_id: str, signed_at: datetime) -> dict[str, A
         if isinstance(payload, dict):
             fields["payload"] = payload
         return fields
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    data: dict[str, Any] = payload["data"] if isinstance(payload.get("data"), dict) else {}
     return {
         "webhook_id": webhook_id,
         "type": text(payload["type"], 64),
