@@ -59,7 +59,7 @@ def _answer(status: int, message: str) -> JsonResponse:
 def _read_body(request: HttpRequest, limit: int) -> bytes | None:
     """The raw body, or None when it is larger than ``limit`` (read at most limit + 1)."""
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(request.headers.get("content-length") or 0)
     except ValueError:
         declared = 0
     if declared > limit:
