@@ -41,6 +41,11 @@ class BillingPagination(PageNumberPagination):
     max_page_size = 100
 
 
+#: The router's id pattern: anything up to the next slash. DRF's default (``[^/.]+``) leaves
+#: ids with a dot to Django's HTML 404; here every malformed id is this API's JSON 404.
+ANY_ID = "[^/]+"
+
+
 class PolarUnavailable(APIException):
     status_code = status.HTTP_502_BAD_GATEWAY
     default_detail = UNAVAILABLE_MESSAGE
@@ -187,6 +192,8 @@ class SubscriptionViewSet(
     permission_classes = [IsAuthenticated, HasBillable]
     pagination_class = BillingPagination
     serializer_class = s.SubscriptionSerializer
+    lookup_value_regex = ANY_ID  # "a.b" is a JSON 404 of this view, not Django's HTML 404
+    response_statuses = {"cancel": [200], "resume": [200], "swap": [200]}  # for the schema
     operation_names = {
         "list": "listSubscriptions",
         "retrieve": "getSubscription",
@@ -255,6 +262,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     permission_classes = [IsAuthenticated, HasBillable]
     pagination_class = BillingPagination
     serializer_class = s.OrderSerializer
+    lookup_value_regex = ANY_ID
+    response_statuses = {"invoice": [200, 202]}  # for the schema
     operation_names = {"list": "listOrders", "retrieve": "getOrder", "invoice": "getOrderInvoice"}
     schema = BillingAutoSchema()
 
