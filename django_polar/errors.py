@@ -132,6 +132,12 @@ class PolarServerError(PolarAPIError):
     """5xx: Polar failed; safe requests were already retried."""
 
 
+class RefundNotAllowedError(PolarError, ValueError):
+    """A refund Polar refuses, caught before asking it: the benefits of a subscription's
+    order can only be revoked by cancelling the subscription (Polar answers 400
+    ``RevokeSubscriptionBenefitsProhibited``)."""
+
+
 def describe_detail(detail: Any) -> str:
     """Turn Polar's ``detail`` into one readable line (422 lists become ``loc: msg; ...``)."""
     if isinstance(detail, str):

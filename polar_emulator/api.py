@@ -221,6 +221,14 @@ def get_organization(emu, params, query, body):
     return 200, emu.ser.organization()
 
 
+@route("PATCH", "/v1/organizations/{id}")
+def update_organization(emu, params, query, body):
+    if uuid_param(params["id"], ["path", "id"]) != emu.store.organization["id"]:
+        raise not_found("Organization not found")
+    emu.organizations.update(body)
+    return 200, emu.ser.organization()
+
+
 # products ---------------------------------------------------------------------------------
 @route("GET", "/v1/products/")
 def list_products(emu, params, query, body):
@@ -534,7 +542,8 @@ def list_subscriptions(emu, params, query, body):
         when(products is not None, lambda s: s["product_id"] in products),
         when(
             active is not None,
-            lambda s: (s["status"] in ("active", "trialing", "past_due")) == active,
+            # subscription/service.py ``list``: ``Subscription.active`` (trialing, active).
+            lambda s: (s["status"] in ("active", "trialing")) == active,
         ),
         when(statuses, lambda s: s["status"] in statuses),
         when(cape is not None, lambda s: s["cancel_at_period_end"] == cape),
