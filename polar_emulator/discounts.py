@@ -20,7 +20,7 @@ def is_redeemable(discount: dict[str, Any], now: datetime) -> bool:
     if discount["ends_at"] is not None and parse_iso(discount["ends_at"]) < now:
         return False
     if discount["max_redemptions"] is not None:
-        return discount["redemptions_count"] < discount["max_redemptions"]
+        return bool(discount["redemptions_count"] < discount["max_redemptions"])
     return True
 
 

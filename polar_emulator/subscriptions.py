@@ -478,6 +478,14 @@ class Subscriptions:
         def net(amount: int) -> int:
             return amount - self.emu.catalog.discount_amount(sub["discount_id"], amount)
 
+        def entry(label: str, amount: int, price_id: str, end: datetime) -> list[dict[str, Any]]:
+            if not amount:
+                return []
+            item = self.emu.orders.item(
+                label, amount, price_id=price_id, proration=True, start=iso(now), end=iso(end)
+            )
+            return [item]
+
         if old_product["id"] == sub["product_id"]:
             # ``_generate_quantity_subscription_update``: a seat change is one entry,
             # the prorated difference (``reset``: the new amount in full).
@@ -487,48 +495,13 @@ class Subscriptions:
                 else round((net(new_amount) - net(old_amount)) * remaining(old_period))
             )
             label = f"Seats: {sub['seats']}" if sub["seats"] is not None else old_product["name"]
-            return (
-                [
-                    self.emu.orders.item(
-                        label,
-                        delta,
-                        price_id=price["id"],
-                        proration=True,
-                        start=iso(now),
-                        end=iso(new_period[1]),
-                    )
-                ]
-                if delta
-                else []
-            )
-        items = []
-        if credit_unused and old_amount > 0:
-            credit = round(net(old_amount) * remaining(old_period))
-            if credit:
-                items.append(
-                    self.emu.orders.item(
-                        f"Unused time on {old_product['name']}",
-                        -credit,
-                        price_id=old_price_id,
-                        proration=True,
-                        start=iso(now),
-                        end=iso(old_period[1]),
-                    )
-                )
-        if new_amount > 0:
-            debit = round(net(new_amount) * remaining(new_period))
-            if debit:
-                items.append(
-                    self.emu.orders.item(
-                        f"Remaining time on {self.st.products[sub['product_id']]['name']}",
-                        debit,
-                        price_id=price["id"],
-                        proration=True,
-                        start=iso(now),
-                        end=iso(new_period[1]),
-                    )
-                )
-        return items
+            return entry(label, delta, price["id"], new_period[1])
+        credit = round(net(old_amount) * remaining(old_period)) if credit_unused else 0
+        debit = round(net(new_amount) * remaining(new_period))
+        new_name = self.st.products[sub["product_id"]]["name"]
+        return entry(
+            f"Unused time on {old_product['name']}", -credit, old_price_id, old_period[1]
+        ) + entry(f"Remaining time on {new_name}", debit, price["id"], new_period[1])
 
     def _apply(
         self,

@@ -1,6 +1,6 @@
 """Mirror models of Polar objects, the webhook inbox and the usage outbox."""
 
-from .catalog import Benefit, Price, Product
+from .catalog import Benefit, Price, Product, resolve_product_id
 from .customer import Customer, CustomerType
 from .grant import BenefitGrant
 from .order import Order, OrderStatus
@@ -31,4 +31,5 @@ __all__ = [
     "UsageEvent",
     "WebhookEvent",
     "WebhookEventStatus",
+    "resolve_product_id",
 ]

@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from ..client import get_client
+from ..errors import PolarNotFoundError, RefundNotAllowedError
 from .base import PolarObject
 from .catalog import Product
 from .customer import Customer
@@ -87,9 +89,6 @@ class Order(PolarObject):
 
         Returns None while Polar is still generating it (generation is asynchronous).
         """
-        from ..client import get_client
-        from ..errors import PolarNotFoundError
-
         client = get_client()
         if not self.is_invoice_generated:
             client.generate_invoice(str(self.pk))
@@ -116,8 +115,6 @@ class Order(PolarObject):
         subscription's order raises ``RefundNotAllowedError`` without calling Polar.
         """
         from .. import mirror
-        from ..client import get_client
-        from ..errors import RefundNotAllowedError
 
         if revoke_benefits and self.subscription_id is not None:
             raise RefundNotAllowedError(
