@@ -45,7 +45,9 @@ Webhooks
 
 Access and checkout
     PAST_DUE_GRANTS_ACCESS  Whether a ``past_due`` subscription still counts as subscribed.
-                            Default False.
+                            Default False, as on Polar: a failed renewal revokes the
+                            subscription's benefit grants at once (the organization's
+                            revocation grace period is 0 days unless changed).
     BILLABLE_RESOLVER       Dotted path (or callable) ``resolver(request) -> billable | None``.
                             Default None: ``request.user`` when authenticated.
     PRODUCTS                ``{"slug": "<polar product id>"}`` so code and templates use slugs.

@@ -221,6 +221,12 @@ class ReservedMetadataKeyError(CheckoutError):
     """Metadata used a key the app owns (e.g. the subscription type)."""
 
 
+class RefundNotAllowedError(ValueError):
+    """A refund Polar refuses, caught before asking it: the benefits of a subscription's
+    order can only be revoked by cancelling the subscription (Polar answers 400
+    ``RevokeSubscriptionBenefitsProhibited``)."""
+
+
 class VerificationError(Exception):
     """The request is not an authentic Polar webhook (answer 403)."""
 
