@@ -26,8 +26,9 @@ from ..billable import Billable, CustomerConflictError, billable_for_request
 from ..checkout import CheckoutError, resolve_product_id
 from ..errors import PolarError, PolarValidationError
 from ..failures import UNAVAILABLE_MESSAGE, answer_for_failure
-from ..models import DEFAULT_TYPE, Order, Price, Product, Subscription
+from ..models import DEFAULT_TYPE, Order, Product, Subscription
 from ..same_site import is_allowed_origin, same_site_url
+from ..usage import meters_of
 from . import serializers as s
 from .schema import BillingAutoSchema
 
@@ -132,34 +133,6 @@ class BillingStateView(BillableAPIView):
             "meters": meters_of(customer),
         }
         return Response(self.get_serializer(data).data)
-
-
-def meter_names() -> dict[str, str]:
-    """Meter id -> name, from the metered prices of the mirrored catalog (one query that
-    reads only the two JSON keys, not each price's whole JSON)."""
-    rows = Price.objects.filter(amount_type="metered_unit").values_list(
-        "data__meter__id", "data__meter__name"
-    )
-    return {str(meter_id): name or "" for meter_id, name in rows if meter_id}
-
-
-def meters_of(customer: Any) -> list[dict[str, Any]]:
-    """Usage meters from the last mirrored customer state (``active_meters``)."""
-    if customer is None:
-        return []
-    raw = (customer.data or {}).get("active_meters") or []
-    names = meter_names() if raw else {}
-    return [
-        {
-            "meter_id": m.get("meter_id"),
-            "name": names.get(str(m.get("meter_id")), ""),
-            "consumed_units": m.get("consumed_units") or 0,
-            "credited_units": m.get("credited_units") or 0,
-            "balance": m.get("balance") or 0,
-        }
-        for m in raw
-        if isinstance(m, dict) and m.get("meter_id")
-    ]
 
 
 class ProductListView(ListAPIView):

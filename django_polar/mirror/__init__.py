@@ -21,7 +21,7 @@ from .billing import (
     upsert_subscription,
 )
 from .bulk import KINDS, UpsertCounts, upsert_many
-from .catalog import upsert_benefit, upsert_price, upsert_product
+from .catalog import upsert_benefit, upsert_meter, upsert_price, upsert_product
 from .customers import apply_customer_state, billable_of, resolve_billable, upsert_customer
 from .guard import Outcome, is_older, version_of
 
@@ -39,6 +39,7 @@ __all__ = [
     "upsert_benefit_grant",
     "upsert_customer",
     "upsert_many",
+    "upsert_meter",
     "upsert_order",
     "upsert_price",
     "upsert_product",

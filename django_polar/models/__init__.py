@@ -1,6 +1,6 @@
 """Mirror models of Polar objects, the webhook inbox and the usage outbox."""
 
-from .catalog import Benefit, Price, Product
+from .catalog import Benefit, Meter, Price, Product
 from .customer import Customer, CustomerType
 from .grant import BenefitGrant
 from .order import Order, OrderStatus
@@ -11,7 +11,7 @@ from .subscription import (
     Subscription,
     SubscriptionStatus,
 )
-from .usage import UsageEvent
+from .usage import UsageEvent, UsageIngest
 from .webhook import WebhookEvent, WebhookEventStatus
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "BenefitGrant",
     "Customer",
     "CustomerType",
+    "Meter",
     "Order",
     "OrderStatus",
     "Price",
@@ -29,6 +30,7 @@ __all__ = [
     "Subscription",
     "SubscriptionStatus",
     "UsageEvent",
+    "UsageIngest",
     "WebhookEvent",
     "WebhookEventStatus",
 ]

@@ -20,6 +20,7 @@ from django.utils import timezone
 from .. import mirror, signals
 from ..conf import polar_settings
 from ..models import Customer, WebhookEvent, WebhookEventStatus
+from ..retry import backoff
 
 logger = logging.getLogger("django_polar.webhooks")
 
@@ -79,11 +80,6 @@ STALE_PENDING_AFTER = timedelta(minutes=5)
 
 class MalformedEvent(ValueError):
     """An authentic event whose body is not ``{"type": str, "data": {...}}``."""
-
-
-def backoff(attempts: int) -> timedelta:
-    """Wait before the next attempt: 1, 2, 4 ... minutes, at most 6 hours."""
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
 
 
 def apply(event: WebhookEvent) -> tuple[models.Model | None, str]:
