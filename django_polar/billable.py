@@ -29,8 +29,10 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.utils import timezone
 
 from . import usage
+from .entitlements import benefit_q
 from .models import (
     DEFAULT_TYPE,
+    Benefit,
     BenefitGrant,
     Customer,
     Order,
@@ -324,14 +326,49 @@ class Billable:
             .exists()
         )
 
+    def _polar_grant_q(self) -> Q:
+        """Grants that give this billable access: its customers' grants. (Seat members
+        extend this with grants whose member maps to the billable.)"""
+        return Q(customer__in=self._polar_customer_ids())
+
     @property
     def benefit_grants(self) -> models.QuerySet[BenefitGrant]:
-        """Benefits currently granted (not revoked)."""
-        return BenefitGrant.objects.granted().filter(customer__in=self._polar_customer_ids())
+        """Benefits currently granted (granted and not revoked)."""
+        return BenefitGrant.objects.granted().filter(self._polar_grant_q())
 
     def has_benefit(self, benefit: Any) -> bool:
-        """Whether the benefit (a Polar benefit id or a Benefit row) is granted now."""
-        return self.benefit_grants.filter(benefit_id__in=_ids(benefit)).exists()
+        """Whether any grant of the benefit is held now (one query).
+
+        ``benefit``: a Polar benefit id, a Benefit row, or the project's key for it (the
+        benefit's metadata ``key`` or ``slug``). Several subscriptions or orders may grant
+        one benefit; it stays held until the last of those grants is revoked.
+        """
+        return self.benefit_grants.filter(
+            benefit__in=Benefit.objects.filter(benefit_q(benefit))
+        ).exists()
+
+    def benefits(self) -> list[BenefitGrant]:
+        """The active grants with their benefit and properties (license key, files ...)."""
+        return list(self.benefit_grants.select_related("benefit").order_by("granted_at", "pk"))
+
+    def license_keys(self) -> list[dict[str, Any]]:
+        """The license keys of active ``license_keys`` grants, from the mirror:
+        ``{"id", "display_key", "benefit_id", "grant_id"}``. Polar's grants carry only the
+        key's id; ``django_polar.license_keys.get(id)`` fetches the key itself."""
+        keys = []
+        for grant in self.benefit_grants.filter(benefit__type="license_keys").select_related(
+            "benefit"
+        ):
+            props = grant.properties or {}
+            keys.append(
+                {
+                    "id": props.get("license_key_id"),
+                    "display_key": props.get("display_key"),
+                    "benefit_id": str(grant.benefit_id),
+                    "grant_id": str(grant.pk),
+                }
+            )
+        return keys
 
     # -- customer portal -------------------------------------------------------------------
     def customer_portal_url(self, return_url: str | None = None) -> str:

@@ -481,6 +481,7 @@ def _body(event: UsageEvent) -> dict[str, Any]:
 def _send(client: Any, batch: list[UsageEvent], report: FlushReport) -> None:
     """One ``POST /v1/events/ingest`` for ``batch``; a 422 sets the named rows aside (they
     wait with Polar's reason and back off) and sends the others again."""
+    sent_at = timezone.now()  # ingested_at: when the acknowledged request went out
     try:
         answer = client.ingest_events([_body(e) for e in batch]) or {}
     except PolarValidationError as exc:
@@ -509,12 +510,11 @@ def _send(client: Any, batch: list[UsageEvent], report: FlushReport) -> None:
         report.failed += len(batch)
         report.errors.append(str(exc))
         raise _Stop(timezone.now() + backoff(max(e.attempts for e in batch) + 1)) from None
-    now = timezone.now()
     inserted = int(answer.get("inserted") or 0)
     duplicates = int(answer.get("duplicates") or 0)
     with transaction.atomic():
         UsageEvent.objects.filter(pk__in=[e.pk for e in batch]).update(
-            ingested_at=now,
+            ingested_at=sent_at,
             attempts=models.F("attempts") + 1,
             last_error="",
             next_attempt_at=None,
@@ -668,7 +668,8 @@ def has_credits(billable: Billable, meter_name_or_id: str, units: float = 1) -> 
 
 
 def _unsent_events(billable: Billable, customer: Customer | None) -> models.QuerySet[UsageEvent]:
-    """Events recorded here that the customer state does not count yet."""
+    """Events recorded here that the customer state does not count yet: unsent ones, and
+    those sent after the state was true."""
     qs = UsageEvent.objects.filter(external_customer_id=billable.get_polar_external_id())
     state_at = customer.state_at if customer else None
     if state_at is None:

@@ -13,18 +13,25 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, Throttled
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from .. import license_keys
 from ..access import HasBillable
 from ..billable import Billable, CustomerConflictError, billable_for_request
 from ..checkout import CheckoutError, resolve_product_id
-from ..errors import PolarError, PolarValidationError
+from ..errors import (
+    LicenseKeyError,
+    LicenseKeyInvalid,
+    PolarError,
+    PolarRateLimitError,
+    PolarValidationError,
+)
 from ..failures import UNAVAILABLE_MESSAGE, answer_for_failure
 from ..models import DEFAULT_TYPE, Order, Product, Subscription
 from ..same_site import is_allowed_origin, same_site_url
@@ -310,12 +317,49 @@ class PortalSessionView(BillableAPIView):
         )
 
 
+class LicenseKeyActivateView(GenericAPIView):
+    """Activate a license key on a device: what a desktop or CLI app calls with the key
+    its user typed (no account needed; the organization is this site's)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = s.LicenseKeyActivateSerializer
+    response_serializer_class = s.LicenseKeyActivationSerializer
+    operation_names = {"post": "activateLicenseKey"}
+    schema = BillingAutoSchema()
+
+    def post(self, request: Request) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            activation = license_keys.activate(
+                data["key"],
+                data["label"],
+                conditions=data.get("conditions"),
+                meta=data.get("meta"),
+            )
+        except LicenseKeyInvalid as exc:
+            raise NotFound(str(exc)) from None
+        except LicenseKeyError as exc:
+            raise PermissionDenied(str(exc)) from None
+        except PolarRateLimitError as exc:
+            raise Throttled(wait=exc.retry_after) from None
+        except PolarError as exc:
+            raise PolarUnavailable(
+                answer_for_failure(exc, action="Activating a license key").message
+            ) from None
+        return Response(
+            s.LicenseKeyActivationSerializer(activation).data, status=status.HTTP_201_CREATED
+        )
+
+
 __all__ = [
     "BenefitGrantListView",
     "BillingPagination",
     "BillingStateView",
     "CheckoutCreateView",
     "HasBillable",
+    "LicenseKeyActivateView",
     "OrderViewSet",
     "PortalSessionView",
     "ProductListView",

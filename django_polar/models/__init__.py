@@ -2,6 +2,7 @@
 
 from .catalog import Benefit, Meter, Price, Product
 from .customer import Customer, CustomerType
+from .entitlement import BenefitAccess, BenefitTransition, TransitionKind
 from .grant import BenefitGrant
 from .order import Order, OrderStatus
 from .refund import Refund
@@ -18,7 +19,9 @@ __all__ = [
     "DEFAULT_TYPE",
     "SUBSCRIPTION_TYPE_KEY",
     "Benefit",
+    "BenefitAccess",
     "BenefitGrant",
+    "BenefitTransition",
     "Customer",
     "CustomerType",
     "Meter",
@@ -29,6 +32,7 @@ __all__ = [
     "Refund",
     "Subscription",
     "SubscriptionStatus",
+    "TransitionKind",
     "UsageEvent",
     "UsageIngest",
     "WebhookEvent",

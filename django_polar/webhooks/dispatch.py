@@ -17,7 +17,7 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
-from .. import mirror, signals
+from .. import entitlements, mirror, signals
 from ..conf import polar_settings
 from ..models import Customer, WebhookEvent, WebhookEventStatus
 from ..retry import backoff
@@ -106,6 +106,8 @@ def process_event(event_pk: int, *, force: bool = False) -> WebhookEvent:
         try:
             with transaction.atomic():
                 obj, status = apply(event)
+                # Benefit access may have flipped: its hooks run once this commits.
+                entitlements.record_transitions([entitlements.customer_id_of(obj)])
         except Exception as exc:
             error = exc
             event.status = WebhookEventStatus.FAILED
