@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from .conf import DEFAULTS, raw_settings, setting_errors
+from .conf import DEFAULTS, PUBLIC_CREDENTIALS, raw_settings, setting_errors
 
 # A setting whose problem has its own id; every other invalid key is E001.
 _KEY_IDS = {"SERVER": "django_polar.E002", "API_VERSION": "django_polar.E003"}
@@ -83,6 +83,28 @@ def check_emulator(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     return []
 
 
+@register(Tags.security)
+def check_public_credentials(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """The demo's token or webhook secret (public: they are in the repository) outside the
+    emulator: anyone could forge a webhook that makes a user ``subscribed()``."""
+    raw = raw_settings()
+    if not isinstance(raw, dict) or raw.get("SERVER", DEFAULTS["SERVER"]) == "emulator":
+        return []
+    return [
+        Error(
+            f"POLAR['{key}'] is a public demo credential (published with django-polar) while "
+            "POLAR['SERVER'] is not 'emulator': anyone can forge webhooks or use it.",
+            hint=f"Set POLAR['{key}'] from the environment to the value Polar's dashboard "
+            "shows (Settings > Developers for the token, Settings > Webhooks for the secret).",
+            id="django_polar.E006",
+        )
+        for key in ("ACCESS_TOKEN", "WEBHOOK_SECRET")
+        if isinstance(raw.get(key), str) and raw[key] in PUBLIC_CREDENTIALS
+    ]
+
+
 def tasks_framework_available() -> bool:
     """True when ``django.tasks`` (Django 6) or the ``django_tasks`` backport is importable."""
     return any(
@@ -111,13 +133,17 @@ def check_usage_sending(
 ) -> list[CheckMessage]:
     """Usage sent by task with the immediate backend is sent by nobody but cron."""
     raw = raw_settings()
-    sending = raw.get("USAGE_SENDING", DEFAULTS["USAGE_SENDING"]) if isinstance(raw, dict) else None
-    sending = DEFAULTS["USAGE_SENDING"] if raw is None else sending
+    sending = (
+        (raw or {}).get("USAGE_SENDING", DEFAULTS["USAGE_SENDING"])
+        if isinstance(raw or {}, dict)
+        else None
+    )
     if sending != "task" or not tasks_framework_available():
         return []
-    from . import tasks
-
-    if not tasks.runs_inline(tasks.send_usage_events):
+    # Without TASKS, Django (and the backport) use the immediate backend.
+    configured = getattr(settings, "TASKS", None) or {}
+    backend = (configured.get("default") or {}).get("BACKEND", ".ImmediateBackend")
+    if not str(backend).endswith(".ImmediateBackend"):
         return []
     return [
         Warning(

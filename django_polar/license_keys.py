@@ -34,7 +34,7 @@ from .errors import (
     PolarPermissionError,
     PolarValidationError,
 )
-from .sync import Pacer
+from .pacing import Pacer
 
 #: Polar: "3 requests per second for unauthenticated license key validation, activation,
 #: and deactivation endpoints" (docs, API overview > Rate Limits).

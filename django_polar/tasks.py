@@ -18,6 +18,9 @@ try:  # Django >= 6.0
 except ImportError:  # the backport
     from django_tasks import task
 
+from . import usage
+from .webhooks.dispatch import process_event
+
 logger = logging.getLogger("django_polar.webhooks")
 usage_logger = logging.getLogger("django_polar.usage")
 
@@ -25,8 +28,6 @@ usage_logger = logging.getLogger("django_polar.usage")
 @task
 def process_webhook_event(event_pk: int) -> str:
     """Apply one stored webhook event; schedule its retry when it failed."""
-    from .webhooks.dispatch import process_event
-
     event = process_event(event_pk)
     if event.status == "failed" and event.next_attempt_at is not None:
         schedule_retry(event.pk, event.next_attempt_at)
@@ -56,8 +57,6 @@ def send_usage_events(event_pks: list[int] | None = None) -> int:
     """Flush the usage outbox (every due row; ``event_pks`` is accepted for tasks queued
     by earlier versions). When Polar failed or throttled, one deferred retry follows, at
     its Retry-After or with backoff. Returns how many events Polar acknowledged."""
-    from . import usage
-
     report = usage.flush()
     if report.retry_at is not None:
         schedule_usage_retry(report.retry_at)
@@ -82,13 +81,12 @@ def enqueue_usage_flush(**kwargs: object) -> bool:
     (the very wait the outbox removes), so nothing is queued there; the ``django_polar.W010``
     check says to run ``polar_usage flush`` from cron or use a worker backend.
     """
-    if runs_inline(send_usage_events):
+    if runs_inline(send_usage_events.get_backend()):
         return False
     send_usage_events.enqueue()
     return True
 
 
-def runs_inline(task_: object) -> bool:
-    """Whether the task backend runs tasks in the enqueuing process, immediately."""
-    backend = task_.get_backend()  # type: ignore[attr-defined]
+def runs_inline(backend: object) -> bool:
+    """Whether a task backend runs tasks in the enqueuing process, immediately."""
     return type(backend).__name__ == "ImmediateBackend"

@@ -32,15 +32,19 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from polar_emulator import usage as meter_rules
+
 from . import mirror, signals
 from .client import get_client
 from .conf import polar_settings
 from .errors import (
+    CustomerConflictError,
     InvalidUsageEvent,
     PolarError,
     PolarRateLimitError,
     PolarValidationError,
 )
+from .identity import billables_from_external_ids
 from .models import Customer, Meter, Price, UsageEvent, UsageIngest
 from .retry import backoff
 
@@ -189,9 +193,16 @@ def build_event(
     return row
 
 
-def record(billable: Billable, name: str, metadata: Mapping[str, Any] | None = None, **kw: Any):
+def record(
+    billable: Billable,
+    name: str,
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    timestamp: datetime | None = None,
+    external_id: str | None = None,
+) -> UsageEvent:
     """Save one usage event in the caller's transaction; one flush follows the commit."""
-    row = build_event(billable, name, metadata, **kw)
+    row = build_event(billable, name, metadata, timestamp=timestamp, external_id=external_id)
     row.save(force_insert=True)
     request_flush()
     return row
@@ -427,8 +438,6 @@ def _with_customers(batch: list[UsageEvent], report: FlushReport) -> list[UsageE
     """Create the Polar customer of billables that have none, before their events go out
     (Polar only meters events of a known customer). Rows whose customer cannot be created
     wait, with the reason in ``last_error``; the others are returned."""
-    from .billable import CustomerConflictError, billables_from_external_ids
-
     wanted = {e.external_customer_id for e in batch if e.external_customer_id}
     known = dict(
         Customer.objects.live().filter(external_id__in=wanted).values_list("external_id", "pk")
@@ -678,72 +687,20 @@ def _unsent_events(billable: Billable, customer: Customer | None) -> models.Quer
 
 
 def _units(meter: Meter | None, events: list[UsageEvent]) -> float:
-    """Apply a Polar meter (filter + aggregation, server/polar/meter/) to local events."""
+    """Apply a Polar meter (its filter and aggregation) to local events, with the
+    emulator's evaluator of Polar's meter rules (pure functions, no Django)."""
     if meter is None:
         return 0.0
     data = meter.data or {}
-    hits = [e for e in events if _matches(data.get("filter") or {}, e)]
-    aggregation = data.get("aggregation") or {"func": "count"}
-    func = aggregation.get("func")
-    if func == "count":
-        return float(len(hits))
-    prop = str(aggregation.get("property") or "")
-    values = [_property(e, prop) for e in hits]
-    if func == "unique":
-        return float(len({str(v) for v in values if v is not None}))
-    numbers = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    if not numbers:
-        return 0.0
-    if func == "sum":
-        return sum(numbers)
-    if func == "max":
-        return max(numbers)
-    if func == "min":
-        return min(numbers)
-    if func == "avg":
-        return sum(numbers) / len(numbers)
-    return 0.0
-
-
-def _property(event: UsageEvent, prop: str) -> Any:
-    if prop == "name":
-        return event.name
-    return (event.metadata or {}).get(prop.removeprefix("metadata."))
-
-
-def _matches(filt: Mapping[str, Any], event: UsageEvent) -> bool:
-    results = []
-    for clause in filt.get("clauses") or []:
-        if "clauses" in clause:
-            results.append(_matches(clause, event))
-        else:
-            results.append(
-                _compare(
-                    clause.get("operator"),
-                    _property(event, clause.get("property", "")),
-                    clause.get("value"),
-                )
-            )
-    if not results:
-        return True
-    return all(results) if filt.get("conjunction", "and") == "and" else any(results)
-
-
-def _compare(op: Any, left: Any, right: Any) -> bool:
-    if left is None:
-        return op == "ne"
-    if op in ("eq", "ne"):
-        same = (
-            str(left) == str(right)
-            if isinstance(left, str) or isinstance(right, str)
-            else left == right
-        )
-        return same if op == "eq" else not same
-    if op in ("like", "not_like"):
-        hit = str(right).strip("%").lower() in str(left).lower()
-        return hit if op == "like" else not hit
-    try:
-        a, b = float(left), float(right)
-    except (TypeError, ValueError):
-        return False
-    return {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}.get(op, False)
+    filt = data.get("filter") or {"conjunction": "and", "clauses": []}
+    shaped = [
+        {
+            "name": e.name,
+            "timestamp": e.timestamp.isoformat(),
+            "source": "user",
+            "metadata": e.metadata or {},
+        }
+        for e in events
+    ]
+    hits = [e for e in shaped if meter_rules.matches(filt, e)]
+    return meter_rules.aggregate(data.get("aggregation") or {"func": "count"}, hits)

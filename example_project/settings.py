@@ -2,11 +2,16 @@
 
 Runs on the Polar emulator by default. To use Polar's sandbox instead, set three variables:
 POLAR_SERVER=sandbox, POLAR_ACCESS_TOKEN=polar_oat_..., POLAR_WEBHOOK_SECRET=whsec_...
+The demo's own token and secret are public (they are in this file): they apply only on
+the emulator, and starting on sandbox or production without real ones is an error.
 """
 
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from django_polar.conf import DEMO_ACCESS_TOKEN, DEMO_WEBHOOK_SECRET
 
 BASE_DIR = Path(__file__).resolve().parent
 env = environ.Env()
@@ -16,6 +21,18 @@ DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env("SECRET_KEY", default="demo-only-insecure-secret-key-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Polar's webhooks and the user's own actions write at the same time. IMMEDIATE takes
+    # the write lock when a transaction begins, so a second writer waits (up to `timeout`
+    # seconds) instead of failing at once with "database is locked"; WAL lets readers go on
+    # while one writes. See docs/deployment.md ("SQLite").
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 
 try:  # Django < 6 uses the django-tasks backport
     import django_tasks  # noqa: F401
@@ -72,7 +89,6 @@ LOGIN_URL = "notes:login"
 LOGIN_REDIRECT_URL = "notes:notes"
 LOGOUT_REDIRECT_URL = "notes:home"
 AUTH_USER_MODEL = "accounts.User"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 
 #: Where this site is reachable; the embed script URL and the emulator's webhook target
 #: are built from it. `manage.py demo` serves here.
@@ -86,14 +102,27 @@ REST_FRAMEWORK = {
 
 TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}
 
+POLAR_SERVER = env("POLAR_SERVER", default="emulator")
+
+
+def polar_credential(name: str, demo: str) -> str:
+    """The environment's value; the public demo one only on the emulator (which accepts
+    any token and signs with the demo secret)."""
+    if POLAR_SERVER == "emulator":
+        return env(name, default=demo)
+    value = env(name, default="")
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set, and POLAR_SERVER is not 'emulator': set it to the value from "
+            "Polar's dashboard (the demo's own credentials work only on the emulator)."
+        )
+    return value
+
+
 POLAR = {
-    "SERVER": env("POLAR_SERVER", default="emulator"),
-    # The emulator accepts any token and signs with this demo secret; real values
-    # come from the environment when POLAR_SERVER is sandbox or production.
-    "ACCESS_TOKEN": env("POLAR_ACCESS_TOKEN", default="polar_oat_emulator_demo_token"),
-    "WEBHOOK_SECRET": env(
-        "POLAR_WEBHOOK_SECRET", default="whsec_ZGVtby13ZWJob29rLXNlY3JldC1mb3ItdGhlLWVtdWxhdG9y"
-    ),
+    "SERVER": POLAR_SERVER,
+    "ACCESS_TOKEN": polar_credential("POLAR_ACCESS_TOKEN", DEMO_ACCESS_TOKEN),
+    "WEBHOOK_SECRET": polar_credential("POLAR_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET),
     "API_VERSION": env("POLAR_API_VERSION", default="2026-10"),
     "EMULATOR_URL": env("POLAR_EMULATOR_URL", default="http://127.0.0.1:8765"),
     # The vendored @polar-sh/checkout 0.4.1 (no CDN needed); see notes/embed.py.

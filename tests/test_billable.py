@@ -3,17 +3,13 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 from django.test import RequestFactory, override_settings
 
-from django_polar.billable import (
-    Billable,
-    billable_for_request,
-    billable_from_external_id,
-    billing_status_for,
-    prefetch_polar_subscriptions,
-)
-from django_polar.mirror import resolve_billable
+from django_polar.billable import Billable, billing_status_for, prefetch_polar_subscriptions
+from django_polar.identity import billable_for_request, billable_from_external_id
 from tests.fixtures import (
     make_customer,
     make_grant,
@@ -55,7 +51,7 @@ def test_external_id_resolves_back_to_the_right_model(user, team):
     resolved = billable_from_external_id(team.get_polar_external_id())
     assert isinstance(resolved, Team) and resolved.pk == team.pk
     # The mirror's resolver agrees: one derivation, one parser.
-    assert resolve_billable(team.get_polar_external_id()) == resolved
+    assert billable_from_external_id(team.get_polar_external_id()) == resolved
 
 
 @pytest.mark.parametrize(
@@ -272,4 +268,15 @@ def test_a_resolver_returning_a_non_billable_is_a_configuration_error(user):
 
 
 def test_mixin_is_plain_python():
-    assert issubclass(User, Billable) and issubclass(Team, Billable)
+    # Not a model and no fields: mixing it in adds no column, table or migration to the
+    # project's model (its state lives in the mirror tables, found by external id).
+    assert not issubclass(Billable, models.Model)
+    assert not any(isinstance(value, models.Field) for value in vars(Billable).values())
+    assert {f.name for f in Team._meta.get_fields() if f.concrete} == {
+        "id",
+        "name",
+        "owner",
+        "billing_email",
+    }
+    user_columns = {f.name for f in User._meta.concrete_fields}
+    assert user_columns == {f.name for f in AbstractUser._meta.fields} | {"id"}

@@ -11,6 +11,7 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from ..checkout import MAX_SEATS, MIN_SEATS
 from ..models import Benefit, BenefitGrant, Order, Price, Product, Subscription
 
 #: Grant properties a customer may see, per benefit type (anything else stays server side).
@@ -19,6 +20,15 @@ VISIBLE_GRANT_PROPERTIES: dict[str, tuple[str, ...]] = {
     "downloadables": ("files",),
     "meter_credit": ("last_credited_units", "last_credited_at"),
 }
+
+
+class TypedMethodField(serializers.SerializerMethodField):
+    """A method field whose OpenAPI type is that of ``shape`` (DRF documents every method
+    field as a string; a client generated from the schema would then reject the answer)."""
+
+    def __init__(self, shape: serializers.Field, **kwargs: Any) -> None:
+        self.shape = shape
+        super().__init__(**kwargs)
 
 
 class ProductSummarySerializer(serializers.ModelSerializer):
@@ -43,7 +53,7 @@ class BenefitSerializer(serializers.ModelSerializer):
 
 
 class ProductSerializer(serializers.ModelSerializer):
-    prices = serializers.SerializerMethodField()
+    prices = TypedMethodField(PriceSerializer(many=True))
     benefits = BenefitSerializer(many=True, read_only=True)
 
     class Meta:
@@ -66,9 +76,9 @@ class ProductSerializer(serializers.ModelSerializer):
 
 class SubscriptionSerializer(serializers.ModelSerializer):
     product = ProductSummarySerializer(read_only=True)
-    is_valid = serializers.SerializerMethodField(help_text="Grants access now.")
-    on_grace_period = serializers.SerializerMethodField(
-        help_text="Canceled at period end, with the end still ahead."
+    is_valid = TypedMethodField(serializers.BooleanField(), help_text="Grants access now.")
+    on_grace_period = TypedMethodField(
+        serializers.BooleanField(), help_text="Canceled at period end, with the end still ahead."
     )
 
     class Meta:
@@ -106,6 +116,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 class OrderSerializer(serializers.ModelSerializer):
     product = ProductSummarySerializer(read_only=True)
+    subscription_id = serializers.UUIDField(read_only=True, allow_null=True)
     invoice_url = serializers.SerializerMethodField(
         help_text="API URL that answers with the invoice PDF's URL (generated on demand)."
     )
@@ -138,8 +149,11 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class BenefitGrantSerializer(serializers.ModelSerializer):
     benefit = BenefitSerializer(read_only=True)
-    properties = serializers.SerializerMethodField(
-        help_text="What the customer needs to use the benefit, e.g. a license key's display key."
+    subscription_id = serializers.UUIDField(read_only=True, allow_null=True)
+    order_id = serializers.UUIDField(read_only=True, allow_null=True)
+    properties = TypedMethodField(
+        serializers.DictField(),
+        help_text="What the customer needs to use the benefit, e.g. a license key's display key.",
     )
 
     class Meta:
@@ -187,7 +201,7 @@ class CheckoutRequestSerializer(serializers.Serializer):
         max_length=10,
         help_text="Polar product ids or configured slugs; each must be an active product.",
     )
-    seats = serializers.IntegerField(min_value=1, max_value=10000, required=False)
+    seats = serializers.IntegerField(min_value=MIN_SEATS, max_value=MAX_SEATS, required=False)
     success_url = serializers.CharField(
         max_length=2048, required=False, help_text="A URL on this site (relative or same host)."
     )

@@ -22,10 +22,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .. import license_keys
-from ..access import HasBillable
-from ..billable import Billable, CustomerConflictError, billable_for_request
-from ..checkout import CheckoutError, resolve_product_id
+from ..billable import Billable
 from ..errors import (
+    CheckoutError,
+    CustomerConflictError,
     LicenseKeyError,
     LicenseKeyInvalid,
     PolarError,
@@ -33,10 +33,12 @@ from ..errors import (
     PolarValidationError,
 )
 from ..failures import UNAVAILABLE_MESSAGE, answer_for_failure
-from ..models import DEFAULT_TYPE, Order, Product, Subscription
+from ..identity import billable_for_request
+from ..models import DEFAULT_TYPE, Order, Product, Subscription, resolve_product_id
 from ..same_site import is_allowed_origin, same_site_url
 from ..usage import meters_of
 from . import serializers as s
+from .permissions import HasBillable
 from .schema import BillingAutoSchema
 
 
@@ -46,6 +48,11 @@ class BillingPagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "limit"
     max_page_size = 100
+
+
+#: The router's id pattern: anything up to the next slash. DRF's default (``[^/.]+``) leaves
+#: ids with a dot to Django's HTML 404; here every malformed id is this API's JSON 404.
+ANY_ID = "[^/]+"
 
 
 class PolarUnavailable(APIException):
@@ -166,6 +173,8 @@ class SubscriptionViewSet(
     permission_classes = [IsAuthenticated, HasBillable]
     pagination_class = BillingPagination
     serializer_class = s.SubscriptionSerializer
+    lookup_value_regex = ANY_ID  # "a.b" is a JSON 404 of this view, not Django's HTML 404
+    response_statuses = {"cancel": [200], "resume": [200], "swap": [200]}  # for the schema
     operation_names = {
         "list": "listSubscriptions",
         "retrieve": "getSubscription",
@@ -234,6 +243,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     permission_classes = [IsAuthenticated, HasBillable]
     pagination_class = BillingPagination
     serializer_class = s.OrderSerializer
+    lookup_value_regex = ANY_ID
+    response_statuses = {"invoice": [200, 202]}  # for the schema
     operation_names = {"list": "listOrders", "retrieve": "getOrder", "invoice": "getOrderInvoice"}
     schema = BillingAutoSchema()
 

@@ -1,6 +1,6 @@
 """Mirror models of Polar objects, the webhook inbox and the usage outbox."""
 
-from .catalog import Benefit, Meter, Price, Product
+from .catalog import Benefit, Meter, Price, Product, resolve_product_id
 from .customer import Customer, CustomerType
 from .entitlement import BenefitAccess, BenefitTransition, TransitionKind
 from .grant import BenefitGrant
@@ -37,4 +37,5 @@ __all__ = [
     "UsageIngest",
     "WebhookEvent",
     "WebhookEventStatus",
+    "resolve_product_id",
 ]
