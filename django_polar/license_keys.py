@@ -76,6 +76,7 @@ def _error(exc: PolarAPIError) -> LicenseKeyError:
 
 
 def _call(action: str, body: dict[str, Any], portal: bool) -> Any:
+    """One call, paced on the customer-portal endpoints; Polar's refusals typed."""
     if portal:
         _portal_pacer.acquire()
     method = getattr(get_client(), f"{action}_license_key")
@@ -112,7 +113,8 @@ def validate(
     ):
         if value is not None:
             body[name] = value
-    return _call("validate", body, portal)
+    validated: dict[str, Any] = _call("validate", body, portal)
+    return validated
 
 
 def activate(
@@ -135,7 +137,8 @@ def activate(
         body["conditions"] = dict(conditions)
     if meta:
         body["meta"] = dict(meta)
-    return _call("activate", body, portal)
+    activation: dict[str, Any] = _call("activate", body, portal)
+    return activation
 
 
 def deactivate(

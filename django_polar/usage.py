@@ -446,8 +446,11 @@ def _with_customers(batch: list[UsageEvent], report: FlushReport) -> list[UsageE
     held: dict[str, str] = {}
     if missing:
         for external_id, billable in billables_from_external_ids(missing).items():
+            create = getattr(billable, "get_or_create_polar_customer", None)
+            if create is None:  # a BillableIdentity without the mixin: send as is
+                continue
             try:
-                known[external_id] = billable.get_or_create_polar_customer().pk
+                known[external_id] = create().pk
             except (PolarValidationError, CustomerConflictError) as exc:
                 held[external_id] = f"Waiting for a Polar customer: {exc}"
             except PolarError as exc:  # Polar is down: the whole run waits
@@ -471,9 +474,11 @@ def _with_customers(batch: list[UsageEvent], report: FlushReport) -> list[UsageE
             report.waiting += len(rows)
             report.errors.append(reason)
     for external_id, pk in known.items():
-        rows = [e.pk for e in batch if e.external_customer_id == external_id and not e.customer_id]
-        if rows:
-            UsageEvent.objects.filter(pk__in=rows).update(customer_id=pk)
+        unlinked = [
+            e.pk for e in batch if e.external_customer_id == external_id and not e.customer_id
+        ]
+        if unlinked:
+            UsageEvent.objects.filter(pk__in=unlinked).update(customer_id=pk)
     return [e for e in batch if e.external_customer_id not in held]
 
 
