@@ -129,7 +129,7 @@ class _AccessMixin:
         )
         if denied is not None:
             return denied
-        return super().dispatch(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]  # a mixin: the View comes later in the MRO
 
 
 class SubscriptionRequiredMixin(_AccessMixin):

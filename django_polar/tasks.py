@@ -14,9 +14,9 @@ from datetime import datetime
 from django.db import transaction
 
 try:  # Django >= 6.0
-    from django.tasks import task  # type: ignore[import-not-found]
-except ImportError:  # the backport
-    from django_tasks import task
+    from django.tasks import task
+except ImportError:  # the backport, same API
+    from django_tasks import task  # type: ignore[no-redef]
 
 from . import usage
 from .webhooks.dispatch import process_event
