@@ -783,4 +783,22 @@ def deactivate_license_key(
     return 204, None
 
 
+# The customer-portal twins need no token and share the service with the organization
+# endpoints (server/polar/customer_portal/endpoints/license_keys.py: validate, activate,
+# deactivate call the same license_key_service methods).
+@route("POST", "/v1/customer-portal/license-keys/validate")
+def portal_validate_license_key(emu, params, query, body):
+    return validate_license_key(emu, params, query, body)
+
+
+@route("POST", "/v1/customer-portal/license-keys/activate")
+def portal_activate_license_key(emu, params, query, body):
+    return activate_license_key(emu, params, query, body)
+
+
+@route("POST", "/v1/customer-portal/license-keys/deactivate")
+def portal_deactivate_license_key(emu, params, query, body):
+    return deactivate_license_key(emu, params, query, body)
+
+
 __all__ = ["ROUTES", "dispatch", "invalid"]

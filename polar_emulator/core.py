@@ -324,6 +324,9 @@ class Emulator:
             "/v1/license-keys/validate",
             "/v1/license-keys/activate",
             "/v1/license-keys/deactivate",
+            "/v1/customer-portal/license-keys/validate",
+            "/v1/customer-portal/license-keys/activate",
+            "/v1/customer-portal/license-keys/deactivate",
         )
 
     def transport(self) -> httpx.BaseTransport:
