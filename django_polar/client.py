@@ -406,12 +406,12 @@ class PolarClient:
             )
             if response.is_success:
                 return response
-            wait = self._retry_wait(response, retry, safe)
-            if wait is None or not affordable(wait):
-                later = wait if wait is not None else self.backoff(retry)
+            retry_wait = self._retry_wait(response, retry, safe)
+            if retry_wait is None or not affordable(retry_wait):
+                later = retry_wait if retry_wait is not None else self.backoff(retry)
                 raise self._api_error(response, method, shown, retry_after=later)
-            self._wait(wait, retry, method, shown, f"status {response.status_code}")
-            slept += wait
+            self._wait(retry_wait, retry, method, shown, f"status {response.status_code}")
+            slept += retry_wait
             retry += 1
 
     def _decoded(

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import discounts
 from .errors import APIError, forbidden, invalid, not_found
-from .store import iso, parse_iso
-from .subscriptions import add_interval, base_amount
+from .store import add_interval, iso, parse_iso
+from .subscriptions import base_amount
 from .validation import Body
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ unhandled 500, and never carries a secret.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,7 +18,7 @@ from rest_framework.exceptions import APIException, NotFound, PermissionDenied, 
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -134,7 +134,7 @@ class PolarAPIMixin:
     """What every billing endpoint shares: bad JSON of any depth is a 400, and a Polar
     failure that escaped ``polar_call`` is still its 4xx/502/503, never a 500."""
 
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes: Sequence[type[BaseParser]] = [JSONParser, FormParser, MultiPartParser]
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, CheckoutError | CustomerConflictError | PolarError):
