@@ -1,5 +1,6 @@
 """Mirror models of Polar objects, the webhook inbox and the usage outbox."""
 
+from .agent import AgentCall, AgentCallOutcome, AgentToken
 from .catalog import Benefit, Price, Product
 from .customer import Customer, CustomerType
 from .grant import BenefitGrant
@@ -17,6 +18,9 @@ from .webhook import WebhookEvent, WebhookEventStatus
 __all__ = [
     "DEFAULT_TYPE",
     "SUBSCRIPTION_TYPE_KEY",
+    "AgentCall",
+    "AgentCallOutcome",
+    "AgentToken",
     "Benefit",
     "BenefitGrant",
     "Customer",
