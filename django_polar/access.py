@@ -1,4 +1,4 @@
-"""Gate views on billing state: decorators, class-based view mixins, DRF permissions.
+"""Gate views on billing state: decorators and class-based view mixins (plain Django).
 
     @subscription_required                      # the "default" subscription
     @subscription_required(type="swimming", redirect_to="pricing")
@@ -6,8 +6,9 @@
 
     class Dashboard(SubscriptionRequiredMixin, TemplateView): subscription_type = "default"
 
-    class ReportViewSet(ViewSet): permission_classes = [HasActiveSubscription]
-    class BillingView(APIView): permission_classes = [IsAuthenticated, HasBillable]
+The DRF permissions (``HasBillable``, ``HasActiveSubscription``, ``HasBenefit``) live in
+``django_polar.api.permissions``; importing them from here still works, with a
+DeprecationWarning, and this module never imports DRF itself.
 
 Anonymous users go to the login page; logged-in users without access go to
 ``redirect_to`` (else POLAR["SUBSCRIPTION_REQUIRED_URL"]) or get a 403. Access is read
@@ -17,6 +18,7 @@ from the local mirror, so a check never waits on Polar.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -25,10 +27,10 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
-from rest_framework.permissions import BasePermission
 
-from .billable import Billable, billable_for_request
+from .billable import Billable
 from .conf import polar_settings
+from .identity import billable_for_request
 from .models import DEFAULT_TYPE
 
 Test = Callable[[Billable], bool]
@@ -126,48 +128,21 @@ class BenefitRequiredMixin(_AccessMixin):
         return benefit_test(self.required_benefit)
 
 
-class HasBillable(BasePermission):
-    """DRF: the request resolves to a billable (the logged-in user, or the configured
-    ``BILLABLE_RESOLVER``); the billing API's base permission."""
-
-    message = "There is no billing account for this request."
-
-    def has_permission(self, request: Any, view: Any) -> bool:
-        return billable_for_request(request) is not None
+#: DRF permissions that used to live here: name -> where they are now.
+_MOVED_TO_API = ("HasBillable", "HasActiveSubscription", "HasBenefit")
 
 
-class HasActiveSubscription(BasePermission):
-    """DRF: the request's billable has a valid subscription.
+def __getattr__(name: str) -> Any:
+    """The old import path of the DRF permissions, resolved only when asked for (so this
+    module never imports DRF at import time)."""
+    if name in _MOVED_TO_API:
+        warnings.warn(
+            f"django_polar.access.{name} moved to django_polar.api.permissions.{name}; "
+            "import it from there.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from .api import permissions  # upward on purpose: the deprecated old path
 
-    The type and product come from the view (``polar_subscription_type``,
-    ``polar_product``) or from a subclass's ``subscription_type``/``product``.
-    """
-
-    message = "An active subscription is required."
-    subscription_type: str | None = DEFAULT_TYPE
-    product: Any = None
-
-    def has_permission(self, request: Any, view: Any) -> bool:
-        billable = billable_for_request(request)
-        if billable is None:
-            return False
-        type_ = getattr(view, "polar_subscription_type", self.subscription_type)
-        product = getattr(view, "polar_product", self.product)
-        return billable.subscribed(type=type_, product=product)
-
-
-class HasBenefit(BasePermission):
-    """DRF: the request's billable holds the benefit named by the view's
-    ``polar_benefit`` (or a subclass's ``benefit``)."""
-
-    message = "This requires a benefit you do not have."
-    benefit: Any = None
-
-    def has_permission(self, request: Any, view: Any) -> bool:
-        benefit = getattr(view, "polar_benefit", self.benefit)
-        if benefit is None:
-            raise ImproperlyConfigured(
-                "HasBenefit needs polar_benefit on the view or benefit on a subclass."
-            )
-        billable = billable_for_request(request)
-        return billable is not None and billable.has_benefit(benefit)
+        return getattr(permissions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,8 +8,10 @@
     user.redirect_to_customer_portal()
 
 State is always read from the mirror; only actions (checkout, portal, customer
-creation, usage) call Polar. Identity is the customer's ``external_id``, derived here and
-only here (``Billable.get_polar_external_id`` and ``billable_from_external_id``).
+creation, usage) call Polar. Identity is the customer's ``external_id``, derived and
+parsed in ``django_polar.identity`` (``BillableIdentity``, which this mixin builds on).
+The external-id helpers, ``billable_for_request`` and ``CustomerConflictError`` are still
+importable from here (their old path).
 """
 
 from __future__ import annotations
@@ -18,15 +20,25 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models, transaction
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.utils import timezone
 
+from . import mirror
+from .checkout import CheckoutBuilder
+from .client import get_client
+from .errors import CustomerConflictError, PolarError, PolarNotFoundError, PolarValidationError
+from .identity import (
+    EXTERNAL_ID_SEPARATOR,
+    BillableIdentity,
+    billable_for_request,
+    billable_from_external_id,
+    billable_models,
+    billables_from_external_ids,
+)
 from .models import (
     DEFAULT_TYPE,
     BenefitGrant,
@@ -35,28 +47,29 @@ from .models import (
     OrderStatus,
     Subscription,
     UsageEvent,
+    resolve_product_id,
 )
 from .models.subscription import SubscriptionQuerySet
-
-if TYPE_CHECKING:
-    from .checkout import CheckoutBuilder
+from .redirects import see_other
 
 logger = logging.getLogger("django_polar")
 
-#: Separates the model label from the pk in derived external ids ("testapp.team:42").
-EXTERNAL_ID_SEPARATOR = ":"
+#: Old import paths: these names live in ``identity`` and ``errors`` now.
+__all__ = [
+    "EXTERNAL_ID_SEPARATOR",
+    "Billable",
+    "BillingStatus",
+    "CustomerConflictError",
+    "billable_for_request",
+    "billable_from_external_id",
+    "billable_models",
+    "billables_from_external_ids",
+    "billing_status_for",
+    "prefetch_polar_subscriptions",
+]
 
 
-class CustomerConflictError(Exception):
-    """Polar already has a customer with this email that the app may not link.
-
-    Email is never an identity key, so the app refuses to link it (unless the billable's
-    ``polar_may_claim_customer_by_email()`` allows it and the customer has no external id);
-    the project must resolve the conflict (e.g. in Polar's dashboard) or change the email.
-    """
-
-
-class Billable:
+class Billable(BillableIdentity):
     """Mixin for any model that pays: ``class Team(Billable, models.Model)``.
 
     Override the ``get_polar_*`` hooks to change what Polar sees; set
@@ -64,34 +77,8 @@ class Billable:
     customers are already keyed by that model's plain pk.
     """
 
-    #: Use ``str(pk)`` as the external id instead of ``"app_label.model:pk"``.
-    polar_external_id_is_pk: ClassVar[bool] = False
     #: Polar customer type for new customers: "individual" or "team".
     polar_customer_type: ClassVar[str] = "individual"
-
-    # -- identity hooks ------------------------------------------------------------------
-    def get_polar_external_id(self) -> str:
-        """The immutable id Polar stores for this billable (unique across billable models)."""
-        if self.pk is None:
-            raise ValueError(f"Save this {type(self).__name__} before billing it (it has no pk).")
-        if self.polar_external_id_is_pk:
-            return str(self.pk)
-        return f"{self._meta.label_lower}{EXTERNAL_ID_SEPARATOR}{self.pk}"
-
-    @classmethod
-    def polar_pk_from_external_id(cls, external_id: str) -> Any | None:
-        """This model's pk encoded in ``external_id``, or None when it is not one of ours."""
-        if cls.polar_external_id_is_pk:
-            raw = external_id
-        else:
-            prefix = f"{cls._meta.label_lower}{EXTERNAL_ID_SEPARATOR}"
-            if not external_id.startswith(prefix):
-                return None
-            raw = external_id[len(prefix) :]
-        try:
-            return cls._meta.pk.to_python(raw)
-        except (ValidationError, ValueError, TypeError):
-            return None
 
     def get_polar_email(self) -> str:
         """The email Polar sends receipts to. Default: the ``email`` attribute."""
@@ -151,9 +138,6 @@ class Billable:
         that only shares the email is linked only when ``polar_may_claim_customer_by_email()``
         says so; otherwise ``CustomerConflictError`` is raised.
         """
-        from .client import get_client
-        from .errors import PolarNotFoundError, PolarValidationError
-
         customer = self.polar_customer
         if customer is not None:
             return customer
@@ -179,8 +163,6 @@ class Billable:
     def _claim_polar_customer_by_email(self, email: str) -> dict[str, Any]:
         """Link an existing Polar customer that has this email and no external id yet
         (only when ``polar_may_claim_customer_by_email()`` allows it)."""
-        from .client import get_client
-
         if not self.polar_may_claim_customer_by_email():
             raise CustomerConflictError(
                 f"Polar refused to create a customer for {self._meta.label} {self.pk}: its "
@@ -212,15 +194,11 @@ class Billable:
         return existing
 
     def _store_polar_customer(self, data: dict[str, Any]) -> Customer:
-        from . import mirror
-
         # The mirror links the row to this billable through its external id.
         return mirror.upsert_customer(data)
 
     def sync_polar_customer(self) -> Customer:
         """Push the current email, name and metadata to Polar (after a profile change)."""
-        from .client import get_client
-
         customer = self.get_or_create_polar_customer()
         payload: dict[str, Any] = {
             "email": self.get_polar_email(),
@@ -240,8 +218,6 @@ class Billable:
         metadata, customer_metadata, discount, allow_discount_codes, amount, seats,
         embed_origin, type, request.
         """
-        from .checkout import CheckoutBuilder
-
         return CheckoutBuilder(self, products, **options)
 
     def subscribe(self, product: Any, type: str = DEFAULT_TYPE, **options: Any) -> CheckoutBuilder:
@@ -334,8 +310,6 @@ class Billable:
     # -- customer portal -------------------------------------------------------------------
     def customer_portal_url(self, return_url: str | None = None) -> str:
         """A fresh, one-hour customer portal URL (creates the customer if needed)."""
-        from .client import get_client
-
         customer = self.get_or_create_polar_customer()
         payload: dict[str, Any] = {"customer_id": str(customer.pk)}
         if return_url:
@@ -343,9 +317,7 @@ class Billable:
         return get_client().create_customer_session(payload)["customer_portal_url"]
 
     def redirect_to_customer_portal(self, return_url: str | None = None) -> HttpResponseRedirect:
-        response = HttpResponseRedirect(self.customer_portal_url(return_url))
-        response.status_code = 303
-        return response
+        return see_other(self.customer_portal_url(return_url))
 
     # -- usage -----------------------------------------------------------------------------
     def ingest_usage(
@@ -387,8 +359,6 @@ def _ids(value: Any) -> set[str]:
 
 def _product_ids(value: Any) -> set[str]:
     """Product ids from ids, Product rows or configured slugs."""
-    from .checkout import resolve_product_id
-
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         value = [value]
     return {resolve_product_id(v) for v in value}
@@ -397,85 +367,6 @@ def _product_ids(value: Any) -> set[str]:
 def _subscription_price_ids(subscription: Subscription) -> set[str]:
     prices = (subscription.data or {}).get("prices") or []
     return {str(p.get("id")) for p in prices if isinstance(p, dict) and p.get("id")}
-
-
-def billable_models() -> list[type[models.Model]]:
-    """Every installed model that mixes in Billable."""
-    return [m for m in apps.get_models() if issubclass(m, Billable)]
-
-
-def billable_from_external_id(external_id: str | None) -> models.Model | None:
-    """The billable a Polar ``external_id`` names, or None (the inverse of the mixin).
-
-    The mirror uses this when a customer arrives by webhook; it is the only parser of
-    external ids, so derivation and resolution cannot drift apart.
-    """
-    if not external_id:
-        return None
-    return billables_from_external_ids([external_id]).get(external_id)
-
-
-def billables_from_external_ids(external_ids: Iterable[str | None]) -> dict[str, models.Model]:
-    """``{external_id: billable}`` for the ids naming an existing billable.
-
-    One query per billable model, however many ids: ``polar_sync`` links a whole page of
-    customers at once.
-    """
-    models_ = billable_models()
-    plain = [m for m in models_ if m.polar_external_id_is_pk]
-    if len(plain) > 1:
-        names = ", ".join(m._meta.label for m in plain)
-        raise ImproperlyConfigured(
-            f"Only one billable model may use polar_external_id_is_pk = True ({names} do): "
-            "their external ids would collide."
-        )
-    ordered = [m for m in models_ if not m.polar_external_id_is_pk] + plain
-    wanted: dict[type[models.Model], dict[Any, list[str]]] = {}
-    for external_id in {e for e in external_ids if e}:
-        for model in ordered:  # the first model that parses the id owns it
-            pk = model.polar_pk_from_external_id(external_id)
-            if pk is not None:
-                wanted.setdefault(model, {}).setdefault(pk, []).append(external_id)
-                break
-    found: dict[str, models.Model] = {}
-    for model, by_pk in wanted.items():
-        for obj in model._default_manager.filter(pk__in=list(by_pk)):
-            for external_id in by_pk.get(obj.pk, []):
-                found[external_id] = obj
-    return found
-
-
-#: Request attribute holding ``(user, billable)`` once resolved.
-_BILLABLE_CACHE_ATTR = "_polar_billable"
-
-
-def billable_for_request(request: HttpRequest) -> Billable | None:
-    """Who pays for this request: POLAR["BILLABLE_RESOLVER"], else the logged-in user.
-
-    Identity never comes from query parameters or form fields. The answer is resolved
-    once per request and user (permissions, querysets and views share it); logging in or
-    out during the request resolves again.
-    """
-    from .conf import polar_settings
-
-    # DRF's Request wraps the HttpRequest: cache on the one underneath so both share it.
-    holder = getattr(request, "_request", request)
-    user = getattr(request, "user", None)
-    cached = getattr(holder, _BILLABLE_CACHE_ATTR, None)
-    if cached is not None and cached[0] is user:
-        return cached[1]
-    resolver = polar_settings.billable_resolver
-    if resolver is not None:
-        billable = resolver(request)
-    else:
-        billable = user if user is not None and user.is_authenticated else None
-    if billable is not None and not isinstance(billable, Billable):
-        raise ImproperlyConfigured(
-            f"The billable for a request must mix in django_polar.billable.Billable; got "
-            f"{type(billable).__name__}. Add Billable to the model or set POLAR['BILLABLE_RESOLVER']."
-        )
-    setattr(holder, _BILLABLE_CACHE_ATTR, (user, billable))
-    return billable
 
 
 @dataclass(frozen=True)
@@ -611,9 +502,6 @@ def send_usage_events(
 
 def _send_batch(batch: list[UsageEvent]) -> int:
     """One ``POST /v1/events/ingest``; records the outcome on the rows, returns sent count."""
-    from .client import get_client
-    from .errors import PolarError, PolarValidationError
-
     body = [
         {
             "name": e.name,

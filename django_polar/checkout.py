@@ -18,7 +18,13 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, reverse
 
-from .models import DEFAULT_TYPE, SUBSCRIPTION_TYPE_KEY, Product
+from .client import get_client
+from .conf import polar_settings
+
+# The errors and resolve_product_id are imported from here too (their old import path).
+from .errors import CheckoutError, ReservedMetadataKeyError, UnknownProductError
+from .models import DEFAULT_TYPE, SUBSCRIPTION_TYPE_KEY, Product, resolve_product_id
+from .redirects import see_other
 
 if TYPE_CHECKING:
     from .billable import Billable
@@ -28,42 +34,30 @@ RESERVED_METADATA_KEYS = frozenset({SUBSCRIPTION_TYPE_KEY})
 #: Polar's success_url placeholder, replaced by the checkout's id.
 CHECKOUT_ID_PLACEHOLDER = "{CHECKOUT_ID}"
 
+#: The seats a seat-based checkout may ask for (the views and the API use the same bounds).
+MIN_SEATS = 1
+MAX_SEATS = 10000
+
 MetadataValue = str | int | float | bool
 
+__all__ = [
+    "CHECKOUT_ID_PLACEHOLDER",
+    "MAX_SEATS",
+    "MIN_SEATS",
+    "CheckoutBuilder",
+    "CheckoutError",
+    "ReservedMetadataKeyError",
+    "UnknownProductError",
+    "origin_of",
+    "resolve_product_id",
+    "seats_message",
+]
 
-class CheckoutError(ValueError):
-    """The checkout was asked for something it cannot do (a programming error)."""
 
-
-class UnknownProductError(CheckoutError):
-    """Not a Polar product id nor a slug of POLAR["PRODUCTS"]."""
-
-
-class ReservedMetadataKeyError(CheckoutError):
-    """Metadata used a key the app owns (e.g. the subscription type)."""
-
-
-def resolve_product_id(product: Any) -> str:
-    """The Polar product id for a Product row, a UUID, an id string or a configured slug."""
-    from .conf import polar_settings
-
-    if isinstance(product, Product):
-        return str(product.pk)
-    if isinstance(product, uuid.UUID):
-        return str(product)
-    if isinstance(product, str):
-        slug_target = polar_settings.PRODUCTS.get(product)
-        if slug_target is not None:
-            return slug_target
-        try:
-            return str(uuid.UUID(product))
-        except ValueError:
-            pass
-    known = ", ".join(sorted(polar_settings.PRODUCTS)) or "none configured"
-    raise UnknownProductError(
-        f"{product!r} is neither a Polar product id nor a slug of POLAR['PRODUCTS'] "
-        f"(slugs: {known})."
-    )
+def seats_message(seats: object) -> str:
+    """The error for a seat count out of bounds (``seats`` as given, shortened)."""
+    shown = seats[:20] if isinstance(seats, str) else seats
+    return f"seats must be a whole number from {MIN_SEATS} to {MAX_SEATS}; got {shown!r}."
 
 
 def origin_of(request: HttpRequest) -> str:
@@ -107,6 +101,13 @@ class CheckoutBuilder:
         if isinstance(products, str | Product | uuid.UUID) or not isinstance(products, Iterable):
             products = [products]
         self.billable = billable
+        products = list(products)
+        for product in products:
+            if isinstance(product, Product) and product.is_placeholder:
+                raise CheckoutError(
+                    f"Product {product.pk} is a placeholder (only its id is known, from another "
+                    "payload) and is not for sale; run `manage.py polar_sync products`."
+                )
         self.product_ids: list[str] = [resolve_product_id(p) for p in products]
         if not self.product_ids:
             raise CheckoutError("A checkout needs at least one product.")
@@ -224,10 +225,14 @@ class CheckoutBuilder:
         return self
 
     def with_seats(self, seats: int) -> CheckoutBuilder:
-        """The number of seats for a seat-based price (1 to 10000)."""
+        """The number of seats for a seat-based price (MIN_SEATS to MAX_SEATS)."""
         self._mutable()
-        if isinstance(seats, bool) or not isinstance(seats, int) or not 1 <= seats <= 10000:
-            raise CheckoutError(f"seats must be a whole number from 1 to 10000; got {seats!r}.")
+        if (
+            isinstance(seats, bool)
+            or not isinstance(seats, int)
+            or not MIN_SEATS <= seats <= MAX_SEATS
+        ):
+            raise CheckoutError(seats_message(seats))
         self._seats = seats
         return self
 
@@ -271,8 +276,6 @@ class CheckoutBuilder:
         return None  # Polar needs absolute URLs; without a request, leave it to Polar.
 
     def _default_success_url(self) -> str | None:
-        from .conf import polar_settings
-
         configured = polar_settings.SUCCESS_URL
         if configured:
             try:
@@ -329,8 +332,6 @@ class CheckoutBuilder:
     def session(self) -> dict[str, Any]:
         """The Polar checkout session (created on first access, then reused)."""
         if self._session is None:
-            from .client import get_client
-
             self.billable.get_or_create_polar_customer()
             self._session = get_client().create_checkout(self.payload())
         return self._session
@@ -346,9 +347,7 @@ class CheckoutBuilder:
 
     def redirect(self) -> HttpResponseRedirect:
         """A 303 redirect to the hosted checkout."""
-        response = HttpResponseRedirect(self.url)
-        response.status_code = 303
-        return response
+        return see_other(self.url)
 
     def __repr__(self) -> str:
         state = "created" if self.created else "not created"

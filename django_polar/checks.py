@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from .conf import DEFAULTS, raw_settings, setting_errors
+from .conf import DEFAULTS, PUBLIC_CREDENTIALS, raw_settings, setting_errors
 
 # A setting whose problem has its own id; every other invalid key is E001.
 _KEY_IDS = {"SERVER": "django_polar.E002", "API_VERSION": "django_polar.E003"}
@@ -81,6 +81,28 @@ def check_emulator(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             )
         ]
     return []
+
+
+@register(Tags.security)
+def check_public_credentials(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """The demo's token or webhook secret (public: they are in the repository) outside the
+    emulator: anyone could forge a webhook that makes a user ``subscribed()``."""
+    raw = raw_settings()
+    if not isinstance(raw, dict) or raw.get("SERVER", DEFAULTS["SERVER"]) == "emulator":
+        return []
+    return [
+        Error(
+            f"POLAR['{key}'] is a public demo credential (published with django-polar) while "
+            "POLAR['SERVER'] is not 'emulator': anyone can forge webhooks or use it.",
+            hint=f"Set POLAR['{key}'] from the environment to the value Polar's dashboard "
+            "shows (Settings > Developers for the token, Settings > Webhooks for the secret).",
+            id="django_polar.E006",
+        )
+        for key in ("ACCESS_TOKEN", "WEBHOOK_SECRET")
+        if isinstance(raw.get(key), str) and raw[key] in PUBLIC_CREDENTIALS
+    ]
 
 
 def tasks_framework_available() -> bool:

@@ -59,13 +59,15 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
+
+from .errors import redact
 
 DEFAULT_API_VERSION = "2026-10"
 
@@ -102,7 +104,47 @@ DASHBOARDS: dict[str, str] = {
     "sandbox": "https://sandbox.polar.sh/dashboard",
 }
 SERVER_NAMES = ("production", "sandbox", "emulator")
+
+#: Credentials published in this repository for the emulator demo (example_project) and
+#: the benchmarks. They are fine against the emulator, which takes no real payment, and a
+#: hole anywhere else: anyone can sign a webhook with them (system check E006).
+DEMO_ACCESS_TOKEN = "polar_oat_emulator_demo_token"
+DEMO_WEBHOOK_SECRET = "whsec_ZGVtby13ZWJob29rLXNlY3JldC1mb3ItdGhlLWVtdWxhdG9y"
+PUBLIC_CREDENTIALS = frozenset(
+    {
+        DEMO_ACCESS_TOKEN,
+        DEMO_WEBHOOK_SECRET,
+        "whsec_YmVuY2htYXJrLXdlYmhvb2stc2VjcmV0LTAxMjM0NTY3",  # benchmarks/
+    }
+)
 API_VERSION_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+#: A string shown in an error as is: a URL (credentials and query removed), a word, a
+#: version or a number. Anything else might be a credential pasted in the wrong key.
+_SHOWABLE_RE = re.compile(r"[A-Za-z][A-Za-z _.-]{0,31}|[0-9][0-9._-]{0,15}|v[0-9]{1,3}")
+
+
+def shown(value: Any) -> str:
+    """``value`` as an error message may show it: never something that could be a secret
+    (a token put in SERVER, a password in a URL)."""
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    if isinstance(value, str):
+        if redact(value) != value:
+            return "a value shaped like a Polar token or secret (not shown)"
+        if _is_http_url(value):
+            parts = urlsplit(value)
+            try:
+                port = f":{parts.port}" if parts.port else ""
+            except ValueError:
+                port = ":<invalid port>"
+            netloc = (parts.hostname or "") + port
+            return repr(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+        if _SHOWABLE_RE.fullmatch(value):
+            return repr(value)
+        return f"a {len(value)}-character string (not shown: it may be a secret)"
+    return f"a {type(value).__name__} (not shown)"
 
 
 def _is_number(value: Any) -> bool:
@@ -141,12 +183,12 @@ def _server(value: Any) -> str | None:
     if _is_http_url(value):
         if urlsplit(value).path.rstrip("/").endswith("/v1"):
             return (
-                f"POLAR['SERVER'] is {value!r}; give the API root without '/v1' "
+                f"POLAR['SERVER'] is {shown(value)}; give the API root without '/v1' "
                 "(paths already start with /v1/), e.g. 'https://sandbox-api.polar.sh'."
             )
         return None
     return (
-        f"POLAR['SERVER'] is {value!r}; use 'production', 'sandbox', 'emulator' "
+        f"POLAR['SERVER'] is {shown(value)}; use 'production', 'sandbox', 'emulator' "
         "or an http(s) base URL such as 'https://sandbox-api.polar.sh'."
     )
 
@@ -155,7 +197,7 @@ def _api_version(value: Any) -> str | None:
     if isinstance(value, str) and API_VERSION_RE.match(value):
         return None
     return (
-        f"POLAR['API_VERSION'] is {value!r}; use a Polar API version as YYYY-MM, "
+        f"POLAR['API_VERSION'] is {shown(value)}; use a Polar API version as YYYY-MM, "
         f"e.g. '{DEFAULT_API_VERSION}'."
     )
 
@@ -167,7 +209,7 @@ def _organization_id(value: Any) -> str | None:
         uuid.UUID(str(value))
     except ValueError:
         return (
-            f"POLAR['ORGANIZATION_ID'] is {value!r}; use your organization's UUID from "
+            f"POLAR['ORGANIZATION_ID'] is {shown(value)}; use your organization's UUID from "
             "Polar's organization settings, or None."
         )
     return None
@@ -177,7 +219,7 @@ def _positive_number(key: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if _is_number(value) and value > 0:
             return None
-        return f"POLAR['{key}'] is {value!r}; use a number of seconds greater than 0, e.g. {DEFAULTS[key]!r}."
+        return f"POLAR['{key}'] is {shown(value)}; use a number of seconds greater than 0, e.g. {DEFAULTS[key]!r}."
 
     return check
 
@@ -186,7 +228,7 @@ def _int_at_least(key: str, minimum: int, unit: str) -> Callable[[Any], str | No
     def check(value: Any) -> str | None:
         if _is_int(value) and value >= minimum:
             return None
-        return f"POLAR['{key}'] is {value!r}; use a whole number of {unit} >= {minimum}, e.g. {DEFAULTS[key]!r}."
+        return f"POLAR['{key}'] is {shown(value)}; use a whole number of {unit} >= {minimum}, e.g. {DEFAULTS[key]!r}."
 
     return check
 
@@ -195,7 +237,7 @@ def _non_negative_number(key: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if _is_number(value) and value >= 0:
             return None
-        return f"POLAR['{key}'] is {value!r}; use a number of seconds >= 0, e.g. {DEFAULTS[key]!r}."
+        return f"POLAR['{key}'] is {shown(value)}; use a number of seconds >= 0, e.g. {DEFAULTS[key]!r}."
 
     return check
 
@@ -204,7 +246,9 @@ def _choice(key: str, choices: tuple[str, ...]) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if value in choices:
             return None
-        return f"POLAR['{key}'] is {value!r}; use one of {', '.join(repr(c) for c in choices)}."
+        return (
+            f"POLAR['{key}'] is {shown(value)}; use one of {', '.join(repr(c) for c in choices)}."
+        )
 
     return check
 
@@ -213,7 +257,7 @@ def _bool(key: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if isinstance(value, bool):
             return None
-        return f"POLAR['{key}'] is {value!r}; use True or False."
+        return f"POLAR['{key}'] is {shown(value)}; use True or False."
 
     return check
 
@@ -222,7 +266,7 @@ def _http_url(key: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if _is_http_url(value):
             return None
-        return f"POLAR['{key}'] is {value!r}; use an absolute http(s) URL, e.g. {DEFAULTS[key]!r}."
+        return f"POLAR['{key}'] is {shown(value)}; use an absolute http(s) URL, e.g. {DEFAULTS[key]!r}."
 
     return check
 
@@ -231,7 +275,7 @@ def _optional_url_or_name(key: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if _optional_str(value):
             return None
-        return f"POLAR['{key}'] is {value!r}; use a URL, a path, a URL name, or None."
+        return f"POLAR['{key}'] is {shown(value)}; use a URL, a path, a URL name, or None."
 
     return check
 
@@ -242,7 +286,7 @@ def _billable_resolver(value: Any) -> str | None:
     if isinstance(value, str) and re.fullmatch(r"[\w.]+\.\w+", value):
         return None
     return (
-        f"POLAR['BILLABLE_RESOLVER'] is {value!r}; use the dotted path of a function "
+        f"POLAR['BILLABLE_RESOLVER'] is {shown(value)}; use the dotted path of a function "
         "resolver(request) -> billable or None, e.g. 'myapp.billing.team_for_request'."
     )
 
@@ -297,7 +341,10 @@ def setting_errors(raw: Any) -> list[tuple[str, str]]:
         if key not in DEFAULTS:
             known = ", ".join(sorted(DEFAULTS))
             problems.append(
-                (str(key), f"POLAR[{key!r}] is not a django-polar setting; known keys: {known}.")
+                (
+                    str(key),
+                    f"POLAR[{shown(key)}] is not a django-polar setting; known keys: {known}.",
+                )
             )
     for key, check in VALIDATORS.items():
         if key in raw:

@@ -1,7 +1,12 @@
-"""Typed errors raised by the Polar client, and the redaction every message goes through.
+"""Every public exception of django-polar, and the redaction every message goes through.
 
 Callers catch by meaning (``PolarNotFoundError``, ``PolarValidationError``...) and read Polar's
 own words in ``detail``; nothing here ever holds the request, its headers or the token.
+The exceptions of the app's own rooms (customer link, checkout, webhooks, sync) live here
+too, so a module that only needs to catch one never imports the module that raises it.
+The old import paths (``django_polar.billable.CustomerConflictError``,
+``django_polar.checkout.CheckoutError``, ``django_polar.webhooks.verify.VerificationError``
+...) name these same classes.
 """
 
 from __future__ import annotations
@@ -161,6 +166,54 @@ def error_class(status: int) -> type[PolarAPIError]:
         422: PolarValidationError,
         429: PolarRateLimitError,
     }.get(status, PolarAPIError)
+
+
+# -- the app's own failures ------------------------------------------------------------
+
+
+class CustomerConflictError(Exception):
+    """Polar already has a customer with this email that the app may not link.
+
+    Email is never an identity key, so the app refuses to link it (unless the billable's
+    ``polar_may_claim_customer_by_email()`` allows it and the customer has no external id);
+    the project must resolve the conflict (e.g. in Polar's dashboard) or change the email.
+    """
+
+
+class CheckoutError(ValueError):
+    """The checkout was asked for something it cannot do (a programming error)."""
+
+
+class UnknownProductError(CheckoutError):
+    """Not a Polar product id nor a slug of POLAR["PRODUCTS"]."""
+
+
+class ReservedMetadataKeyError(CheckoutError):
+    """Metadata used a key the app owns (e.g. the subscription type)."""
+
+
+class VerificationError(Exception):
+    """The request is not an authentic Polar webhook (answer 403)."""
+
+    status = 403
+
+
+class MalformedRequest(VerificationError):
+    """The request is not even shaped like a webhook (answer 400)."""
+
+    status = 400
+
+
+class MalformedEvent(ValueError):
+    """An authentic event whose body is not ``{"type": str, "data": {...}}``."""
+
+
+class PacerStopped(Exception):
+    """Raised to workers once a run is stopped, instead of starting another request."""
+
+
+class StoredRowMissing(Exception):
+    """An object the mirror reported written has no row (see ``Syncer._write_checked``)."""
 
 
 class AgentTokenError(Exception):

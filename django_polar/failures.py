@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .billable import CustomerConflictError
-from .errors import PolarError
+from .errors import CustomerConflictError, PolarError
 
 logger = logging.getLogger("django_polar")
 

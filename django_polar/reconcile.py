@@ -23,7 +23,7 @@ from . import mirror
 from .client import PolarClient, get_client
 from .errors import PolarError, PolarNotFoundError, redact
 from .models import BenefitGrant, Customer, Subscription, SubscriptionStatus
-from .sync import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE, Pacer, fetch_concurrently
+from .pacing import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE, Pacer, fetch_concurrently
 
 ENDED_BY_STATE = (SubscriptionStatus.CANCELED,)
 
@@ -38,7 +38,7 @@ class Target:
 
 
 @dataclass
-class Outcome:
+class ReconcileResult:
     """One customer's result: the changes (human-readable), or why nothing was done."""
 
     target: Target
@@ -121,8 +121,8 @@ class Reconciler:
         self.concurrency = concurrency
         self.dry_run = dry_run
 
-    def run(self, targets: Iterable[Target]) -> Iterator[Outcome]:
-        """Yield one Outcome per target, as their states arrive."""
+    def run(self, targets: Iterable[Target]) -> Iterator[ReconcileResult]:
+        """Yield one ReconcileResult per target, as their states arrive."""
         finished = fetch_concurrently(
             targets, self._fetch_state, concurrency=self.concurrency, name="polar-reconcile"
         )
@@ -130,10 +130,10 @@ class Reconciler:
             try:
                 state, fetched_at = future.result()
             except PolarNotFoundError:
-                yield Outcome(target, missing=True)
+                yield ReconcileResult(target, missing=True)
                 continue
             except PolarError as exc:
-                yield Outcome(target, error=redact(str(exc)))
+                yield ReconcileResult(target, error=redact(str(exc)))
                 continue
             yield self._apply(target, state, fetched_at)
 
@@ -145,8 +145,10 @@ class Reconciler:
             return self.client.get_customer_state(target.customer_id), fetched_at
         return self.client.get_customer_state_by_external_id(str(target.external_id)), fetched_at
 
-    def _apply(self, target: Target, state: dict[str, Any], fetched_at: datetime) -> Outcome:
-        outcome = Outcome(target)
+    def _apply(
+        self, target: Target, state: dict[str, Any], fetched_at: datetime
+    ) -> ReconcileResult:
+        outcome = ReconcileResult(target)
         try:
             with transaction.atomic():
                 before = _snapshot(state.get("id"))
@@ -161,7 +163,7 @@ class Reconciler:
             outcome.error = redact(f"{type(exc).__name__}: {exc}")
         return outcome
 
-    def _refetch_ended(self, before: _State, customer: Customer, outcome: Outcome) -> None:
+    def _refetch_ended(self, before: _State, customer: Customer, outcome: ReconcileResult) -> None:
         """Subscriptions the state stopped listing: fetch their real status from Polar."""
         ended = Subscription.objects.filter(customer=customer, status__in=ENDED_BY_STATE).exclude(
             pk__in=[

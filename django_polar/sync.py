@@ -11,7 +11,7 @@ How it stays fast and safe:
 * Page 1 of a list tells ``max_page``; the other pages are fetched by a small thread pool
   over the shared, thread-safe client, at most ``max_in_flight`` pages at a time (memory
   does not grow with the number of objects).
-* A ``Pacer`` spaces request starts so the run stays under Polar's 300 requests/minute;
+* A ``Pacer`` (``pacing``) spaces request starts so the run stays under Polar's 300 requests/minute;
   a 429 that outlives the client's own retries pauses every worker for ``Retry-After``.
 * Only the calling thread writes: each page goes through ``mirror.upsert_many`` (the same
   version guard as webhooks, so a sync never overwrites a newer webhook) in its own
@@ -26,9 +26,7 @@ import logging
 import re
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -38,29 +36,29 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from . import mirror
-from .client import PolarClient, get_client
+from .client import PAGE_LIMIT, PolarClient, get_client
 from .errors import (
     PolarAuthenticationError,
     PolarError,
     PolarNetworkError,
+    PolarNotFoundError,
     PolarRateLimitError,
     PolarServerError,
+    StoredRowMissing,
     redact,
 )
 from .mirror import UpsertCounts, archive_missing, version_of
-from .models import Benefit, Product
+from .mirror.convert import as_uuid
+from .models import Benefit, BenefitGrant, Customer, Order, Price, Product, Refund, Subscription
+
+# Pacing lives in ``pacing`` (reconcile shares it); these names are importable from here too.
+from .pacing import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE, Pacer, fetch_concurrently
 
 logger = logging.getLogger("django_polar.sync")
 
 J = TypeVar("J")
 R = TypeVar("R")
 
-PAGE_LIMIT = 100
-#: Polar's documented limit per organization.
-DEFAULT_RATE_PER_MINUTE = 300
-#: Pace this fraction below the limit: request arrival times jitter with latency.
-RATE_HEADROOM = 0.02
-DEFAULT_CONCURRENCY = 4
 #: How often one page is retried by the engine after the client gave up on it.
 PAGE_ATTEMPTS = 3
 #: Error messages kept per kind (the counts are always complete).
@@ -77,7 +75,7 @@ class Kind:
     prunable: bool = False
 
 
-KINDS: dict[str, Kind] = {
+SYNC_KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
         Kind("benefits", "/v1/benefits/", "benefit", prunable=True),
@@ -90,7 +88,7 @@ KINDS: dict[str, Kind] = {
     )
 }
 #: ``polar_sync all`` order: what others point at comes first (fewer nested upserts).
-ALL_KINDS: tuple[str, ...] = tuple(KINDS)
+ALL_KINDS: tuple[str, ...] = tuple(SYNC_KINDS)
 #: ``polar_sync`` without arguments: the catalog (products carry their prices and benefits).
 DEFAULT_KINDS: tuple[str, ...] = ("benefits", "products")
 
@@ -102,7 +100,7 @@ def resolve_kinds(names: Iterable[str]) -> list[str]:
         name = name.strip().lower().replace("_", "-")
         if name == "all":
             wanted.update(ALL_KINDS)
-        elif name in KINDS:
+        elif name in SYNC_KINDS:
             wanted.add(name)
         else:
             raise ValueError(f"unknown kind {name!r}; choose from {', '.join(ALL_KINDS)} or 'all'")
@@ -137,60 +135,6 @@ def parse_since(value: str, *, now: datetime | None = None) -> datetime:
 def _item_time(item: dict[str, Any]) -> datetime | None:
     """The object's version for ``--since``, aware like ``since`` (the mirror's own rule)."""
     return version_of(item)
-
-
-class PacerStopped(Exception):
-    """Raised to workers once a run is stopped, instead of starting another request."""
-
-
-class Pacer:
-    """Spaces request starts evenly so a run stays under a requests-per-minute budget.
-
-    Shared by every worker thread (and by every kind of one run). ``pause`` pushes the next
-    start back, e.g. by a 429's ``Retry-After``, for all workers at once.
-    """
-
-    def __init__(
-        self,
-        per_minute: float = DEFAULT_RATE_PER_MINUTE,
-        *,
-        headroom: float = RATE_HEADROOM,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Any] | None = None,
-    ) -> None:
-        if per_minute <= 0:
-            raise ValueError("the request rate must be greater than 0 per minute")
-        self.per_minute = per_minute
-        self.interval = 60.0 / (per_minute * (1.0 - headroom))
-        self._clock = clock
-        self._stopped = threading.Event()
-        # Waiting on the event (not time.sleep) lets ``stop`` wake every waiting worker.
-        self._sleep = sleep or self._stopped.wait
-        self._lock = threading.Lock()
-        self._next: float | None = None
-        self.requests = 0
-
-    def acquire(self) -> None:
-        """Block until this caller may start one request."""
-        with self._lock:
-            now = self._clock()
-            start = now if self._next is None else max(now, self._next)
-            self._next = start + self.interval
-            self.requests += 1
-        if start > now:
-            self._sleep(start - now)
-        if self._stopped.is_set():
-            raise PacerStopped("the run was stopped")
-
-    def stop(self) -> None:
-        """Wake every waiting worker and refuse new requests (after Ctrl-C)."""
-        self._stopped.set()
-
-    def pause(self, seconds: float) -> None:
-        """No request starts for ``seconds`` from now."""
-        with self._lock:
-            resume = self._clock() + max(0.0, seconds)
-            self._next = resume if self._next is None else max(self._next, resume)
 
 
 @dataclass
@@ -266,56 +210,6 @@ def _expected_items(page: int, total: int, limit: int) -> int:
     return max(0, min(limit, total - (page - 1) * limit))
 
 
-def fetch_concurrently(
-    jobs: Iterable[J],
-    fetch: Callable[[J], R],
-    *,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    max_in_flight: int | None = None,
-    name: str = "polar-fetch",
-) -> Iterator[tuple[J, Future[R]]]:
-    """Run ``fetch(job)`` on a thread pool; yield ``(job, done future)`` as each finishes.
-
-    At most ``max_in_flight`` jobs are submitted and not yet consumed, so a consumer that
-    writes slowly holds the fetchers back instead of buffering every result. Closing the
-    generator (Ctrl-C in the consumer) drops the queued jobs.
-    """
-    limit = max(max_in_flight or 2 * concurrency, concurrency)
-    pending = iter(jobs)
-    pool = ThreadPoolExecutor(concurrency, thread_name_prefix=name)
-    in_flight: dict[Future[R], J] = {}
-
-    def submit_more() -> None:
-        while len(in_flight) < limit:
-            try:
-                job = next(pending)
-            except StopIteration:
-                return
-            in_flight[pool.submit(fetch, job)] = job
-
-    try:
-        submit_more()
-        while in_flight:
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield in_flight.pop(future), future
-            submit_more()
-    finally:
-        # Requests already on the wire finish on their own; nothing waits for them.
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-class StoredRowMissing(Exception):
-    """An object the mirror reported written has no row (see ``Syncer._write_checked``)."""
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
 class _PageLost(Exception):
     """A page could not be fetched after every retry."""
 
@@ -371,7 +265,7 @@ class Syncer:
 
     def sync_kind(self, name: str) -> KindResult:
         """Fetch every page of one kind and apply it; per-object failures are counted."""
-        kind = KINDS[name]
+        kind = SYNC_KINDS[name]
         result = KindResult(kind=name)
         self.results.append(result)
         seen: set[str] | None = set() if self.prune and kind.prunable else None
@@ -460,7 +354,7 @@ class Syncer:
         result.fetched += len(items)
         if seen is not None:
             seen.update(str(item.get("id")) for item in items)
-        valid = [item for item in items if _uuid(item.get("id")) is not None]
+        valid = [item for item in items if as_uuid(item.get("id")) is not None]
         if len(valid) < len(items):
             result.failed += len(items) - len(valid)
             result.note_error(f"{len(items) - len(valid)} object(s) without a valid Polar id")
@@ -494,7 +388,7 @@ class Syncer:
         replayed one by one and the culprit counted as failed instead of lost quietly.
         """
         counts = self.write_page(kind, items)
-        ids = {_uuid(item.get("id")) for item in items}
+        ids = {as_uuid(item.get("id")) for item in items}
         model = mirror.KINDS[kind.mirror_kind]
         stored = set(model._default_manager.filter(pk__in=ids).values_list("pk", flat=True))
         if len(stored) < len(ids):
@@ -552,7 +446,6 @@ def _refetch_plan(
     model: type, rows: Iterable[Any]
 ) -> list[tuple[str, Callable[[PolarClient], list[dict[str, Any]]], str]]:
     """(mirror kind, fetch, label) per API call needed to refresh ``rows`` of ``model``."""
-    from .models import BenefitGrant, Customer, Order, Price, Refund, Subscription
 
     def one(getter: str, pk: Any) -> Callable[[PolarClient], list[dict[str, Any]]]:
         return lambda client: [getattr(client, getter)(str(pk))]
@@ -600,8 +493,6 @@ def refresh_rows(
     model: type, rows: Iterable[Any], *, client: PolarClient | None = None
 ) -> RefreshReport:
     """Fetch each row's object from Polar again and apply it through the mirror (guarded)."""
-    from .errors import PolarNotFoundError
-
     client = client or get_client()
     report = RefreshReport()
     for kind, fetch, label in _refetch_plan(model, list(rows)):

@@ -19,6 +19,8 @@ try:  # Django >= 6.0
 except ImportError:  # the backport
     from django_tasks import task
 
+from .webhooks.dispatch import process_event
+
 logger = logging.getLogger("django_polar.webhooks")
 usage_logger = logging.getLogger("django_polar.usage")
 
@@ -30,8 +32,6 @@ USAGE_RETRY_ATTEMPTS = 10
 @task
 def process_webhook_event(event_pk: int) -> str:
     """Apply one stored webhook event; schedule its retry when it failed."""
-    from .webhooks.dispatch import process_event
-
     event = process_event(event_pk)
     if event.status == "failed" and event.next_attempt_at is not None:
         schedule_retry(event.pk, event.next_attempt_at)

@@ -13,36 +13,34 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.clickjacking import xframe_options_exempt
 
-from .billable import Billable, CustomerConflictError, billable_for_request
-from .checkout import CHECKOUT_ID_PLACEHOLDER, CheckoutError, origin_of, resolve_product_id
+from .billable import Billable
+from .checkout import CHECKOUT_ID_PLACEHOLDER, MAX_SEATS, MIN_SEATS, origin_of, seats_message
 from .conf import polar_settings
-from .errors import PolarError
+from .errors import CheckoutError, CustomerConflictError, PolarError
 from .failures import answer_for_failure
-from .models import DEFAULT_TYPE, Product
+from .identity import billable_for_request
+from .models import DEFAULT_TYPE, Product, resolve_product_id
+from .redirects import see_other
 from .same_site import same_site_url
 
 EMBED_THEMES = ("light", "dark")
 
 
 def parse_seats(raw: str) -> int:
-    """``?seats=`` as an int from 1 to 10000; CheckoutError (a 400) for anything else.
+    """``?seats=`` as an int from MIN_SEATS to MAX_SEATS; CheckoutError (a 400) otherwise.
 
     Only ASCII digits count: ``"²".isdigit()`` is True but ``int("²")`` fails.
     """
-    message = f"seats must be a whole number from 1 to 10000; got {raw[:20]!r}."
-    if not (raw.isascii() and raw.isdigit()):
-        raise CheckoutError(message)
-    seats = int(raw)
-    if not 1 <= seats <= 10000:
-        raise CheckoutError(message)
-    return seats
+    if not (raw.isascii() and raw.isdigit()) or not MIN_SEATS <= int(raw) <= MAX_SEATS:
+        raise CheckoutError(seats_message(raw))
+    return int(raw)
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -142,9 +140,7 @@ class CheckoutView(BillableViewMixin, View):
             if theme in EMBED_THEMES:
                 params["theme"] = theme
             url = _with_query(url, **params)
-        response = HttpResponseRedirect(url)
-        response.status_code = 303
-        return response
+        return see_other(url)
 
 
 class CheckoutSuccessView(BillableViewMixin, View):

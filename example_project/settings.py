@@ -2,11 +2,16 @@
 
 Runs on the Polar emulator by default. To use Polar's sandbox instead, set three variables:
 POLAR_SERVER=sandbox, POLAR_ACCESS_TOKEN=polar_oat_..., POLAR_WEBHOOK_SECRET=whsec_...
+The demo's own token and secret are public (they are in this file): they apply only on
+the emulator, and starting on sandbox or production without real ones is an error.
 """
 
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from django_polar.conf import DEMO_ACCESS_TOKEN, DEMO_WEBHOOK_SECRET
 
 BASE_DIR = Path(__file__).resolve().parent
 env = environ.Env()
@@ -72,7 +77,6 @@ LOGIN_URL = "notes:login"
 LOGIN_REDIRECT_URL = "notes:notes"
 LOGOUT_REDIRECT_URL = "notes:home"
 AUTH_USER_MODEL = "accounts.User"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 
 #: Where this site is reachable; the embed script URL and the emulator's webhook target
 #: are built from it. `manage.py demo` serves here.
@@ -86,14 +90,27 @@ REST_FRAMEWORK = {
 
 TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}
 
+POLAR_SERVER = env("POLAR_SERVER", default="emulator")
+
+
+def polar_credential(name: str, demo: str) -> str:
+    """The environment's value; the public demo one only on the emulator (which accepts
+    any token and signs with the demo secret)."""
+    if POLAR_SERVER == "emulator":
+        return env(name, default=demo)
+    value = env(name, default="")
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} is not set, and POLAR_SERVER is not 'emulator': set it to the value from "
+            "Polar's dashboard (the demo's own credentials work only on the emulator)."
+        )
+    return value
+
+
 POLAR = {
-    "SERVER": env("POLAR_SERVER", default="emulator"),
-    # The emulator accepts any token and signs with this demo secret; real values
-    # come from the environment when POLAR_SERVER is sandbox or production.
-    "ACCESS_TOKEN": env("POLAR_ACCESS_TOKEN", default="polar_oat_emulator_demo_token"),
-    "WEBHOOK_SECRET": env(
-        "POLAR_WEBHOOK_SECRET", default="whsec_ZGVtby13ZWJob29rLXNlY3JldC1mb3ItdGhlLWVtdWxhdG9y"
-    ),
+    "SERVER": POLAR_SERVER,
+    "ACCESS_TOKEN": polar_credential("POLAR_ACCESS_TOKEN", DEMO_ACCESS_TOKEN),
+    "WEBHOOK_SECRET": polar_credential("POLAR_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET),
     "API_VERSION": env("POLAR_API_VERSION", default="2026-10"),
     "EMULATOR_URL": env("POLAR_EMULATOR_URL", default="http://127.0.0.1:8765"),
     # The vendored @polar-sh/checkout 0.4.1 (no CDN needed); see notes/embed.py.

@@ -11,12 +11,11 @@ from rest_framework.views import APIView
 
 from django_polar.access import (
     BenefitRequiredMixin,
-    HasActiveSubscription,
-    HasBenefit,
     SubscriptionRequiredMixin,
     benefit_required,
     subscription_required,
 )
+from django_polar.api.permissions import HasActiveSubscription, HasBenefit
 from tests.fixtures import make_customer, make_grant, make_product, make_subscription
 from tests.testapp.models import Team, User
 

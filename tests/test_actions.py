@@ -247,7 +247,7 @@ def test_has_product_takes_a_row_an_id_or_a_slug(polar, subscription, pro, setti
     assert subscription.has_product("pro")
     assert not subscription.has_product("other")
     assert not subscription.has_product(polar.ids["pro-yearly"])
-    from django_polar.checkout import UnknownProductError
+    from django_polar.errors import UnknownProductError
 
     with pytest.raises(UnknownProductError, match="no-such-slug"):
         subscription.has_product("no-such-slug")

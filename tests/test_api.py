@@ -350,7 +350,7 @@ def no_billable(request):
 
 
 def test_a_user_without_a_billable_is_refused_by_the_access_permission(api, polar, settings):
-    from django_polar.access import HasBillable
+    from django_polar.api.permissions import HasBillable
 
     settings.POLAR = {**settings.POLAR, "BILLABLE_RESOLVER": "tests.test_api.no_billable"}
     for url in ("state/", "subscriptions/", "orders/", "benefits/"):

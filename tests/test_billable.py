@@ -6,14 +6,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory, override_settings
 
-from django_polar.billable import (
-    Billable,
-    billable_for_request,
-    billable_from_external_id,
-    billing_status_for,
-    prefetch_polar_subscriptions,
-)
-from django_polar.mirror import resolve_billable
+from django_polar.billable import Billable, billing_status_for, prefetch_polar_subscriptions
+from django_polar.identity import billable_for_request, billable_from_external_id
 from tests.fixtures import (
     make_customer,
     make_grant,
@@ -55,7 +49,7 @@ def test_external_id_resolves_back_to_the_right_model(user, team):
     resolved = billable_from_external_id(team.get_polar_external_id())
     assert isinstance(resolved, Team) and resolved.pk == team.pk
     # The mirror's resolver agrees: one derivation, one parser.
-    assert resolve_billable(team.get_polar_external_id()) == resolved
+    assert billable_from_external_id(team.get_polar_external_id()) == resolved
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,8 @@
 import pytest
 from django.test import RequestFactory
 
-from django_polar.checkout import (
-    CheckoutError,
-    ReservedMetadataKeyError,
-    UnknownProductError,
-    resolve_product_id,
-)
-from django_polar.models import SUBSCRIPTION_TYPE_KEY
+from django_polar.errors import CheckoutError, ReservedMetadataKeyError, UnknownProductError
+from django_polar.models import SUBSCRIPTION_TYPE_KEY, resolve_product_id
 from tests.fixtures import make_product
 from tests.testapp.models import Team, User
 

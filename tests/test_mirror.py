@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from django_polar import mirror
+from django_polar.identity import billable_from_external_id
 from django_polar.models import (
     Benefit,
     BenefitGrant,
@@ -106,9 +107,9 @@ def test_customer_links_to_its_billable_by_external_id_never_by_email():
     assert mirror.billable_of(linked) == team
     assert linked.billable == team
     assert stranger.billable_id is None and mirror.billable_of(stranger) is None
-    assert mirror.resolve_billable(ada.get_polar_external_id()) == ada
-    assert mirror.resolve_billable("auth.group:1") is None
-    assert mirror.resolve_billable("garbage") is None
+    assert billable_from_external_id(ada.get_polar_external_id()) == ada
+    assert billable_from_external_id("auth.group:1") is None
+    assert billable_from_external_id("garbage") is None
 
 
 @pytest.mark.django_db

@@ -40,3 +40,16 @@ def test_readme_emulator_example(polar_emulator, django_user_model):
     namespace: dict = {}
     exec(compile(readme_block("emulator"), "README.md:emulator", "exec"), namespace)
     namespace["test_renewal_creates_a_second_order"](polar_emulator, django_user_model)
+
+
+@pytest.mark.django_db
+def test_readme_agents_example(polar_emulator, capsys):
+    ada = User.objects.create_user("ada", "ada@example.com")
+    session = ada.checkout([polar_emulator.product_id("pro-monthly")]).session
+    polar_emulator.pay_checkout(session["id"])
+    namespace: dict = {}
+    exec(compile(readme_block("agents"), "README.md:agents", "exec"), namespace)
+    assert namespace["token"].tags == ["customers", "orders", "subscriptions"]
+    assert capsys.readouterr().out.startswith(
+        "Pro Monthly (USD 12.00 per month) is on trial until "
+    )

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from django_polar.sync import ALL_KINDS, DEFAULT_KINDS, Pacer, parse_since, resolve_kinds
+from django_polar.pacing import Pacer
+from django_polar.sync import ALL_KINDS, DEFAULT_KINDS, parse_since, resolve_kinds
 
 
 class FakeClock:
@@ -80,7 +81,7 @@ def test_parse_since_accepts_dates_datetimes_and_spans():
 def test_fetching_holds_a_bounded_number_of_pages_for_a_slow_writer():
     import time
 
-    from django_polar.sync import fetch_concurrently
+    from django_polar.pacing import fetch_concurrently
 
     held = 0
     peak = 0

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.template import Context, Template, TemplateSyntaxError
 
-from django_polar.checkout import UnknownProductError
+from django_polar.errors import UnknownProductError
 from tests.fixtures import (  # noqa: F401  (the polar fixture)
     make_customer,
     make_grant,

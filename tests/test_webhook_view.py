@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection
 from django.test import Client, override_settings
@@ -283,7 +283,9 @@ def test_failed_events_are_retried_with_backoff_up_to_max_attempts(client, monke
         call_command("polar_webhooks", "retry-failed", stdout=None)
         assert WebhookEvent.objects.get().attempts == 1  # not due yet
         WebhookEvent.objects.update(next_attempt_at=event.received_at)
-        call_command("polar_webhooks", "retry-failed", stdout=None)
+        with pytest.raises(CommandError) as failed_again:  # the exit status counts it
+            call_command("polar_webhooks", "retry-failed", stdout=None)
+        assert failed_again.value.returncode == 1
     event.refresh_from_db()
     assert event.attempts == 2 and event.status == "failed"
     assert event.next_attempt_at is None  # out of attempts, still visible and replayable

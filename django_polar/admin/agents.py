@@ -15,9 +15,10 @@ from ..agents.registry import TAGS
 from ..agents.tokens import new_secret
 from ..models import AgentCall, AgentToken
 from .display import pretty_json
+from .readonly import ReadOnlyAdminMixin
 
 
-class AgentTokenForm(forms.ModelForm):
+class AgentTokenForm(forms.ModelForm[AgentToken]):
     tags = forms.MultipleChoiceField(
         choices=[(t, t) for t in TAGS],
         required=False,
@@ -31,7 +32,7 @@ class AgentTokenForm(forms.ModelForm):
 
 
 @admin.register(AgentToken)
-class AgentTokenAdmin(admin.ModelAdmin):
+class AgentTokenAdmin(admin.ModelAdmin[AgentToken]):
     form = AgentTokenForm
     list_display = (
         "name",
@@ -55,7 +56,7 @@ class AgentTokenAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: AgentToken, form: Any, change: bool) -> None:
         if not change:
             raw, obj.token_hash, obj.hint = new_secret()
-            obj._raw_token = raw  # shown once by response_add, never stored
+            request._polar_agent_token = raw  # type: ignore[attr-defined]  # shown once, never stored
         super().save_model(request, obj, form, change)
 
     def response_add(
@@ -66,7 +67,7 @@ class AgentTokenAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "token": obj,
-            "raw_token": getattr(obj, "_raw_token", ""),
+            "raw_token": getattr(request, "_polar_agent_token", ""),
             "title": f"Agent token {obj.name} created",
         }
         return TemplateResponse(request, "admin/django_polar/agenttoken/created.html", context)
@@ -81,7 +82,9 @@ class AgentTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(AgentCall)
-class AgentCallAdmin(admin.ModelAdmin):
+class AgentCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[AgentCall]):
+    """The audit log: written by the tools only, never by hand."""
+
     list_display = (
         "created_at",
         "token_name",
@@ -116,12 +119,3 @@ class AgentCallAdmin(admin.ModelAdmin):
     @admin.display(description="Polar's answer")
     def pretty_polar_response(self, obj: AgentCall) -> str:
         return pretty_json(obj.polar_response) if obj.polar_response is not None else "-"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -23,9 +23,10 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import Customer
 from .mirror import admin_link
+from .readonly import ReadOnlyAdminMixin
 
 
-class PolarCustomerInline(GenericTabularInline):
+class PolarCustomerInline(ReadOnlyAdminMixin, GenericTabularInline):
     """The Polar customer linked to this billable (read-only)."""
 
     model = Customer
@@ -41,12 +42,6 @@ class PolarCustomerInline(GenericTabularInline):
     show_change_link = True
     verbose_name = _("Polar customer")
     verbose_name_plural = _("Polar customer")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PolarBillableAdminMixin:

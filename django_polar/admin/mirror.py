@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from ..client import get_client
 from ..conf import polar_settings
 from ..errors import PolarError
 from ..models import (
@@ -37,6 +38,7 @@ from ..models import (
 from ..money import format_amount
 from ..sync import refresh_rows
 from .display import pretty_json
+from .readonly import ReadOnlyAdminMixin
 
 logger = logging.getLogger("django_polar.admin")
 
@@ -51,8 +53,6 @@ def organization_slug() -> str | None:
     slug = cache.get(key)
     if slug:
         return slug
-    from ..client import get_client
-
     try:
         page = get_client().get_page("/v1/organizations/", limit=1)
     except (PolarError, ImproperlyConfigured) as exc:
@@ -101,7 +101,7 @@ def admin_link(obj: Any, text: Any = None) -> str:
     return format_html('<a href="{}">{}</a>', url, text if text is not None else obj)
 
 
-class PolarMirrorAdmin(admin.ModelAdmin):
+class PolarMirrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Shared behaviour: view-only rows, pretty JSON, dashboard link, re-sync action."""
 
     actions = ["resync_from_polar"]
@@ -109,15 +109,6 @@ class PolarMirrorAdmin(admin.ModelAdmin):
     #: Columns holding other Polar ids that a pasted UUID should also match.
     polar_id_fields: tuple[str, ...] = ()
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_resync_permission(self, request: HttpRequest) -> bool:
         """Re-syncing writes rows, so it needs the model's change permission."""
@@ -214,7 +205,7 @@ class PolarMirrorAdmin(admin.ModelAdmin):
             self.message_user(request, error, messages.ERROR)
 
 
-class PriceInline(admin.TabularInline):
+class PriceInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Price
     fields = ("id", "amount_type", "display_amount", "recurring_interval", "is_archived")
     readonly_fields = fields
@@ -222,24 +213,18 @@ class PriceInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description=_("Amount"))
     def display_amount(self, obj: Price) -> str:
         return format_amount(obj.amount, obj.currency)
 
 
-class SubscriptionInline(admin.TabularInline):
+class SubscriptionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Subscription
     fields = ("id", "product", "type", "status", "current_period_end", "cancel_at_period_end")
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("product")
@@ -425,7 +410,7 @@ class RefundAdmin(PolarMirrorAdmin):
 
 
 @admin.register(UsageEvent)
-class UsageEventAdmin(admin.ModelAdmin):
+class UsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The usage outbox: what was metered and whether Polar has it (read-only)."""
 
     list_display = (
@@ -441,15 +426,6 @@ class UsageEventAdmin(admin.ModelAdmin):
     list_select_related = ("customer",)
     exclude = ("metadata",)
     readonly_fields = ("pretty_metadata",)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("Metadata"))
     def pretty_metadata(self, obj: UsageEvent) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -9,10 +11,13 @@ from django.http import HttpRequest
 from ..models import WebhookEvent, WebhookEventStatus
 from ..webhooks.dispatch import replay
 from .display import pretty_json, pretty_text
+from .readonly import ReadOnlyAdminMixin
+
+logger = logging.getLogger("django_polar.webhooks")
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("webhook_id", "type", "status", "attempts", "timestamp", "received_at")
     list_filter = ("status", "type")
     search_fields = ("webhook_id", "object_id", "type")
@@ -42,15 +47,6 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def pretty_last_error(self, obj: WebhookEvent) -> str:
         return pretty_text(obj.last_error)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: WebhookEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: WebhookEvent | None = None) -> bool:
-        return False
-
     def has_replay_permission(self, request: HttpRequest) -> bool:
         """Replaying writes the mirror: it needs the change permission on events."""
         return request.user.has_perm("django_polar.change_webhookevent")
@@ -59,7 +55,12 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def replay_events(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         done = failed = 0
         for event in queryset.order_by("timestamp", "pk"):
-            if replay(event).status == WebhookEventStatus.FAILED:
+            try:
+                status = replay(event).status
+            except Exception:  # one broken event never stops the others, nor answers 500
+                logger.exception("Replaying webhook event %s crashed", event.webhook_id)
+                status = WebhookEventStatus.FAILED
+            if status == WebhookEventStatus.FAILED:
                 failed += 1
             else:
                 done += 1

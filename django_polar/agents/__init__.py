@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import AgentTokenError, AgentToolError
 from ..models import AgentToken
+from . import reads, writes  # noqa: F401  (importing registers the tools)
 from .registry import TAGS, Tool, tools_for
 from .runner import call_tool
 from .tokens import authenticate, create_token, parse_duration, revoke_token

@@ -28,12 +28,11 @@ def iso(moment: datetime | None) -> str | None:
 
 def billable_label(customer: Customer) -> str | None:
     """``"accounts.user:3 (alice)"``: which of the app's objects pays (from the link)."""
-    if not customer.billable_type_id or not customer.billable_id:
+    kind = customer.billable_type
+    if kind is None or not customer.billable_id:
         return None
     billable = customer.billable
-    label = (
-        f"{customer.billable_type.app_label}.{customer.billable_type.model}:{customer.billable_id}"
-    )
+    label = f"{kind.app_label}.{kind.model}:{customer.billable_id}"
     return f"{label} ({billable})" if billable is not None else label
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.views import meters_of
+from ..client import get_client
 from ..errors import AgentToolError
-from ..models import Order, Product, SubscriptionStatus
+from ..models import Order, Product, Subscription, SubscriptionStatus
 from . import present
 from .params import CUSTOMER_ID, ORDER_ID, PRODUCT_ID, SUBSCRIPTION_ID, date, limit
 from .registry import tool
@@ -113,6 +114,7 @@ def get_customer(
 def get_subscription_status(
     scope: Scope, subscription_id: str | None = None, customer_id: str | None = None
 ) -> dict[str, Any]:
+    sub: Subscription | None
     if subscription_id:
         sub = scope.subscription(subscription_id)
     else:
@@ -301,8 +303,6 @@ def list_benefits(
     grants = list(scope.grants().filter(customer=customer).order_by("-granted_at"))
     found = [present.grant(g) for g in grants]
     if reveal_license_keys and scope.scoped:
-        from ..client import get_client
-
         for item in found:
             key_id = item["properties"].get("license_key_id")
             if item["type"] == "license_keys" and key_id:

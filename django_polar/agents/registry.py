@@ -1,6 +1,7 @@
 """What a tool is (name, tag, JSON schema, description, function) and which a token sees.
 
-Tools register themselves with ``@tool(...)`` in ``reads.py`` and ``writes.py``. The list
+Tools register themselves with ``@tool(...)`` in ``reads.py`` and ``writes.py`` (the
+package imports both, so the registry is full whenever any part of it is imported). The list
 a token sees is computed when it is asked for, from the token's current rights: read-only
 tokens never see a write tool, a tag filter keeps only its tags, and a customer-scoped
 token never sees tools that cannot be bound to one customer.
@@ -12,6 +13,7 @@ import copy
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
 from typing import Any
 
 from django.utils.dateparse import parse_date, parse_datetime
@@ -104,17 +106,11 @@ def tool(
 
 def tools_for(token: AgentToken) -> list[Tool]:
     """The tools this token may use, in registration order."""
-    _load()
     return [t for t in REGISTRY.values() if t.allowed(token)]
 
 
 def get_tool(name: str) -> Tool | None:
-    _load()
     return REGISTRY.get(name)
-
-
-def _load() -> None:
-    from . import reads, writes  # noqa: F401  (importing registers the tools)
 
 
 # -- argument checking: the small JSON Schema subset the tools use ---------------------
@@ -198,8 +194,6 @@ def _check_value(key: str, spec: dict[str, Any], value: Any) -> Any:
 
 
 def _parse_when(key: str, value: str) -> Any:
-    from datetime import UTC, datetime, time
-
     wrong = AgentToolError(f"{key} must be an ISO date (2026-11-30) or date-time.")
     try:
         moment = parse_datetime(value)

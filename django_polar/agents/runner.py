@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
-from ..billable import CustomerConflictError
-from ..checkout import CheckoutError
 from ..errors import (
     AgentTokenError,
     AgentToolError,
+    CheckoutError,
+    CustomerConflictError,
     PolarAPIError,
     PolarError,
     PolarNetworkError,
@@ -30,6 +32,9 @@ from .registry import check_arguments, get_tool
 from .scope import Scope
 
 logger = logging.getLogger("django_polar.agents")
+
+#: How stale ``AgentToken.last_used_at`` may get (saves a write on most calls).
+LAST_USED_EVERY = timedelta(minutes=1)
 
 
 def call_tool(
@@ -44,7 +49,7 @@ def call_tool(
     Raises AgentTokenError when the token was revoked or expired since it was looked up
     (a long-lived stdio session notices at its next call).
     """
-    token.refresh_from_db(fields=["revoked_at", "expires_at"])
+    token.refresh_from_db(fields=["revoked_at", "expires_at", "last_used_at"])
     problem = token.problem()
     if problem:
         raise AgentTokenError(problem)
@@ -100,12 +105,15 @@ def polar_failure(exc: PolarError) -> AgentToolError:
 
 
 def _save(record: AgentCall, token: AgentToken) -> None:
-    """Store the audit row and the token's last use (a failure here is logged, not raised,
-    so a full disk never hides what Polar did)."""
+    """Store the audit row and the token's last use in one transaction (one commit per
+    call); last use is refreshed at most once a minute. A failure here is logged, not
+    raised, so a full disk never hides what Polar did."""
     now = timezone.now()
     try:
-        record.save()
-        AgentToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+        with transaction.atomic():
+            record.save()
+            if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
+                AgentToken.objects.filter(pk=token.pk).update(last_used_at=now)
+                token.last_used_at = now
     except Exception:
         logger.exception("Could not record the agent call %s of token %s", record.tool, token.name)

@@ -7,11 +7,12 @@ for an object that does not exist ("No order with id ..."): nothing is revealed.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 from django.db.models import QuerySet
 
-from ..billable import billable_from_external_id
 from ..errors import AgentToolError
+from ..identity import billable_from_external_id
 from ..models import AgentToken, BenefitGrant, Customer, Order, Subscription
 
 
@@ -30,10 +31,9 @@ class Scope:
         """The customer of a customer-scoped token (None: not mirrored yet)."""
         external_id = self.token.customer_external_id
         billable = billable_from_external_id(external_id)
-        if billable is not None:
-            found = billable.polar_customer
-            if found is not None:
-                return found
+        found: Customer | None = getattr(billable, "polar_customer", None)
+        if found is not None:
+            return found
         return Customer.objects.live().filter(external_id=external_id).first()
 
     def customers(self) -> QuerySet[Customer]:
@@ -63,7 +63,7 @@ class Scope:
             return found
         raise AgentToolError("Give customer_id (from find_customers) or external_id.")
 
-    def _restrict(self, queryset: QuerySet) -> QuerySet:
+    def _restrict(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(customer__in=self.customers()) if self.scoped else queryset
 
     def subscriptions(self) -> QuerySet[Subscription]:

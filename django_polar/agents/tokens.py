@@ -16,6 +16,7 @@ from django.utils import timezone
 from ..errors import AgentTokenError
 from ..models import AgentToken
 from ..models.agent import TOKEN_PREFIX, hash_token
+from .registry import TAGS
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -46,8 +47,6 @@ def create_token(
     expires_in: timedelta | None = None,
 ) -> tuple[AgentToken, str]:
     """Create a token; returns the row and the raw token (the only time it is known)."""
-    from .registry import TAGS
-
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValueError("A token name is 1 to 100 characters.")

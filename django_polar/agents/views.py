@@ -15,6 +15,7 @@ own refusal, as in any stateless deployment.
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping
 from typing import Any
 
 import anyio
@@ -68,7 +69,9 @@ def _asgi_scope(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-async def _serve(token: AgentToken, scope: dict[str, Any], body: bytes) -> tuple[int, list, bytes]:
+async def _serve(
+    token: AgentToken, scope: dict[str, Any], body: bytes
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """Run the SDK's stateless streamable-HTTP handling for one request; buffer its answer."""
     manager = StreamableHTTPSessionManager(
         app=build_server(token, transport="http"), json_response=True, stateless=True
@@ -77,7 +80,7 @@ async def _serve(token: AgentToken, scope: dict[str, Any], body: bytes) -> tuple
     status, headers, chunks = 500, [], []
     delivered = False
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> MutableMapping[str, Any]:
         nonlocal delivered
         if not delivered:
             delivered = True
@@ -85,7 +88,7 @@ async def _serve(token: AgentToken, scope: dict[str, Any], body: bytes) -> tuple
         await answered.wait()  # the client stays connected until the answer is complete
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         nonlocal status, headers
         if message["type"] == "http.response.start":
             status, headers = message["status"], message.get("headers", [])

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..checkout import CheckoutError
 from ..client import get_client
-from ..errors import AgentToolError
+from ..errors import AgentToolError, CheckoutError
 from ..models import Product, Subscription
 from . import present
 from .params import CUSTOMER_ID, ORDER_ID, PRODUCT_ID, SUBSCRIPTION_ID, polar_id
@@ -39,7 +38,7 @@ def _billable_of(customer: Any) -> Any:
 
 
 def _for_sale(product_id: str) -> Product:
-    product = Product.objects.active().filter(pk=product_id).first()
+    product: Product | None = Product.objects.active().filter(pk=product_id).first()
     if product is None:
         raise AgentToolError(f"No product for sale with id {product_id} (see list_products).")
     return product

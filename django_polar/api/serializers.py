@@ -11,6 +11,7 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from ..checkout import MAX_SEATS, MIN_SEATS
 from ..models import Benefit, BenefitGrant, Order, Price, Product, Subscription
 
 #: Grant properties a customer may see, per benefit type (anything else stays server side).
@@ -187,7 +188,7 @@ class CheckoutRequestSerializer(serializers.Serializer):
         max_length=10,
         help_text="Polar product ids or configured slugs; each must be an active product.",
     )
-    seats = serializers.IntegerField(min_value=1, max_value=10000, required=False)
+    seats = serializers.IntegerField(min_value=MIN_SEATS, max_value=MAX_SEATS, required=False)
     success_url = serializers.CharField(
         max_length=2048, required=False, help_text="A URL on this site (relative or same host)."
     )

@@ -21,14 +21,14 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ..access import HasBillable
-from ..billable import Billable, CustomerConflictError, billable_for_request
-from ..checkout import CheckoutError, resolve_product_id
-from ..errors import PolarError, PolarValidationError
+from ..billable import Billable
+from ..errors import CheckoutError, CustomerConflictError, PolarError, PolarValidationError
 from ..failures import UNAVAILABLE_MESSAGE, answer_for_failure
-from ..models import DEFAULT_TYPE, Order, Price, Product, Subscription
+from ..identity import billable_for_request
+from ..models import DEFAULT_TYPE, Order, Price, Product, Subscription, resolve_product_id
 from ..same_site import is_allowed_origin, same_site_url
 from . import serializers as s
+from .permissions import HasBillable
 from .schema import BillingAutoSchema
 
 

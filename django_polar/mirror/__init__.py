@@ -12,6 +12,10 @@ an update for an object not yet mirrored creates it; nested objects in the paylo
     mirror.archive_missing("product", seen_ids)          # polar_sync --prune
 """
 
+import warnings
+from typing import Any
+
+from ..identity import billable_from_external_id
 from .archive import archive_missing
 from .billing import (
     subscription_type,
@@ -22,8 +26,9 @@ from .billing import (
 )
 from .bulk import KINDS, UpsertCounts, upsert_many
 from .catalog import upsert_benefit, upsert_price, upsert_product
-from .customers import apply_customer_state, billable_of, resolve_billable, upsert_customer
+from .customers import billable_of, upsert_customer
 from .guard import Outcome, is_older, version_of
+from .state import apply_customer_state
 
 __all__ = [
     "KINDS",
@@ -33,7 +38,6 @@ __all__ = [
     "archive_missing",
     "billable_of",
     "is_older",
-    "resolve_billable",
     "subscription_type",
     "upsert_benefit",
     "upsert_benefit_grant",
@@ -46,3 +50,16 @@ __all__ = [
     "upsert_subscription",
     "version_of",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``mirror.resolve_billable``, the old name of ``identity.billable_from_external_id``."""
+    if name == "resolve_billable":
+        warnings.warn(
+            "django_polar.mirror.resolve_billable is deprecated; use "
+            "django_polar.identity.billable_from_external_id.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return billable_from_external_id
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

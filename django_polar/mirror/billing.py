@@ -21,18 +21,9 @@ from ..models import (
     Subscription,
 )
 from .catalog import upsert_benefit, upsert_price, upsert_product
+from .convert import as_int, as_uuid, pick, text, to_datetime
 from .customers import upsert_customer
-from .guard import (
-    Outcome,
-    as_int,
-    as_uuid,
-    ensure_stub,
-    pick,
-    save_snapshot,
-    text,
-    to_datetime,
-    version_of,
-)
+from .guard import Outcome, ensure_stub, save_snapshot, version_of
 
 
 def subscription_type(metadata: Any) -> str:
@@ -198,7 +189,6 @@ def upsert_subscription(
             raise ValueError(f"Polar subscription {pk} has no product")
         for price in data.get("prices") or []:
             if isinstance(price, dict) and price.get("id") and price.get("product_id"):
-                ensure_stub(Product, as_uuid(price["product_id"]), name="")
                 upsert_price(price, event_time=event_time)
         values = subscription_values(data, customer_id=customer_id, product_id=product_id)
         sub, _ = save_snapshot(

@@ -24,7 +24,8 @@ from django.utils import timezone
 
 from ..models import Benefit, BenefitGrant, Customer, Order, Price, Product, Refund, Subscription
 from . import billing, catalog, customers
-from .guard import Outcome, as_uuid, ensure_stub, is_older, pick, save_snapshot, version_of
+from .convert import as_uuid, pick
+from .guard import Outcome, ensure_stub, is_older, save_snapshot, version_of
 
 logger = logging.getLogger("django_polar.mirror")
 

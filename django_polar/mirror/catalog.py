@@ -8,7 +8,8 @@ from typing import Any
 from django.db import transaction
 
 from ..models import Benefit, Price, Product
-from .guard import Outcome, as_int, as_uuid, pick, save_snapshot, text, to_datetime, version_of
+from .convert import as_int, as_uuid, pick, text, to_datetime
+from .guard import Outcome, ensure_stub, save_snapshot, version_of
 
 BENEFIT_FIELDS = {
     "type": ("type", lambda v: text(v, 32)),
@@ -59,11 +60,15 @@ def upsert_benefit(data: dict[str, Any], *, event_time: datetime | None = None) 
 def upsert_price(
     data: dict[str, Any], *, product_id: Any = None, event_time: datetime | None = None
 ) -> Price:
-    """Mirror one price; its product must exist (upsert_product does that first)."""
+    """Mirror one price. Its own ``product_id`` wins over the product it is listed under;
+    a product the mirror does not have yet gets a placeholder (never for sale, see
+    ``ProductQuerySet.active``) that its first snapshot fills in."""
     pk = _pk(data, "price")
     values = price_values(data, product_id)
     if values["product_id"] is None:
         raise ValueError(f"Polar price {pk} has no product_id")
+    if values["product_id"] != product_id:
+        ensure_stub(Product, values["product_id"], name="")
     return save_snapshot(Price, pk, version_of(data, event_time), values, data)[0]
 
 

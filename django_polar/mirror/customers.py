@@ -1,25 +1,21 @@
-"""Customers, their link to a billable, and the customer-state snapshot."""
+"""Customers and their link to a billable (the customer state is applied in ``state``)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
-from django.utils import timezone
 
+from ..identity import billable_from_external_id, billables_from_external_ids
 from ..models import (
-    Benefit,
-    BenefitGrant,
     Customer,
-    Product,
-    Subscription,
-    SubscriptionStatus,
 )
-from .guard import Outcome, as_uuid, ensure_stub, save_snapshot, text, to_datetime, version_of
+from .convert import as_uuid, text, to_datetime
+from .guard import Outcome, save_snapshot, version_of
 
 logger = logging.getLogger("django_polar.mirror")
 
@@ -27,25 +23,11 @@ logger = logging.getLogger("django_polar.mirror")
 STATE_KEYS = ("active_subscriptions", "granted_benefits")
 
 
-def resolve_billable(external_id: str | None) -> models.Model | None:
-    """The billable a customer's ``external_id`` names, or None.
-
-    The one place webhooks turn an external id into a project object; the parsing lives
-    with the Billable mixin (``billable_from_external_id``) so it cannot drift from the
-    derivation.
-    """
-    if not external_id:
-        return None
-    from ..billable import billable_from_external_id
-
-    return billable_from_external_id(external_id)
-
-
 def billable_of(customer: Customer | None) -> models.Model | None:
     """The billable behind a customer: its external id first, then the stored link."""
     if customer is None:
         return None
-    billable = resolve_billable(customer.external_id)
+    billable = billable_from_external_id(customer.external_id)
     if billable is not None:
         return billable
     if customer.billable_type_id and customer.billable_id:
@@ -79,13 +61,6 @@ def release_external_ids(claims: Mapping[str, Any]) -> None:
         Customer.objects.filter(pk__in=freed).update(external_id=None)
 
 
-def resolve_billables(external_ids: Iterable[str | None]) -> dict[str, models.Model]:
-    """``{external_id: billable}`` for many customers at once (one query per billable model)."""
-    from ..billable import billables_from_external_ids
-
-    return billables_from_external_ids(external_ids)
-
-
 def link_billable(customer: Customer) -> None:
     """Record which billable a customer belongs to (see ``link_billables``)."""
     link_billables([customer])
@@ -108,7 +83,7 @@ def link_billables(customers: Sequence[Customer]) -> None:
     candidates = [
         c for c in customers if c.deleted_at is None and c.billable_id is None and c.external_id
     ]
-    billables = resolve_billables(c.external_id for c in candidates) if candidates else {}
+    billables = billables_from_external_ids(c.external_id for c in candidates) if candidates else {}
     claims: dict[Any, tuple[ContentType, str]] = {}
     for customer in candidates:
         billable = billables.get(customer.external_id)
@@ -172,100 +147,3 @@ def _upsert_customer(data: dict[str, Any], event_time: datetime | None) -> tuple
         if outcome is not Outcome.SKIPPED_OLDER or customer.billable_id is None:
             link_billable(customer)
     return customer, outcome
-
-
-def apply_customer_state(data: dict[str, Any], *, event_time: datetime | None = None) -> Customer:
-    """Mirror a customer state (``customer.state_changed``, ``GET .../state``).
-
-    The listed subscriptions and grants are upserted from the snapshot (each under its own
-    version guard). The state lists every active subscription and granted benefit, so a
-    local one it omits, last written before the state was taken, has ended: it is marked
-    canceled / revoked without moving its ``modified_at``, so the object's own event (which
-    carries the real status and is newer than what we stored) still applies when it comes.
-
-    The state's version is the moment it was true: the webhook's timestamp, or the time it
-    was fetched from the API (take it just before the request and pass it as
-    ``event_time``). Without ``event_time`` the state counts as fetched now. The
-    customer's ``modified_at`` is never its version: it moves when the customer is edited,
-    not when a subscription ends, and would leave ended subscriptions active.
-    """
-    state_time = event_time or timezone.now()
-    with transaction.atomic():
-        customer = upsert_customer(data, event_time=state_time)
-        listed_subs = set()
-        for item in data.get("active_subscriptions") or []:
-            listed_subs.add(_apply_state_subscription(customer, item, state_time))
-        listed_grants = set()
-        for item in data.get("granted_benefits") or []:
-            listed_grants.add(_apply_state_grant(customer, item, state_time))
-        _end_unlisted(customer, listed_subs, listed_grants, state_time)
-    return customer
-
-
-def _state_status(item: dict[str, Any], state_time: datetime) -> str:
-    """The billing status behind a customer-state subscription's access status, at the
-    moment the state was true (Polar's clock, not ours: a trial that had ended when the
-    state was taken is over, whatever this server's clock says)."""
-    status = item.get("status")
-    if status in SubscriptionStatus.values:  # older API versions send the billing status
-        return status
-    if status == "disabled":
-        return SubscriptionStatus.PAST_DUE
-    trial_end = to_datetime(item.get("trial_end"))
-    if trial_end is not None and trial_end > state_time:
-        return SubscriptionStatus.TRIALING
-    return SubscriptionStatus.ACTIVE
-
-
-def _apply_state_subscription(
-    customer: Customer, item: dict[str, Any], event_time: datetime
-) -> Any:
-    from .billing import subscription_values
-
-    product_id = as_uuid(item.get("product_id"))
-    if product_id is not None:
-        ensure_stub(Product, product_id, name="")
-    values = subscription_values(item, customer_id=customer.pk, product_id=product_id)
-    # 2026-10 states report access ("granted"/"disabled"), not the billing status.
-    values["status"] = _state_status(item, event_time)
-    pk = as_uuid(item.get("id"))
-    save_snapshot(Subscription, pk, version_of(item, event_time), values, item, partial=True)
-    return pk
-
-
-def _apply_state_grant(
-    customer: Customer, item: dict[str, Any], event_time: datetime | None
-) -> Any:
-    benefit_id = as_uuid(item.get("benefit_id"))
-    ensure_stub(Benefit, benefit_id, type=text(item.get("benefit_type"), 32))
-    values = {
-        "customer_id": customer.pk,
-        "benefit_id": benefit_id,
-        "is_granted": True,
-        "is_revoked": False,
-        "granted_at": to_datetime(item.get("granted_at")),
-        "revoked_at": None,
-        "properties": item.get("properties") or {},
-        "created_at": to_datetime(item.get("created_at")),
-    }
-    pk = as_uuid(item.get("id"))
-    save_snapshot(BenefitGrant, pk, version_of(item, event_time), values, item, partial=True)
-    return pk
-
-
-def _end_unlisted(
-    customer: Customer, listed_subs: set, listed_grants: set, state_time: datetime
-) -> None:
-    older = models.Q(modified_at__isnull=True) | models.Q(modified_at__lt=state_time)
-    ended = (
-        Subscription.objects.select_for_update()
-        .filter(older, customer=customer)
-        .filter(status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING])
-        .exclude(pk__in=listed_subs)
-    )
-    for sub in ended:
-        logger.info("Customer state no longer lists subscription %s: marking it canceled", sub.pk)
-        Subscription.objects.filter(pk=sub.pk).update(status=SubscriptionStatus.CANCELED)
-    BenefitGrant.objects.filter(
-        older, customer=customer, is_granted=True, is_revoked=False
-    ).exclude(pk__in=listed_grants).update(is_granted=False, is_revoked=True, revoked_at=state_time)

@@ -1,7 +1,7 @@
 """Mirror models of Polar objects, the webhook inbox and the usage outbox."""
 
 from .agent import AgentCall, AgentCallOutcome, AgentToken
-from .catalog import Benefit, Price, Product
+from .catalog import Benefit, Price, Product, resolve_product_id
 from .customer import Customer, CustomerType
 from .grant import BenefitGrant
 from .order import Order, OrderStatus
@@ -35,4 +35,5 @@ __all__ = [
     "UsageEvent",
     "WebhookEvent",
     "WebhookEventStatus",
+    "resolve_product_id",
 ]

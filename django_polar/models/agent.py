@@ -8,6 +8,7 @@ lookup). Tokens are revoked, never deleted, so the audit log keeps who did what.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from django.db import models
 from django.utils import timezone
@@ -57,7 +58,7 @@ class AgentToken(models.Model):
     def is_customer_scoped(self) -> bool:
         return bool(self.customer_external_id)
 
-    def problem(self, now=None) -> str | None:
+    def problem(self, now: datetime | None = None) -> str | None:
         """Why this token may not be used now (None when it may)."""
         now = now or timezone.now()
         if self.revoked_at is not None and self.revoked_at <= now:

@@ -1,7 +1,12 @@
 """The catalog: products, their prices and the benefits they grant."""
 
+import uuid
+from typing import Any
+
 from django.db import models
 
+from ..conf import polar_settings
+from ..errors import UnknownProductError
 from .base import PolarObject
 
 
@@ -19,7 +24,18 @@ class Benefit(PolarObject):
 
 class ProductQuerySet(models.QuerySet):
     def active(self) -> "ProductQuerySet":
-        return self.filter(is_archived=False)
+        """Products on sale: not archived, and not placeholders."""
+        return self.filter(is_archived=False).exclude(self.placeholder_q())
+
+    def placeholders(self) -> "ProductQuerySet":
+        """Rows created from an id in another payload (a price's, a subscription's product)
+        before any snapshot of the product itself arrived: no name, no price list, never
+        offered for sale until ``polar_sync`` or the product's own webhook fills them in."""
+        return self.filter(self.placeholder_q())
+
+    @staticmethod
+    def placeholder_q() -> models.Q:
+        return models.Q(modified_at__isnull=True, created_at__isnull=True, name="")
 
     def recurring(self) -> "ProductQuerySet":
         return self.filter(is_recurring=True)
@@ -44,7 +60,32 @@ class Product(PolarObject):
         ordering = ["name"]
 
     def __str__(self) -> str:
-        return self.name
+        return self.name or f"Product {self.id} (not mirrored yet)"
+
+    @property
+    def is_placeholder(self) -> bool:
+        return self.modified_at is None and self.created_at is None and not self.name
+
+
+def resolve_product_id(product: Any) -> str:
+    """The Polar product id for a Product row, a UUID, an id string or a configured slug."""
+    if isinstance(product, Product):
+        return str(product.pk)
+    if isinstance(product, uuid.UUID):
+        return str(product)
+    if isinstance(product, str):
+        slug_target = polar_settings.PRODUCTS.get(product)
+        if slug_target is not None:
+            return slug_target
+        try:
+            return str(uuid.UUID(product))
+        except ValueError:
+            pass
+    known = ", ".join(sorted(polar_settings.PRODUCTS)) or "none configured"
+    raise UnknownProductError(
+        f"{product!r} is neither a Polar product id nor a slug of POLAR['PRODUCTS'] "
+        f"(slugs: {known})."
+    )
 
 
 class PriceQuerySet(models.QuerySet):

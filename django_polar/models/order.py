@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from ..client import get_client
+from ..errors import PolarNotFoundError
 from .base import PolarObject
 from .catalog import Product
 from .customer import Customer
@@ -87,9 +89,6 @@ class Order(PolarObject):
 
         Returns None while Polar is still generating it (generation is asynchronous).
         """
-        from ..client import get_client
-        from ..errors import PolarNotFoundError
-
         client = get_client()
         if not self.is_invoice_generated:
             client.generate_invoice(str(self.pk))
@@ -113,7 +112,6 @@ class Order(PolarObject):
         is right before the ``order.refunded`` webhook arrives.
         """
         from .. import mirror
-        from ..client import get_client
 
         client = get_client()
         body: dict = {

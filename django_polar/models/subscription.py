@@ -4,8 +4,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from ..client import get_client
+from ..conf import polar_settings
 from .base import PolarObject
-from .catalog import Product
+from .catalog import Product, resolve_product_id
 from .customer import Customer
 
 #: Checkout metadata key that names a subscription's type ("default", "swimming" ...).
@@ -65,8 +67,6 @@ class SubscriptionQuerySet(models.QuerySet):
         """Subscriptions that grant access now: active, trialing (and past_due if allowed)."""
         statuses = [SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING]
         if past_due_grants_access is None:
-            from ..conf import polar_settings
-
             past_due_grants_access = polar_settings.PAST_DUE_GRANTS_ACCESS
         if past_due_grants_access:
             statuses.append(SubscriptionStatus.PAST_DUE)
@@ -140,8 +140,6 @@ class Subscription(PolarObject):
     def valid(self, past_due_grants_access: bool | None = None) -> bool:
         """Grants access now; the same rule as ``Subscription.objects.valid()`` (SQL)."""
         if past_due_grants_access is None:
-            from ..conf import polar_settings
-
             past_due_grants_access = polar_settings.PAST_DUE_GRANTS_ACCESS
         if self.past_due():
             return bool(past_due_grants_access) and self._not_ended()
@@ -150,14 +148,10 @@ class Subscription(PolarObject):
     def has_product(self, product: "Product | str") -> bool:
         """Whether this subscription is for ``product``: a Product row, a Polar id (str or
         UUID) or a POLAR["PRODUCTS"] slug, like every other product argument."""
-        from ..checkout import resolve_product_id
-
         return str(self.product_id) == resolve_product_id(product)
 
     # -- actions: call Polar, then apply the answer through the mirror ---------------------
     def _update(self, body: dict) -> "Subscription":
-        from ..client import get_client
-
         return self._apply(get_client().update_subscription(str(self.pk), body))
 
     def _apply(self, data: dict) -> "Subscription":
@@ -171,8 +165,6 @@ class Subscription(PolarObject):
     def swap(self, product: "Product | str", proration: str | None = None) -> "Subscription":
         """Move to another product (id, slug or row); ``proration``: invoice, prorate,
         next_period or reset (None: the organization's default)."""
-        from ..checkout import resolve_product_id
-
         body: dict = {"product_id": resolve_product_id(product)}
         if proration is not None:
             body["proration_behavior"] = proration
@@ -194,8 +186,6 @@ class Subscription(PolarObject):
 
     def cancel_now(self) -> "Subscription":
         """Cancel and revoke immediately: access ends now."""
-        from ..client import get_client
-
         return self._apply(get_client().revoke_subscription(str(self.pk)))
 
     def update_seats(self, seats: int, proration: str | None = None) -> "Subscription":

@@ -24,9 +24,9 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from ..billable import Billable
-from ..checkout import CheckoutBuilder, resolve_product_id
+from ..checkout import CheckoutBuilder
 from ..conf import polar_settings
-from ..models import DEFAULT_TYPE, Product
+from ..models import DEFAULT_TYPE, Product, resolve_product_id
 
 register = template.Library()
 
@@ -81,7 +81,8 @@ def polar_checkout_button(
     """``<a data-polar-checkout ...>`` for a product (slug, id, Product) or a checkout.
 
     Keyword arguments: ``theme`` ("light"/"dark"), ``class``, ``id``, and for product
-    buttons ``seats`` and ``next`` (passed to the checkout view).
+    buttons ``seats`` and ``next`` (passed to the checkout view). A placeholder product
+    (see ``Product.objects.placeholders``) renders nothing: it is not for sale.
     """
     if theme not in THEMES:
         raise template.TemplateSyntaxError(f"polar_checkout_button theme must be one of {THEMES}.")
@@ -90,6 +91,8 @@ def polar_checkout_button(
         raise template.TemplateSyntaxError(
             f"polar_checkout_button does not accept {', '.join(sorted(unknown))}."
         )
+    if isinstance(target, Product) and target.is_placeholder:
+        return mark_safe("")
     href = checkout_href(target, seats=attrs.get("seats"), next=attrs.get("next"))
     request = context.get("request")
     if request is not None:

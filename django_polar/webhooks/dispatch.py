@@ -4,6 +4,12 @@ A new event type is one line in ``HANDLERS`` (or ``UNMIRRORED``). Applying runs 
 own transaction with the event row locked, so one event is never applied twice at once;
 a failure rolls the mirror back, leaves the event ``failed`` with its traceback and a
 ``next_attempt_at`` (exponential backoff, up to WEBHOOK_MAX_ATTEMPTS), and never loses it.
+
+Foreign keys are deferred (PostgreSQL and SQLite check them at COMMIT), so a handler that
+writes a row naming a missing parent would "succeed" and then fail the commit, after the
+savepoint that was meant to contain it. ``apply`` therefore checks the constraints before
+it leaves the savepoint, and a commit that fails anyway is recorded on the event in a
+fresh transaction: nothing is ever left ``pending`` with no trace.
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import models, transaction
+from django.apps import apps
+from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
 from .. import mirror, signals
 from ..conf import polar_settings
+from ..errors import MalformedEvent
 from ..models import Customer, WebhookEvent, WebhookEventStatus
 
 logger = logging.getLogger("django_polar.webhooks")
@@ -77,10 +85,6 @@ UNMIRRORED: frozenset[str] = frozenset(
 STALE_PENDING_AFTER = timedelta(minutes=5)
 
 
-class MalformedEvent(ValueError):
-    """An authentic event whose body is not ``{"type": str, "data": {...}}``."""
-
-
 def backoff(attempts: int) -> timedelta:
     """Wait before the next attempt: 1, 2, 4 ... minutes, at most 6 hours."""
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
@@ -97,9 +101,42 @@ def apply(event: WebhookEvent) -> tuple[models.Model | None, str]:
     return handler(payload["data"], event_time=event.timestamp), WebhookEventStatus.PROCESSED
 
 
-def process_event(event_pk: int, *, force: bool = False) -> WebhookEvent:
-    """Apply a stored event (idempotent: a processed or ignored one is left alone unless
-    ``force``), then send its signals once committed. Never raises for a handler failure."""
+def mirror_tables() -> list[str]:
+    """The tables handlers write (every django_polar table but the inbox's own)."""
+    return [
+        model._meta.db_table
+        for model in apps.get_app_config("django_polar").get_models(include_auto_created=True)
+        if model is not WebhookEvent
+    ]
+
+
+def check_deferred_constraints() -> None:
+    """Raise IntegrityError now for a deferred constraint the writes so far violate.
+
+    Django's ``check_constraints``: ``SET CONSTRAINTS ALL IMMEDIATE`` on PostgreSQL (checks
+    only the pending rows), ``PRAGMA foreign_key_check`` of the mirror tables on SQLite.
+    """
+    connection.check_constraints(table_names=mirror_tables())
+
+
+def mark_failed(event: WebhookEvent, exc: BaseException) -> None:
+    """Set the failure fields: status, traceback, and the next retry (none once out of
+    attempts, or for a malformed event that no retry can fix)."""
+    event.status = WebhookEventStatus.FAILED
+    event.last_error = "".join(traceback.format_exception(exc))
+    retry = event.attempts < polar_settings.WEBHOOK_MAX_ATTEMPTS and not isinstance(
+        exc, MalformedEvent
+    )
+    event.next_attempt_at = timezone.now() + backoff(event.attempts) if retry else None
+
+
+EVENT_STATE_FIELDS = ["status", "attempts", "last_error", "next_attempt_at", "processed_at"]
+
+
+def _apply_locked(
+    event_pk: int, force: bool
+) -> tuple[WebhookEvent, Any, BaseException | None] | WebhookEvent:
+    """One attempt under the row lock; the bare event when there was nothing to do."""
     error: BaseException | None = None
     obj = None
     with transaction.atomic():
@@ -110,22 +147,45 @@ def process_event(event_pk: int, *, force: bool = False) -> WebhookEvent:
         try:
             with transaction.atomic():
                 obj, status = apply(event)
+                check_deferred_constraints()
         except Exception as exc:
             error = exc
-            event.status = WebhookEventStatus.FAILED
-            event.last_error = traceback.format_exc()
-            retry = event.attempts < polar_settings.WEBHOOK_MAX_ATTEMPTS and not isinstance(
-                exc, MalformedEvent
-            )
-            event.next_attempt_at = timezone.now() + backoff(event.attempts) if retry else None
+            mark_failed(event, exc)
         else:
             event.status = status
             event.last_error = ""
             event.next_attempt_at = None
             event.processed_at = timezone.now()
-        event.save(
-            update_fields=["status", "attempts", "last_error", "next_attempt_at", "processed_at"]
-        )
+        event.save(update_fields=EVENT_STATE_FIELDS)
+    return event, obj, error
+
+
+def record_commit_failure(event_pk: int, exc: BaseException) -> WebhookEvent:
+    """The attempt's transaction failed to commit (and rolled back): record the attempt
+    and the error in a fresh transaction, so the event is retried with backoff and
+    WEBHOOK_MAX_ATTEMPTS still stops it."""
+    with transaction.atomic():
+        event = WebhookEvent.objects.select_for_update().get(pk=event_pk)
+        event.attempts += 1
+        mark_failed(event, exc)
+        event.save(update_fields=EVENT_STATE_FIELDS)
+    return event
+
+
+def process_event(event_pk: int, *, force: bool = False) -> WebhookEvent:
+    """Apply a stored event (idempotent: a processed or ignored one is left alone unless
+    ``force``), then send its signals once committed. Never raises for a handler failure,
+    nor for a failure to commit the attempt (both are recorded on the event)."""
+    try:
+        attempt = _apply_locked(event_pk, force)
+    except DatabaseError as exc:
+        if connection.in_atomic_block:
+            raise  # the caller's transaction is broken; it cannot record anything
+        logger.exception("Committing webhook event %s failed", event_pk)
+        attempt = record_commit_failure(event_pk, exc), None, exc
+    if isinstance(attempt, WebhookEvent):
+        return attempt  # already processed or ignored
+    event, obj, error = attempt
     if error is not None:
         logger.warning(
             "Applying webhook event %s (%s) failed, attempt %s: %r",

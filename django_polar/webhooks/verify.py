@@ -14,7 +14,7 @@ import binascii
 import functools
 import hmac
 import logging
-import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,20 +22,10 @@ from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
+from ..errors import MalformedRequest, VerificationError
+
 MAX_WEBHOOK_ID_LENGTH = 255
 logger = logging.getLogger("django_polar.webhooks")
-
-
-class VerificationError(Exception):
-    """The request is not an authentic Polar webhook (answer 403)."""
-
-    status = 403
-
-
-class MalformedRequest(VerificationError):
-    """The request is not even shaped like a webhook (answer 400)."""
-
-    status = 400
 
 
 @dataclass(frozen=True)
@@ -62,14 +52,14 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value.strip()
 
 
-def _timestamp(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise MalformedRequest("webhook-timestamp is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise MalformedRequest("webhook-timestamp is not a valid time")
-    return value
+#: Standard Webhooks: ``webhook-timestamp`` is integer seconds since the epoch.
+TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+
+
+def _timestamp(raw: str) -> int:
+    if not TIMESTAMP_RE.fullmatch(raw):
+        raise MalformedRequest("webhook-timestamp is not an integer number of seconds")
+    return int(raw)
 
 
 def _signatures(header: str) -> list[bytes]:
@@ -118,7 +108,7 @@ def verify(
     signatures = _signatures(raw_signature)
     if not signatures:
         raise VerificationError("no v1 signature in webhook-signature")
-    signed_at = datetime.fromtimestamp(math.floor(timestamp), tz=UTC)
+    signed_at = datetime.fromtimestamp(timestamp, tz=UTC)
     for key in signing_keys(secret):
         expected = base64.b64decode(key.sign(webhook_id, signed_at, text).partition(",")[2])
         if any(hmac.compare_digest(expected, sig) for sig in signatures):

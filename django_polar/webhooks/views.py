@@ -17,8 +17,10 @@ are not authentic, or that could not be stored, get one):
 
 * 200 ``{"status": "stored"}`` for every authentic event once it is stored, including types
   the mirror ignores, events that fail to apply (kept ``failed``, replayable) and
-  authentic bodies that are not a valid event (stored ``failed`` as malformed: nothing
-  Polar signed is ever dropped, and a 4xx would only make Polar resend it for days);
+  authentic bodies that are not a valid event or that the database cannot hold as JSON
+  (``NaN``, ``1e999``, ``\\u0000``, lone surrogates, absurd nesting: stored ``failed`` as
+  malformed with the raw text escaped; nothing Polar signed is ever dropped, and a 4xx
+  or 5xx would only make Polar resend it for days);
 * 200 ``{"status": "duplicate"}`` for a webhook-id already stored (not applied again);
 * 400 malformed request (headers missing or garbled, body not UTF-8), 403 not authentic
   (bad or missing signature, wrong secret, stale timestamp), 405 not POST, 413 too large,
@@ -29,18 +31,20 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from datetime import datetime
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from .. import signals
 from ..conf import polar_settings
-from ..mirror.guard import text, to_datetime
+from ..mirror.convert import text, to_datetime
 from ..models import WebhookEvent, WebhookEventStatus
+from ..tasks import enqueue_event
 from . import dispatch
 from .verify import VerificationError, verify
 
@@ -71,30 +75,103 @@ def _read_body(request: HttpRequest, limit: int) -> bytes | None:
     return None if len(body) > limit else body
 
 
+#: Deeper JSON is not a Polar event; parsing or storing it could exhaust the stack.
+MAX_JSON_DEPTH = 64
+
+
+class UnstorableBody(ValueError):
+    """Authentic JSON the database cannot hold as JSON (NaN, NUL, lone surrogates...)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise UnstorableBody(f"the body contains {name}, which is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise UnstorableBody(f"the number {text[:20]} does not fit a float")
+    return value
+
+
+def _check_storable(payload: Any) -> None:
+    """Raise UnstorableBody for what PostgreSQL's jsonb or SQLite's JSON_VALID refuse: NUL
+    characters, lone surrogates, nesting deeper than MAX_JSON_DEPTH (walked without
+    recursion, so a deep body cannot overflow the stack here either)."""
+    stack: list[tuple[Any, int]] = [(payload, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise UnstorableBody(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((key, depth + 1) for key in value)
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise UnstorableBody("the body contains a NUL character")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UnstorableBody("the body contains a lone surrogate") from None
+
+
+def parse_body(body: str) -> Any:
+    """The body as JSON the database can store; UnstorableBody or ValueError otherwise."""
+    try:
+        payload = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise UnstorableBody("the body is nested too deeply to parse") from None
+    _check_storable(payload)
+    return payload
+
+
+def escaped(body: str) -> str:
+    """The raw body with every character a database could refuse escaped as in JSON
+    (``\\u0000``...): ``json.loads('"' + escaped(body) + '"') == body``."""
+    return json.dumps(body, ensure_ascii=False)[1:-1]
+
+
+def malformed_fields(
+    body: str, webhook_id: str, signed_at: datetime, reason: str
+) -> dict[str, Any]:
+    """The inbox row for an authentic body that is not an event we can store as JSON:
+    ``failed`` (never retried), the raw text kept, escaped."""
+    return {
+        "webhook_id": webhook_id,
+        "timestamp": signed_at,
+        "type": "",
+        "payload": {"raw_body": escaped(body)},
+        "status": WebhookEventStatus.FAILED,
+        "last_error": f"Malformed event: {reason}.",
+    }
+
+
 def event_fields(body: str, webhook_id: str, signed_at: datetime) -> dict[str, Any]:
     """The inbox row for an authentic body; malformed bodies are kept as ``failed``."""
     try:
-        payload = json.loads(body)
+        payload = parse_body(body)
+    except UnstorableBody as exc:
+        return malformed_fields(body, webhook_id, signed_at, str(exc))
     except ValueError:
-        payload = None
-    fields: dict[str, Any] = {"webhook_id": webhook_id, "timestamp": signed_at}
+        return malformed_fields(body, webhook_id, signed_at, "the body is not JSON")
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-        fields.update(
-            type="",
-            payload=payload if isinstance(payload, dict) else {"raw_body": body},
-            status=WebhookEventStatus.FAILED,
-            last_error="Malformed event: the body is not a JSON object with a string 'type'.",
+        fields = malformed_fields(
+            body, webhook_id, signed_at, "the body is not a JSON object with a string 'type'"
         )
+        if isinstance(payload, dict):
+            fields["payload"] = payload
         return fields
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    fields.update(
-        type=text(payload["type"], 64),
-        payload=payload,
-        api_version=text(payload.get("api_version"), 16),
-        object_id=text(data.get("id"), 64),
-        timestamp=to_datetime(payload.get("timestamp")) or signed_at,
-    )
-    return fields
+    return {
+        "webhook_id": webhook_id,
+        "type": text(payload["type"], 64),
+        "payload": payload,
+        "api_version": text(payload.get("api_version"), 16),
+        "object_id": text(data.get("id"), 64),
+        "timestamp": to_datetime(payload.get("timestamp")) or signed_at,
+    }
 
 
 def store(fields: dict[str, Any]) -> WebhookEvent | None:
@@ -151,8 +228,6 @@ def schedule(event: WebhookEvent) -> JsonResponse:
     if event.status != WebhookEventStatus.PENDING:
         return AckResponse(None)  # stored as malformed: nothing to apply
     if polar_settings.WEBHOOK_PROCESSING == "task":
-        from ..tasks import enqueue_event
-
         enqueue_event(event.pk)
         return AckResponse(None)
     return AckResponse(event.pk)
@@ -180,6 +255,17 @@ def webhook(request: HttpRequest) -> JsonResponse:
     fields = event_fields(verified.body, verified.webhook_id, verified.timestamp)
     try:
         event = store(fields)
+    except (DataError, IntegrityError) as exc:
+        # The database refused this content (a value our checks did not foresee): keep the
+        # raw text as a malformed row rather than refusing what Polar signed.
+        logger.warning("Webhook event %s stored as malformed: %s", verified.webhook_id, exc)
+        reason = "the database refused the body as JSON"
+        malformed = malformed_fields(verified.body, verified.webhook_id, verified.timestamp, reason)
+        try:
+            event = store(malformed)
+        except DatabaseError:
+            logger.exception("Could not store webhook event %s", verified.webhook_id)
+            return _answer(503, "not stored")
     except DatabaseError:
         logger.exception("Could not store webhook event %s", verified.webhook_id)
         return _answer(503, "not stored")

@@ -4,7 +4,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.serializers import ModelSerializer
 
-from django_polar.access import HasActiveSubscription
+from django_polar.api.permissions import HasActiveSubscription
 
 from .models import Note
 

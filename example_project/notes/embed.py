@@ -1,39 +1,25 @@
-"""Serves the vendored ``@polar-sh/checkout`` embed script (npm 0.4.1, unmodified on disk).
+"""Serves the vendored ``@polar-sh/checkout`` embed script at /polar-embed.js.
 
-The script accepts the checkout iframe's postMessage events (loaded, close, confirmed,
-success) only from https://polar.sh and https://sandbox.polar.sh. On the emulator the
-checkout page lives on the emulator's origin, so this view adds that one origin to the
-list; for sandbox and production the file is served byte for byte.
+One copy of the script and one origin patcher, both in ``polar_emulator.web.embed``:
+against sandbox and production the file is served byte for byte; on the emulator the
+emulator's origin is added to the script's trusted checkout origins (its checkout page
+lives there, not on polar.sh).
 """
-
-from functools import lru_cache
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from django_polar.conf import polar_settings
+from polar_emulator.web.embed import TRUSTED_ORIGINS, origin_of, source, trusting
 
-SCRIPT = (
-    Path(__file__).resolve().parent.parent / "static/vendor/polar-checkout-0.4.1/embed.global.js"
-)
-TRUSTED_ORIGINS = "https://polar.sh,https://sandbox.polar.sh"
-
-
-@lru_cache(maxsize=1)
-def _source() -> str:
-    return SCRIPT.read_text(encoding="utf-8")
+__all__ = ["TRUSTED_ORIGINS", "embed_script", "script_for"]
 
 
 def script_for(server: str, emulator_url: str) -> str:
-    source = _source()
     if server != "emulator":
-        return source
-    parts = urlsplit(emulator_url)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    return source.replace(TRUSTED_ORIGINS, f"{TRUSTED_ORIGINS},{origin}")
+        return source()
+    return trusting(origin_of(emulator_url))
 
 
 @require_GET

@@ -40,13 +40,19 @@ def start(*args: str) -> tuple[subprocess.Popen, str]:
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
+    wait_until_serving(process, url)
+    return process, url
+
+
+def wait_until_serving(process: subprocess.Popen, url: str) -> None:
+    """Return once ``url`` answers its dashboard; fail with the output if the process died."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(process.stdout.read())
         try:
             if httpx.get(url + "/", timeout=1).status_code == 200:
-                return process, url
+                return
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()

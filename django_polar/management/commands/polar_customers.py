@@ -17,9 +17,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...errors import PolarError
-from ...mirror import resolve_billable
+from ...identity import billable_from_external_id
 from ...models import Customer
-from ...sync import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE, Kind, Syncer
+from ...pacing import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE
+from ...sync import Kind, Syncer
 
 MAX_LISTED = 50
 
@@ -77,7 +78,7 @@ class LinkingSyncer(Syncer):
             elif customer.billable_id:
                 target = f"{customer.billable_type.app_label}.{customer.billable_type.model}"
                 page.add("linked", f"{label} -> {target}:{customer.billable_id}")
-            elif resolve_billable(customer.external_id) is None:
+            elif billable_from_external_id(customer.external_id) is None:
                 page.add("no_billable", label)
             else:
                 page.add("conflict", f"{label}: the billable is linked to another customer")

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...agents.tokens import authenticate
 from ...errors import AgentTokenError
 
 
@@ -36,8 +37,6 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The MCP server needs the mcp SDK ({exc}); pip install 'django-polar[agents]'."
             ) from None
-        from ...agents.tokens import authenticate
-
         try:
             token = authenticate(options["token"] or os.environ.get("POLAR_MCP_TOKEN"))
         except AgentTokenError as exc:

@@ -17,10 +17,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ...billable import billable_from_external_id
+from ...identity import billable_from_external_id
 from ...models import Customer
+from ...pacing import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE
 from ...reconcile import Reconciler, Target, target_for_billable, targets_for_customers
-from ...sync import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE
 
 
 class Command(BaseCommand):

@@ -16,11 +16,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...errors import PolarError
+from ...pacing import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE
 from ...sync import (
     ALL_KINDS,
-    DEFAULT_CONCURRENCY,
     DEFAULT_KINDS,
-    DEFAULT_RATE_PER_MINUTE,
     KindResult,
     Syncer,
     parse_since,

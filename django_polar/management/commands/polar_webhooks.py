@@ -6,11 +6,13 @@ manage.py polar_webhooks replay <webhook-id or pk>
 manage.py polar_webhooks retry-failed [--all] [--stale-after SECONDS]
     # failed events whose retry time came, and pending events older than --stale-after
     # (default 300 s): stranded when a process died between answering Polar and applying.
-    # Run it from cron.
+    # Run it from cron. Each event is applied on its own: one that fails never stops the
+    # rest, and the exit status is the number that failed (capped at 255; 0: all applied).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +21,11 @@ from django.db.models import Count, Q
 
 from ...models import WebhookEvent, WebhookEventStatus
 from ...webhooks.dispatch import STALE_PENDING_AFTER, next_due, process_event, replay
+
+logger = logging.getLogger("django_polar.webhooks")
+
+
+MAX_LIST_LIMIT = 10_000
 
 
 class Command(BaseCommand):
@@ -29,7 +36,7 @@ class Command(BaseCommand):
         listing = sub.add_parser("list", help="List events (newest first).")
         listing.add_argument("--status", choices=WebhookEventStatus.values)
         listing.add_argument("--type", dest="event_type")
-        listing.add_argument("--limit", type=int, default=50)
+        listing.add_argument("--limit", type=int, default=50, help="1 to 10000 (default 50).")
         one = sub.add_parser("replay", help="Apply one event again, whatever its status.")
         one.add_argument("event", help="webhook-id or primary key")
         retry = sub.add_parser(
@@ -67,6 +74,8 @@ class Command(BaseCommand):
         self._list(None, None, 10)
 
     def _list(self, status: str | None, event_type: str | None, limit: int) -> None:
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise CommandError(f"--limit must be between 1 and {MAX_LIST_LIMIT}.")
         events = WebhookEvent.objects.all()
         if status:
             events = events.filter(status=status)
@@ -87,7 +96,10 @@ class Command(BaseCommand):
         event = WebhookEvent.objects.filter(lookup).first()
         if event is None:
             raise CommandError(f"No stored webhook event with webhook-id or pk {key!r}.")
-        event = replay(event)
+        try:
+            event = replay(event)
+        except Exception as exc:
+            raise CommandError(f"Replaying event {event.webhook_id} crashed: {exc!r}") from exc
         self._report(event)
         if event.status == WebhookEventStatus.FAILED:
             raise CommandError(f"Event {event.webhook_id} failed again; see its last error.")
@@ -99,12 +111,23 @@ class Command(BaseCommand):
         if everything:
             events = events | WebhookEvent.objects.failed()
         done = failed = 0
-        for pk in events.order_by("timestamp", "pk").values_list("pk", flat=True):
-            event = process_event(pk)
+        for pk in list(events.order_by("timestamp", "pk").values_list("pk", flat=True)):
+            try:
+                event = process_event(pk)
+            except Exception as exc:  # e.g. the database went away: the next ones may work
+                logger.exception("Retrying webhook event %s crashed", pk)
+                self.stdout.write(self.style.ERROR(f"event {pk}: crashed ({exc!r})"))
+                failed += 1
+                continue
             self._report(event)
             failed += event.status == WebhookEventStatus.FAILED
             done += event.status != WebhookEventStatus.FAILED
         self.stdout.write(f"Retried {done + failed}: {done} applied, {failed} failed again.")
+        if failed:
+            raise CommandError(
+                f"{failed} event(s) failed; see `polar_webhooks list --status failed`.",
+                returncode=min(failed, 255),
+            )
 
     def _report(self, event: WebhookEvent) -> None:
         line = f"{event.webhook_id} {event.type}: {event.status}"
