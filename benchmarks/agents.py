@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from database import ensure_database  # noqa: E402  (benchmarks/ is sys.path[0] as a script)
+from sections import write_section  # noqa: E402
 
 MARK_START, MARK_END = "<!-- agents:start -->", "<!-- agents:end -->"
 
@@ -156,17 +157,6 @@ def table(results, vendor: str, customers: int, calls: int, build_s: float) -> s
     return "\n".join(lines)
 
 
-def write_markdown(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{MARK_START}\n{section}\n{MARK_END}"
-    if MARK_START in text:
-        head, rest = text.split(MARK_START, 1)
-        text = head + block + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=5000)
@@ -183,7 +173,7 @@ def main() -> None:
         section = table(results, vendor, args.customers, args.calls, build_s)
     print(section)
     if args.markdown:
-        write_markdown(args.markdown, section)
+        write_section(args.markdown, MARK_START, MARK_END, f"{MARK_START}\n{section}\n{MARK_END}")
     if any(requests for *_, requests in results):
         sys.exit("A read called Polar.")
 

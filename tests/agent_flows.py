@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 from django.core.management import call_command
 
 from django_polar.models import Order, Subscription
@@ -102,6 +103,17 @@ def open_shop(emu: Any) -> Shop:
     assert bob_sub is not None and bob_sub.active()
     desktop = ada.orders.get(product_id=emu.product_id("desktop"))
     return Shop(emu, ada, bob, ada_sub, bob_sub, desktop)
+
+
+@pytest.fixture(name="polar_emulator_seed")
+def shop_seed() -> dict[str, Any]:
+    """The emulator fixtures start from the shop's catalog."""
+    return SEED
+
+
+@pytest.fixture(name="shop")
+def shop_fixture(polar_emulator: Any) -> Shop:
+    return open_shop(polar_emulator)
 
 
 class CountingTransport(httpx.BaseTransport):

@@ -18,7 +18,11 @@ from django_polar.agents import AgentTokenError, AgentToolError, Toolbox, create
 from django_polar.agents.registry import REGISTRY, tools_for
 from django_polar.client import get_client, use_transport
 from django_polar.models import AgentCall, AgentToken, Subscription
-from tests.agent_flows import SEED, CountingTransport, open_shop
+from tests.agent_flows import (  # noqa: F401  (the shop fixtures)
+    CountingTransport,
+    shop_fixture,
+    shop_seed,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -42,16 +46,6 @@ WRITES = {
     "cancel_subscription": "subscriptions",
     "uncancel_subscription": "subscriptions",
 }
-
-
-@pytest.fixture
-def polar_emulator_seed():
-    return SEED
-
-
-@pytest.fixture
-def shop(polar_emulator):
-    return open_shop(polar_emulator)
 
 
 def toolbox(name: str = "ops", **rights) -> Toolbox:

@@ -33,7 +33,11 @@ from django_polar.agents import create_token, revoke_token
 from django_polar.client import get_client, use_transport
 from django_polar.models import AgentCall, AgentToken, Subscription
 from polar_emulator.web.server import serve
-from tests.agent_flows import SEED, CountingTransport, open_shop
+from tests.agent_flows import (  # noqa: F401  (the shop fixtures)
+    CountingTransport,
+    shop_fixture,
+    shop_seed,
+)
 from tests.test_agents import READS, WRITES
 
 urlpatterns = [
@@ -44,16 +48,6 @@ urlpatterns = [
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def polar_emulator_seed():
-    return SEED
-
-
-@pytest.fixture
-def shop(polar_emulator):
-    return open_shop(polar_emulator)
 
 
 @pytest.fixture

@@ -2,30 +2,21 @@
 answers with the agent tools through a token bound to that user's customer."""
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
 from django_polar.client import get_client, use_transport
 from django_polar.models import AgentCall, AgentToken, Product
-from example_project.notes.catalog_seed import JOTTER_SEED
 from example_project.notes.support import SUPPORT_TAGS, ScriptedModel, SupportBot
+from tests import test_example
 from tests.agent_flows import CountingTransport
 from tests.fixtures import polar_fixture  # noqa: F401  (the `polar` fixture)
 from tests.testapp.models import User
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("example_project.urls")]
 
-
-@pytest.fixture
-def polar_emulator_seed():
-    return {}
-
-
-@pytest.fixture
-def jotter(polar):
-    polar.seed(JOTTER_SEED)
-    call_command("polar_sync", verbosity=0)
-    return polar
+# Jotter's catalog on the emulator, mirrored the way the demo does it.
+polar_emulator_seed = test_example.polar_emulator_seed
+jotter = test_example.jotter
 
 
 def buy(polar, user, name, type="default"):
