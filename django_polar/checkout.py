@@ -25,6 +25,7 @@ from .conf import polar_settings
 from .errors import CheckoutError, ReservedMetadataKeyError, UnknownProductError
 from .models import DEFAULT_TYPE, SUBSCRIPTION_TYPE_KEY, Product, resolve_product_id
 from .redirects import see_other
+from .same_site import split_origin
 
 if TYPE_CHECKING:
     from .billable import Billable
@@ -63,6 +64,14 @@ def seats_message(seats: object) -> str:
 def origin_of(request: HttpRequest) -> str:
     """The page origin Polar's embed must talk to, from the host Django validated."""
     return f"{request.scheme}://{request.get_host()}"
+
+
+def _scheme_of(url: str) -> str:
+    """The scheme of ``url``; a CheckoutError when it cannot be parsed (``http://[``)."""
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        raise CheckoutError(f"{url!r} is not a URL.") from None
 
 
 def _check_metadata(metadata: Mapping[str, Any], what: str) -> dict[str, MetadataValue]:
@@ -162,12 +171,14 @@ class CheckoutBuilder:
     def with_success_url(self, url: str) -> CheckoutBuilder:
         """Where Polar sends the buyer; ``{CHECKOUT_ID}`` is replaced by the checkout id."""
         self._mutable()
+        _scheme_of(url)
         self._success_url = url
         return self
 
     def with_return_url(self, url: str) -> CheckoutBuilder:
         """Where the checkout's back button leads."""
         self._mutable()
+        _scheme_of(url)
         self._return_url = url
         return self
 
@@ -251,10 +262,10 @@ class CheckoutBuilder:
             if self._request is None:
                 raise CheckoutError("with_embed_origin() needs an origin or for_request(request).")
             origin = origin_of(self._request)
-        parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        split = split_origin(origin) if isinstance(origin, str) else None
+        if split is None:
             raise CheckoutError(f"{origin!r} is not an origin such as 'https://example.com'.")
-        self._embed_origin = f"{parts.scheme}://{parts.netloc}"
+        self._embed_origin = "{}://{}".format(*split)
         return self
 
     def as_type(self, type: str) -> CheckoutBuilder:
@@ -267,7 +278,7 @@ class CheckoutBuilder:
 
     # -- the request body ------------------------------------------------------------------
     def _absolute(self, url: str) -> str | None:
-        if urlsplit(url).scheme in ("http", "https"):
+        if _scheme_of(url) in ("http", "https"):
             return url
         if self._request is not None:
             absolute = self._request.build_absolute_uri(url)

@@ -25,15 +25,28 @@ def same_site_url(request: HttpRequest, url: str | None) -> str | None:
     return None
 
 
+def split_origin(origin: str) -> tuple[str, str] | None:
+    """``(scheme, netloc)`` of an origin such as ``https://example.com:8443``, or None when
+    ``origin`` is not one: another scheme, a path, query, fragment or credentials, or not a
+    parsable URL at all (``http://[`` makes ``urlsplit`` raise)."""
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        return None
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        return None
+    return parts.scheme, parts.netloc
+
+
 def is_allowed_origin(origin: str) -> bool:
     """Whether ``origin`` (``scheme://host[:port]``) is served by this site: http(s) and a
     host that passes ``ALLOWED_HOSTS`` (with Django's DEBUG defaults for localhost)."""
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+    split = split_origin(origin)
+    if split is None:
         return False
-    if parts.query or parts.fragment or "@" in parts.netloc:
-        return False
-    domain, _port = split_domain_port(parts.netloc)
+    domain, _port = split_domain_port(split[1])
     allowed = settings.ALLOWED_HOSTS
     if settings.DEBUG and not allowed:
         allowed = [".localhost", "127.0.0.1", "[::1]"]

@@ -390,7 +390,8 @@ class Syncer:
         counts = self.write_page(kind, items)
         ids = {as_uuid(item.get("id")) for item in items}
         model = mirror.KINDS[kind.mirror_kind]
-        stored = set(model._default_manager.filter(pk__in=ids).values_list("pk", flat=True))
+        valid = [pk for pk in ids if pk is not None]  # as Django's __in would drop None
+        stored = set(model._default_manager.filter(pk__in=valid).values_list("pk", flat=True))
         if len(stored) < len(ids):
             missing = ", ".join(sorted(str(pk) for pk in ids - stored)[:5])
             raise StoredRowMissing(f"not stored by the database: {missing}")
@@ -450,6 +451,9 @@ def _refetch_plan(
     def one(getter: str, pk: Any) -> Callable[[PolarClient], list[dict[str, Any]]]:
         return lambda client: [getattr(client, getter)(str(pk))]
 
+    def refund(pk: Any) -> Callable[[PolarClient], list[dict[str, Any]]]:
+        return lambda client: client.get_page("/v1/refunds/", id=str(pk))["items"]
+
     def grants_of(
         customer_id: Any, wanted: set[str]
     ) -> Callable[[PolarClient], list[dict[str, Any]]]:
@@ -473,11 +477,7 @@ def _refetch_plan(
         product_ids = sorted({str(row.product_id) for row in rows})
         return [("product", one("get_product", pk), f"product {pk}") for pk in product_ids]
     if model is Refund:
-        return [
-            ("refund", lambda client, pk=row.pk: client.get_page("/v1/refunds/", id=str(pk))["items"],
-             f"refund {row.pk}")
-            for row in rows
-        ]  # fmt: skip
+        return [("refund", refund(row.pk), f"refund {row.pk}") for row in rows]
     if model is BenefitGrant:
         by_customer: dict[str, set[str]] = {}
         for row in rows:

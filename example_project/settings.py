@@ -21,6 +21,18 @@ DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env("SECRET_KEY", default="demo-only-insecure-secret-key-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Polar's webhooks and the user's own actions write at the same time. IMMEDIATE takes
+    # the write lock when a transaction begins, so a second writer waits (up to `timeout`
+    # seconds) instead of failing at once with "database is locked"; WAL lets readers go on
+    # while one writes. See docs/deployment.md ("SQLite").
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 
 try:  # Django < 6 uses the django-tasks backport
     import django_tasks  # noqa: F401

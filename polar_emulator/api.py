@@ -7,7 +7,7 @@ import heapq
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from .core import Emulator
 
 Query = dict[str, list[str]]
-Handler = Callable[["Emulator", dict[str, str], Query, Any], tuple[int, Any]]
+Params = dict[str, str]
+Handler = Callable[["Emulator", Params, Query, Any], tuple[int, Any]]
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
 PATTERNS: dict[Handler, str] = {}  # handler -> its path template, as the spec writes it
 
@@ -183,6 +184,13 @@ def when(active: object, test: Callable[[Any], bool]) -> Callable[[Any], bool] |
     return test if active else None
 
 
+def member(key: str, values: Collection[str] | None) -> Callable[[Any], bool] | None:
+    """Records whose ``key`` is one of ``values``; None (no filter) when not asked for."""
+    if values is None:
+        return None
+    return lambda record: record[key] in values
+
+
 def select(records: Iterable[Any], *tests: Callable[[Any], bool] | None) -> list[Any]:
     """The records (in creation order) passing every asked-for test; no per-record work
     when no filter was asked for, so an unfiltered page stays O(limit)."""
@@ -210,12 +218,12 @@ def by_customer(emu: Emulator, query: Query) -> set[str] | None:
 
 # organization ---------------------------------------------------------------------------
 @route("GET", "/v1/organizations/")
-def list_organizations(emu, params, query, body):
+def list_organizations(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return paginate(emu, query, [emu.store.organization], lambda o: emu.ser.organization())
 
 
 @route("GET", "/v1/organizations/{id}")
-def get_organization(emu, params, query, body):
+def get_organization(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     if params["id"] != emu.store.organization["id"]:
         raise not_found("Organization not found")
     return 200, emu.ser.organization()
@@ -223,7 +231,7 @@ def get_organization(emu, params, query, body):
 
 # products ---------------------------------------------------------------------------------
 @route("GET", "/v1/products/")
-def list_products(emu, params, query, body):
+def list_products(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     products = list(emu.store.products.values())
     ids = uuids(query, "id")
     archived = query_bool(flat(query), "is_archived")
@@ -234,11 +242,13 @@ def list_products(emu, params, query, body):
     meta = metadata_filter(query)
     products = select(
         products,
-        when(ids is not None, lambda p: p["id"] in ids),
+        member("id", ids),
         when(archived is not None, lambda p: p["is_archived"] == archived),
         when(recurring is not None, lambda p: p["is_recurring"] == recurring),
-        when(benefit_ids is not None, lambda p: bool(set(benefit_ids) & set(p["_benefit_ids"]))),
-        when(visibility, lambda p: p["visibility"] in visibility),
+        when(
+            benefit_ids is not None, lambda p: bool(set(benefit_ids or ()) & set(p["_benefit_ids"]))
+        ),
+        member("visibility", visibility),
         when(text, lambda p: text in p["name"].lower()),
         when(meta, lambda p: metadata_ok(p, meta)),
     )
@@ -246,32 +256,34 @@ def list_products(emu, params, query, body):
 
 
 @route("POST", "/v1/products/")
-def create_product(emu, params, query, body):
+def create_product(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.product(emu.catalog.create_product(body)["id"])
 
 
 @route("GET", "/v1/products/{id}")
-def get_product(emu, params, query, body):
+def get_product(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.product(
         emu.catalog.get_product(uuid_param(params["id"], ["path", "id"]))["id"]
     )
 
 
 @route("PATCH", "/v1/products/{id}")
-def update_product(emu, params, query, body):
+def update_product(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     product_id = uuid_param(params["id"], ["path", "id"])
     return 200, emu.ser.product(emu.catalog.update_product(product_id, body)["id"])
 
 
 @route("POST", "/v1/products/{id}/benefits")
-def update_product_benefits(emu, params, query, body):
+def update_product_benefits(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     product_id = uuid_param(params["id"], ["path", "id"])
     return 200, emu.ser.product(emu.catalog.set_product_benefits(product_id, body)["id"])
 
 
 # benefits ---------------------------------------------------------------------------------
 @route("GET", "/v1/benefits/")
-def list_benefits(emu, params, query, body):
+def list_benefits(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     types = query.get("type")
     text = (one(query, "query") or "").lower()
     benefits = [
@@ -285,48 +297,50 @@ def list_benefits(emu, params, query, body):
 
 
 @route("POST", "/v1/benefits/")
-def create_benefit(emu, params, query, body):
+def create_benefit(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.benefit(emu.catalog.create_benefit(body)["id"])
 
 
 @route("GET", "/v1/benefits/{id}")
-def get_benefit(emu, params, query, body):
+def get_benefit(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.benefit(
         emu.catalog.get_benefit(uuid_param(params["id"], ["path", "id"]))["id"]
     )
 
 
 @route("PATCH", "/v1/benefits/{id}")
-def update_benefit(emu, params, query, body):
+def update_benefit(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.benefit(
         emu.catalog.update_benefit(uuid_param(params["id"], ["path", "id"]), body)["id"]
     )
 
 
 @route("DELETE", "/v1/benefits/{id}")
-def delete_benefit(emu, params, query, body):
+def delete_benefit(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     emu.catalog.delete_benefit(uuid_param(params["id"], ["path", "id"]))
     return 204, None
 
 
 @route("GET", "/v1/benefits/{id}/grants")
-def list_benefit_grants_of(emu, params, query, body):
+def list_benefit_grants_of(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     benefit = emu.catalog.get_benefit(uuid_param(params["id"], ["path", "id"]))
     return _grants(emu, query, benefit["id"])
 
 
 @route("GET", "/v1/benefit-grants/")
-def list_benefit_grants(emu, params, query, body):
+def list_benefit_grants(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return _grants(emu, query, None)
 
 
-def _grants(emu, query, benefit_id):
+def _grants(emu: Emulator, query: Query, benefit_id: str | None) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     granted = query_bool(flat(query), "is_granted")
     grants = select(
         emu.store.grants.values(),
         when(benefit_id is not None, lambda g: g["benefit_id"] == benefit_id),
-        when(customers is not None, lambda g: g["customer_id"] in customers),
+        member("customer_id", customers),
         when(granted is not None, lambda g: g["is_granted"] == granted),
     )
     return paginate(emu, query, grants, lambda g: emu.ser.grant(g["id"]))
@@ -334,7 +348,7 @@ def _grants(emu, query, benefit_id):
 
 # customers --------------------------------------------------------------------------------
 @route("GET", "/v1/customers/")
-def list_customers(emu, params, query, body):
+def list_customers(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     email = (one(query, "email") or "").lower()
     text = (one(query, "query") or "").lower()
     meta = metadata_filter(query)
@@ -352,17 +366,21 @@ def list_customers(emu, params, query, body):
 
 
 @route("POST", "/v1/customers/")
-def create_customer(emu, params, query, body):
+def create_customer(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.customer(emu.customers.create(body)["id"])
 
 
 @route("GET", "/v1/customers/external/{external_id}")
-def get_customer_external(emu, params, query, body):
+def get_customer_external(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     return 200, emu.ser.customer(emu.customers.get_external(params["external_id"])["id"])
 
 
 @route("PATCH", "/v1/customers/external/{external_id}")
-def update_customer_external(emu, params, query, body):
+def update_customer_external(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     customer = emu.customers.get_external(params["external_id"])
     return 200, emu.ser.customer(
         emu.customers.update(customer, body, allow_external_id=False)["id"]
@@ -370,48 +388,54 @@ def update_customer_external(emu, params, query, body):
 
 
 @route("DELETE", "/v1/customers/external/{external_id}")
-def delete_customer_external(emu, params, query, body):
+def delete_customer_external(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     emu.customers.delete(emu.customers.get_external(params["external_id"]))
     return 204, None
 
 
 @route("GET", "/v1/customers/external/{external_id}/state")
-def get_customer_state_external(emu, params, query, body):
+def get_customer_state_external(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     return 200, emu.ser.customer_state(emu.customers.get_external(params["external_id"])["id"])
 
 
 @route("GET", "/v1/customers/{id}")
-def get_customer(emu, params, query, body):
+def get_customer(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.customer(emu.customers.get(uuid_param(params["id"], ["path", "id"]))["id"])
 
 
 @route("PATCH", "/v1/customers/{id}")
-def update_customer(emu, params, query, body):
+def update_customer(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customer = emu.customers.get(uuid_param(params["id"], ["path", "id"]))
     return 200, emu.ser.customer(emu.customers.update(customer, body)["id"])
 
 
 @route("DELETE", "/v1/customers/{id}")
-def delete_customer(emu, params, query, body):
+def delete_customer(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     emu.customers.delete(emu.customers.get(uuid_param(params["id"], ["path", "id"])))
     return 204, None
 
 
 @route("GET", "/v1/customers/{id}/state")
-def get_customer_state(emu, params, query, body):
+def get_customer_state(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.customer_state(
         emu.customers.get(uuid_param(params["id"], ["path", "id"]))["id"]
     )
 
 
 @route("POST", "/v1/customer-sessions/")
-def create_customer_session(emu, params, query, body):
+def create_customer_session(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     return 201, emu.ser.customer_session(emu.customers.create_session(body)["id"])
 
 
 # checkouts --------------------------------------------------------------------------------
 @route("GET", "/v1/checkouts/")
-def list_checkouts(emu, params, query, body):
+def list_checkouts(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     statuses = query.get("status")
     products = uuids(query, "product_id")
@@ -428,19 +452,21 @@ def list_checkouts(emu, params, query, body):
 
 
 @route("POST", "/v1/checkouts/")
-def create_checkout(emu, params, query, body):
+def create_checkout(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.checkout(emu.checkouts.create(body)["id"])
 
 
 @route("GET", "/v1/checkouts/client/{client_secret}")
-def get_checkout_client(emu, params, query, body):
+def get_checkout_client(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     checkout = emu.checkouts.by_secret(params["client_secret"])
     emu.checkouts.expire_if_due(checkout)
     return 200, emu.ser.checkout(checkout["id"], public_view=True)
 
 
 @route("PATCH", "/v1/checkouts/client/{client_secret}")
-def update_checkout_client(emu, params, query, body):
+def update_checkout_client(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     checkout = emu.checkouts.by_secret(params["client_secret"])
     return 200, emu.ser.checkout(
         emu.checkouts.update_client(checkout, body)["id"], public_view=True
@@ -448,7 +474,9 @@ def update_checkout_client(emu, params, query, body):
 
 
 @route("POST", "/v1/checkouts/client/{client_secret}/confirm")
-def confirm_checkout_client(emu, params, query, body):
+def confirm_checkout_client(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     checkout = emu.checkouts.by_secret(params["client_secret"])
     out = emu.checkouts.confirm(checkout, body if body is not None else {})
     session = emu.customers.create_session({"customer_id": checkout["customer_id"]})
@@ -457,19 +485,19 @@ def confirm_checkout_client(emu, params, query, body):
 
 
 @route("GET", "/v1/checkouts/{id}")
-def get_checkout(emu, params, query, body):
+def get_checkout(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     checkout = emu.checkouts.get(uuid_param(params["id"], ["path", "id"]))
     emu.checkouts.expire_if_due(checkout)
     return 200, emu.ser.checkout(checkout["id"])
 
 
 @route("POST", "/v1/checkout-links/")
-def create_checkout_link(emu, params, query, body):
+def create_checkout_link(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.checkout_link(emu.checkouts.create_link(body)["id"])
 
 
 @route("GET", "/v1/checkout-links/")
-def list_checkout_links(emu, params, query, body):
+def list_checkout_links(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return paginate(
         emu,
         query,
@@ -479,7 +507,7 @@ def list_checkout_links(emu, params, query, body):
 
 
 @route("GET", "/v1/checkout-links/{id}")
-def get_checkout_link(emu, params, query, body):
+def get_checkout_link(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     link = emu.store.checkout_links.get(uuid_param(params["id"], ["path", "id"]))
     if link is None:
         raise not_found("Checkout link not found")
@@ -488,40 +516,40 @@ def get_checkout_link(emu, params, query, body):
 
 # discounts --------------------------------------------------------------------------------
 @route("GET", "/v1/discounts/")
-def list_discounts(emu, params, query, body):
+def list_discounts(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return paginate(
         emu, query, list(emu.store.discounts.values()), lambda d: emu.ser.discount(d["id"])
     )
 
 
 @route("POST", "/v1/discounts/")
-def create_discount(emu, params, query, body):
+def create_discount(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.discount(emu.catalog.create_discount(body)["id"])
 
 
 @route("GET", "/v1/discounts/{id}")
-def get_discount(emu, params, query, body):
+def get_discount(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.discount(
         emu.catalog.get_discount(uuid_param(params["id"], ["path", "id"]))["id"]
     )
 
 
 @route("PATCH", "/v1/discounts/{id}")
-def update_discount(emu, params, query, body):
+def update_discount(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.discount(
         emu.catalog.update_discount(uuid_param(params["id"], ["path", "id"]), body)["id"]
     )
 
 
 @route("DELETE", "/v1/discounts/{id}")
-def delete_discount(emu, params, query, body):
+def delete_discount(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     emu.catalog.delete_discount(uuid_param(params["id"], ["path", "id"]))
     return 204, None
 
 
 # subscriptions ----------------------------------------------------------------------------
 @route("GET", "/v1/subscriptions/")
-def list_subscriptions(emu, params, query, body):
+def list_subscriptions(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     products = uuids(query, "product_id")
     active = query_bool(flat(query), "active")
@@ -530,13 +558,13 @@ def list_subscriptions(emu, params, query, body):
     meta = metadata_filter(query)
     items = select(
         emu.store.subscriptions.values(),
-        when(customers is not None, lambda s: s["customer_id"] in customers),
-        when(products is not None, lambda s: s["product_id"] in products),
+        member("customer_id", customers),
+        member("product_id", products),
         when(
             active is not None,
             lambda s: (s["status"] in ("active", "trialing", "past_due")) == active,
         ),
-        when(statuses, lambda s: s["status"] in statuses),
+        member("status", statuses),
         when(cape is not None, lambda s: s["cancel_at_period_end"] == cape),
         when(meta, lambda s: metadata_ok(s, meta)),
     )
@@ -544,20 +572,20 @@ def list_subscriptions(emu, params, query, body):
 
 
 @route("GET", "/v1/subscriptions/{id}")
-def get_subscription(emu, params, query, body):
+def get_subscription(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.subscription(
         emu.subscriptions.get(uuid_param(params["id"], ["path", "id"]))["id"]
     )
 
 
 @route("PATCH", "/v1/subscriptions/{id}")
-def update_subscription(emu, params, query, body):
+def update_subscription(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     sub = emu.subscriptions.get(uuid_param(params["id"], ["path", "id"]))
     return 200, emu.ser.subscription(emu.subscriptions.update(sub, body)["id"])
 
 
 @route("DELETE", "/v1/subscriptions/{id}")
-def revoke_subscription(emu, params, query, body):
+def revoke_subscription(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     sub = emu.subscriptions.get(uuid_param(params["id"], ["path", "id"]))
     emu.subscriptions.revoke(sub)
     return 200, emu.ser.subscription(sub["id"])
@@ -565,7 +593,7 @@ def revoke_subscription(emu, params, query, body):
 
 # orders & refunds ---------------------------------------------------------------------------
 @route("GET", "/v1/orders/")
-def list_orders(emu, params, query, body):
+def list_orders(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     products = uuids(query, "product_id")
     subs = uuids(query, "subscription_id")
@@ -575,40 +603,43 @@ def list_orders(emu, params, query, body):
     meta = metadata_filter(query)
     items = select(
         emu.store.orders.values(),
-        when(customers is not None, lambda o: o["customer_id"] in customers),
-        when(products is not None, lambda o: o["product_id"] in products),
-        when(subs is not None, lambda o: o["subscription_id"] in subs),
-        when(checkouts is not None, lambda o: o["checkout_id"] in checkouts),
-        when(statuses, lambda o: o["status"] in statuses),
-        when(billing, lambda o: ("recurring" if o["subscription_id"] else "one_time") in billing),
+        member("customer_id", customers),
+        member("product_id", products),
+        member("subscription_id", subs),
+        member("checkout_id", checkouts),
+        member("status", statuses),
+        when(
+            billing,
+            lambda o: ("recurring" if o["subscription_id"] else "one_time") in (billing or ()),
+        ),
         when(meta, lambda o: metadata_ok(o, meta)),
     )
     return paginate(emu, query, items, lambda o: emu.ser.order(o["id"]))
 
 
 @route("GET", "/v1/orders/{id}")
-def get_order(emu, params, query, body):
+def get_order(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.order(emu.orders.get(uuid_param(params["id"], ["path", "id"]))["id"])
 
 
 @route("POST", "/v1/orders/{id}/invoice")
-def generate_invoice(emu, params, query, body):
+def generate_invoice(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     emu.orders.generate_invoice(uuid_param(params["id"], ["path", "id"]))
     return 202, {}
 
 
 @route("GET", "/v1/orders/{id}/invoice")
-def get_invoice(emu, params, query, body):
+def get_invoice(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.orders.invoice(uuid_param(params["id"], ["path", "id"]))
 
 
 @route("POST", "/v1/refunds/")
-def create_refund(emu, params, query, body):
+def create_refund(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.refund(emu.orders.refund(body)["id"])
 
 
 @route("GET", "/v1/refunds/")
-def list_refunds(emu, params, query, body):
+def list_refunds(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     orders = uuids(query, "order_id")
     customers = by_customer(emu, query)
     items = [
@@ -622,12 +653,12 @@ def list_refunds(emu, params, query, body):
 
 # usage ------------------------------------------------------------------------------------
 @route("POST", "/v1/events/ingest")
-def ingest_events(emu, params, query, body):
+def ingest_events(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.usage.ingest(body)
 
 
 @route("GET", "/v1/events/")
-def list_events(emu, params, query, body):
+def list_events(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     names = query.get("name")
     external = set(query.get("external_customer_id") or [])
@@ -658,7 +689,7 @@ def list_events(emu, params, query, body):
 
 
 @route("GET", "/v1/events/{id}")
-def get_event(emu, params, query, body):
+def get_event(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     event_id = uuid_param(params["id"], ["path", "id"])
     if event_id not in emu.store.events:
         raise not_found("Event not found")
@@ -666,17 +697,17 @@ def get_event(emu, params, query, body):
 
 
 @route("GET", "/v1/meters/")
-def list_meters(emu, params, query, body):
+def list_meters(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return paginate(emu, query, list(emu.store.meters.values()), lambda m: emu.ser.meter(m["id"]))
 
 
 @route("POST", "/v1/meters/")
-def create_meter(emu, params, query, body):
+def create_meter(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.meter(emu.catalog.create_meter(body)["id"])
 
 
 @route("GET", "/v1/meters/{id}")
-def get_meter(emu, params, query, body):
+def get_meter(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     meter_id = uuid_param(params["id"], ["path", "id"])
     if meter_id not in emu.store.meters:
         raise not_found("Meter not found")
@@ -684,7 +715,7 @@ def get_meter(emu, params, query, body):
 
 
 @route("GET", "/v1/customer-meters/")
-def list_customer_meters(emu, params, query, body):
+def list_customer_meters(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     meter_ids = uuids(query, "meter_id")
     items = [
@@ -697,7 +728,7 @@ def list_customer_meters(emu, params, query, body):
 
 
 @route("GET", "/v1/customer-meters/{id}")
-def get_customer_meter(emu, params, query, body):
+def get_customer_meter(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     meter_id = uuid_param(params["id"], ["path", "id"])
     found = next((cm for cm in emu.usage.customer_meters() if cm["id"] == meter_id), None)
     if found is None:
@@ -707,7 +738,7 @@ def get_customer_meter(emu, params, query, body):
 
 # license keys -------------------------------------------------------------------------------
 @route("GET", "/v1/license-keys/")
-def list_license_keys(emu, params, query, body):
+def list_license_keys(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     benefit_ids = uuids(query, "benefit_id")
     statuses = query.get("status")
     items = [
@@ -720,23 +751,25 @@ def list_license_keys(emu, params, query, body):
 
 
 @route("GET", "/v1/license-keys/{id}")
-def get_license_key(emu, params, query, body):
+def get_license_key(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     key = emu.license_keys.get(uuid_param(params["id"], ["path", "id"]))
     return 200, emu.ser.license_key(key["id"], activations=True)
 
 
 @route("POST", "/v1/license-keys/validate")
-def validate_license_key(emu, params, query, body):
+def validate_license_key(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.license_keys.validate(body)
 
 
 @route("POST", "/v1/license-keys/activate")
-def activate_license_key(emu, params, query, body):
+def activate_license_key(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.activation(emu.license_keys.activate(body)["id"])
 
 
 @route("POST", "/v1/license-keys/deactivate")
-def deactivate_license_key(emu, params, query, body):
+def deactivate_license_key(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     emu.license_keys.deactivate(body)
     return 204, None
 

@@ -206,11 +206,13 @@ class Usage:
 
     def credit(self, customer_id: str, meter_id: str, units: int) -> None:
         cm = self.customer_meter(customer_id, meter_id)
+        assert cm is not None  # create=True: made when missing
         cm["_credited"] += units
         cm["modified_at"] = iso(self.emu.clock.now())
 
     def reset(self, customer_id: str, meter_id: str) -> None:
         cm = self.customer_meter(customer_id, meter_id)
+        assert cm is not None  # create=True: made when missing
         cm["_reset_at"] = iso(self.emu.clock.now())
         cm["_credited"] = 0
         cm["modified_at"] = cm["_reset_at"]

@@ -1,7 +1,7 @@
 """Polar 2026-10 objects and signed deliveries for the webhook and mirror tests.
 
-Shapes follow the spec (checked against polar-sdk in test_mirror.py); the emulator-driven
-tests use the emulator's own objects instead.
+Shapes follow polar-sdk 1.0.2 (`polar.v2026_10`), which tests/test_polar_payloads.py checks
+every builder here against; the emulator-driven tests use the emulator's own objects instead.
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def product(pid: str, prices: list[dict], benefits: list[dict], **kw) -> dict:
         "meter_interval_count": None,
         "is_recurring": True,
         "is_archived": False,
+        "is_deletable": True,
         "organization_id": ORG,
         "metadata": {},
         "prices": prices,
@@ -144,6 +145,7 @@ def subscription(sid: str, cust: dict, prod: dict, *, modified: datetime | None,
         "discount_id": None,
         "checkout_id": None,
         "seats": None,
+        "units": None,
         "customer_cancellation_reason": None,
         "customer_cancellation_comment": None,
         "metadata": {},

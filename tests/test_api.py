@@ -5,15 +5,26 @@ view; the API must then show exactly the requester's own billing state, and noth
 """
 
 import uuid
+from datetime import timedelta
 
+import httpx
 import pytest
 from django.urls import include, path
+from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 from rest_framework.test import APIClient
 
 from django_polar.api.serializers import VISIBLE_GRANT_PROPERTIES
+from django_polar.client import use_transport
+from django_polar.failures import STATE_CONFLICT_MESSAGE
 from django_polar.models import Subscription
-from tests.fixtures import polar_fixture, polar_product  # noqa: F401  (the `polar` fixture)
+from tests.fixtures import (  # noqa: F401  (the `polar` fixture)
+    make_customer,
+    make_product,
+    make_subscription,
+    polar_fixture,
+    polar_product,
+)
 from tests.testapp.models import User
 
 urlpatterns = [
@@ -116,19 +127,56 @@ def test_one_time_purchase_shows_as_an_order_not_a_subscription(api, polar, cata
     assert order["product"]["name"] == "Lifetime" and order["subscription_id"] is None
 
 
-def test_another_customer_sees_and_touches_nothing_of_yours(api, polar, catalog):
-    buy(api, polar, catalog["monthly"])
+@pytest.fixture
+def licensed(polar):
+    """A monthly plan that grants a license key (so a benefit grant exists to leak)."""
+    from django_polar import mirror
+    from django_polar.client import get_client
+
+    ids = polar.seed({
+        "benefits": [{"key": "key", "type": "license_keys", "description": "License key",
+                      "properties": {"prefix": "NOTES", "activations": {"limit": 2}}}],
+        "products": [{"key": "desktop", "name": "Desktop app", "recurring_interval": "month",
+                      "prices": [{"amount": 900, "currency": "usd"}], "benefits": ["key"]}],
+    })  # fmt: skip
+    mirror.upsert_benefit(get_client().get_benefit(ids["key"]))
+    return mirror.upsert_product(get_client().get_product(ids["desktop"]))
+
+
+def test_another_customer_sees_and_touches_nothing_of_yours(api, polar, catalog, licensed):
+    buy(api, polar, licensed)
+    polar.deliver()
     sub_id = api.get(API + "subscriptions/").json()["results"][0]["id"]
     order_id = api.get(API + "orders/").json()["results"][0]["id"]
+    assert api.get(API + "benefits/").json()["count"] == 1  # ada's own license key
+    assert api.get(f"{API}orders/{order_id}/").status_code == 200
 
     eve = APIClient()
     eve.force_authenticate(User.objects.create_user("eve", "eve@example.com", "pw"))
+    buy(eve, polar, catalog["lifetime"])  # eve has billing of her own: empty is scoping
+    [eves_order] = eve.get(API + "orders/").json()["results"]
+    assert eves_order["id"] != order_id and eves_order["product"]["name"] == "Lifetime"
+    state = eve.get(API + "state/").json()
+    assert state["customer"]["email"] == "eve@example.com"
+    assert state["subscribed"] is False
+    assert state["subscriptions"] == [] and state["benefits"] == []
     assert eve.get(API + "subscriptions/").json()["count"] == 0
-    assert eve.get(API + "orders/").json()["count"] == 0
-    assert eve.get(f"{API}subscriptions/{sub_id}/").status_code == 404
-    assert eve.post(f"{API}subscriptions/{sub_id}/cancel/").status_code == 404
-    assert eve.get(f"{API}orders/{order_id}/invoice/").status_code == 404
-    assert Subscription.objects.get(pk=sub_id).cancel_at_period_end is False
+    assert eve.get(API + "benefits/").json()["count"] == 0
+    yearly = str(catalog["yearly"].pk)
+    for method, url, body in [
+        ("get", f"subscriptions/{sub_id}/", None),
+        ("post", f"subscriptions/{sub_id}/cancel/", None),
+        ("post", f"subscriptions/{sub_id}/resume/", None),
+        ("post", f"subscriptions/{sub_id}/swap/", {"product": yearly}),
+        ("get", f"orders/{order_id}/", None),
+        ("get", f"orders/{order_id}/invoice/", None),
+    ]:
+        response = getattr(eve, method)(API + url, body, format="json")
+        assert response.status_code == 404, (url, response.content)
+        assert list(response.json()) == ["detail"]  # the API's JSON 404, nothing of ada's
+    mine = Subscription.objects.get(pk=sub_id)
+    assert mine.cancel_at_period_end is False and mine.product_id == licensed.pk
+    assert polar.store.subscriptions[sub_id]["cancel_at_period_end"] is False
 
 
 def test_anonymous_requests_are_refused(polar, catalog):
@@ -211,6 +259,21 @@ def test_pagination_follows_polars_page_and_limit(api, polar, catalog):
     assert len(ids) == 3
 
 
+def inline_refs(node, components):
+    """The schema with every ``$ref`` replaced by its target; objects closed to fields the
+    document does not declare (a response with an undocumented field fails too)."""
+    if isinstance(node, list):
+        return [inline_refs(item, components) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        return inline_refs(components[node["$ref"].rsplit("/", 1)[-1]], components)
+    out = {key: inline_refs(value, components) for key, value in node.items()}
+    if "properties" in out:
+        out.setdefault("additionalProperties", False)
+    return out
+
+
 def test_openapi_schema_is_valid_and_mounted_under_the_include(api):
     response = APIClient().get(API + "schema/")
     assert response.status_code == 200
@@ -221,6 +284,45 @@ def test_openapi_schema_is_valid_and_mounted_under_the_include(api):
     assert "/api/billing/checkouts/" in schema["paths"]
     checkout_201 = schema["paths"]["/api/billing/checkouts/"]["post"]["responses"]
     assert any("CheckoutResponse" in str(v) for v in checkout_201.values())
+
+
+def test_every_answer_of_the_api_matches_its_openapi_schema(api, polar, catalog, licensed):
+    schema = APIClient().get(API + "schema/").json()
+    components = schema["components"]["schemas"]
+
+    def check(response, path, method="get"):
+        status = str(response.status_code)
+        documented = schema["paths"][API + path][method]["responses"]
+        assert status in documented, (path, status, response.content)
+        body = documented[status]["content"]["application/json"]["schema"]
+        OAS30Validator(inline_refs(body, components)).validate(response.json())
+        return response.json()
+
+    checkout = check(
+        api.post(API + "checkouts/", {"products": [str(licensed.pk)]}, format="json"),
+        "checkouts/",
+        "post",
+    )
+    polar.pay_checkout(checkout["id"])
+    polar.deliver()
+    state = check(api.get(API + "state/"), "state/")
+    assert state["subscriptions"] and state["benefits"]  # the nested objects were checked
+    assert check(api.get(API + "products/"), "products/")["results"]
+    assert check(api.get(API + "benefits/"), "benefits/")["results"]
+    [sub] = check(api.get(API + "subscriptions/"), "subscriptions/")["results"]
+    check(api.get(f"{API}subscriptions/{sub['id']}/"), "subscriptions/{id}/")
+    check(api.post(f"{API}subscriptions/{sub['id']}/cancel/"), "subscriptions/{id}/cancel/", "post")
+    check(api.post(f"{API}subscriptions/{sub['id']}/resume/"), "subscriptions/{id}/resume/", "post")
+    swapped = api.post(
+        f"{API}subscriptions/{sub['id']}/swap/",
+        {"product": str(catalog["yearly"].pk)},
+        format="json",
+    )
+    check(swapped, "subscriptions/{id}/swap/", "post")
+    [order] = check(api.get(API + "orders/"), "orders/")["results"]
+    check(api.get(f"{API}orders/{order['id']}/"), "orders/{id}/")
+    check(api.get(f"{API}orders/{order['id']}/invoice/"), "orders/{id}/invoice/")
+    check(api.post(API + "portal/", {}, format="json"), "portal/", "post")
 
 
 RESOLVED: list[object] = []
@@ -357,3 +459,110 @@ def test_a_user_without_a_billable_is_refused_by_the_access_permission(api, pola
         response = api.get(API + url)
         assert response.status_code == 403, url
         assert response.json()["detail"] == HasBillable.message
+
+
+class CountingTransport(httpx.BaseTransport):
+    """The emulator's transport, recording each request the app sends to Polar."""
+
+    def __init__(self, polar) -> None:
+        self.inner = polar.transport()
+        self.requests: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(f"{request.method} {request.url.path}")
+        return self.inner.handle_request(request)
+
+
+@pytest.fixture
+def polar_calls(polar):
+    """The requests sent to Polar while the test runs."""
+    counting = CountingTransport(polar)
+    with use_transport(counting):
+        yield counting.requests
+
+
+def test_state_lists_only_the_subscriptions_that_grant_access_now(api, ada):
+    customer = make_customer(ada)
+    running = make_subscription(customer, make_product("Pro"))
+    make_subscription(customer, make_product("Old plan"), status="canceled")
+    make_subscription(customer, make_product("Expired"), ends_in=timedelta(days=-1))
+    state = api.get(API + "state/").json()
+    assert [sub["id"] for sub in state["subscriptions"]] == [str(running.pk)]
+    assert state["subscribed"] is True
+    assert api.get(API + "subscriptions/").json()["count"] == 3  # the list shows them all
+
+
+def test_cancel_of_an_ended_subscription_is_a_409_without_asking_polar(api, ada, polar_calls):
+    ended = make_subscription(make_customer(ada), make_product(), status="canceled")
+    response = api.post(f"{API}subscriptions/{ended.pk}/cancel/")
+    assert response.status_code == 409
+    assert "running subscription" in response.json()["detail"]
+    assert polar_calls == []
+
+
+@pytest.mark.parametrize(
+    "ends_in", [None, timedelta(days=5)], ids=["no end", "an end ahead but not canceled"]
+)
+def test_resume_of_a_subscription_that_is_not_canceled_is_a_409_without_asking_polar(
+    api, ada, polar_calls, ends_in
+):
+    running = make_subscription(make_customer(ada), make_product(), ends_in=ends_in)
+    assert not running.on_grace_period()
+    assert not Subscription.objects.on_grace_period().exists()
+    response = api.post(f"{API}subscriptions/{running.pk}/resume/")
+    assert response.status_code == 409
+    assert "canceled at period end" in response.json()["detail"]
+    assert polar_calls == []
+
+
+def test_a_page_never_holds_more_than_polars_limit_of_100(api, ada):
+    customer = make_customer(ada)
+    product = make_product()
+    for _ in range(101):
+        make_subscription(customer, product)
+    page = api.get(API + "subscriptions/", {"limit": 1000}).json()
+    assert page["count"] == 101 and len(page["results"]) == 100 and page["next"]
+    assert len(api.get(API + "subscriptions/").json()["results"]) == 20  # the default
+
+
+@pytest.mark.parametrize("field", ["embed_origin", "success_url", "return_url"])
+@pytest.mark.parametrize("value", ["http://[", "https://[::1", "http://]x["])
+def test_an_unparsable_url_is_a_400_not_a_500(api, polar, catalog, field, value):
+    body = {"products": [str(catalog["monthly"].pk)], field: value}
+    response = api.post(API + "checkouts/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert polar.store.checkouts == {}
+
+
+def test_polar_refusing_a_change_our_mirror_had_not_seen_is_a_409(api, polar, catalog):
+    buy(api, polar, catalog["monthly"])
+    sub_id = api.get(API + "subscriptions/").json()["results"][0]["id"]
+    polar.autodeliver = False  # the webhook of the next change has not arrived yet
+    polar.cancel_subscription(sub_id)  # canceled in Polar (e.g. in the customer portal)
+    assert Subscription.objects.get(pk=sub_id).cancel_at_period_end is False  # stale mirror
+    response = api.post(f"{API}subscriptions/{sub_id}/cancel/")
+    assert response.status_code == 409, response.content  # not "could not be reached"
+    assert response.json() == {"detail": STATE_CONFLICT_MESSAGE}
+    polar.autodeliver = True
+    polar.deliver()
+    assert Subscription.objects.get(pk=sub_id).cancel_at_period_end is True
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "subscriptions/a.b/"),
+        ("post", "subscriptions/a.b/cancel/"),
+        ("post", "subscriptions/a.b/resume/"),
+        ("post", "subscriptions/a.b/swap/"),
+        ("get", "orders/a.b/"),
+        ("get", "orders/a.b/invoice/"),
+        ("get", "subscriptions/not-a-uuid/"),
+    ],
+)
+def test_a_malformed_id_is_the_apis_json_404(api, method, url):
+    response = getattr(api, method)(API + url)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert list(response.json()) == ["detail"]

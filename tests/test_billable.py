@@ -3,7 +3,9 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 from django.test import RequestFactory, override_settings
 
 from django_polar.billable import Billable, billing_status_for, prefetch_polar_subscriptions
@@ -266,4 +268,15 @@ def test_a_resolver_returning_a_non_billable_is_a_configuration_error(user):
 
 
 def test_mixin_is_plain_python():
-    assert issubclass(User, Billable) and issubclass(Team, Billable)
+    # Not a model and no fields: mixing it in adds no column, table or migration to the
+    # project's model (its state lives in the mirror tables, found by external id).
+    assert not issubclass(Billable, models.Model)
+    assert not any(isinstance(value, models.Field) for value in vars(Billable).values())
+    assert {f.name for f in Team._meta.get_fields() if f.concrete} == {
+        "id",
+        "name",
+        "owner",
+        "billing_email",
+    }
+    user_columns = {f.name for f in User._meta.concrete_fields}
+    assert user_columns == {f.name for f in AbstractUser._meta.fields} | {"id"}

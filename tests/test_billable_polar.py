@@ -97,11 +97,18 @@ def test_email_and_name_changes_are_pushed(polar, user):
 
 
 def test_customer_portal_url_is_for_our_own_customer(polar, user):
+    other = User.objects.create_user("eve", "eve@example.com")
+    others_customer = other.get_or_create_polar_customer()
     url = user.customer_portal_url(return_url="https://app.example.com/account")
-    assert url.startswith("http")
+    customer = user.polar_customer
+    assert customer is not None and customer.pk != others_customer.pk
+    session = polar.customer_session(url.rstrip("/").rsplit("/", 1)[-1])
+    assert session["customer_id"] == str(customer.pk)
+    assert session["return_url"] == "https://app.example.com/account"
     response = user.redirect_to_customer_portal()
     assert response.status_code == 303
-    assert response["Location"].startswith("http")
+    token = response["Location"].rstrip("/").rsplit("/", 1)[-1]
+    assert polar.customer_session(token)["customer_id"] == str(customer.pk)
 
 
 def test_usage_is_recorded_and_sent_with_its_external_id(

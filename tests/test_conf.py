@@ -31,8 +31,17 @@ def test_no_polar_setting_at_all_uses_defaults():
 
         del settings.POLAR
         polar_settings.reload()
-        assert polar_settings.ACCESS_TOKEN == ""
+        read = {key: getattr(polar_settings, key) for key in DEFAULTS}
     polar_settings.reload()
+    assert read == DEFAULTS  # every one of the keys, not a sample
+    assert len(DEFAULTS) >= 21
+
+
+def test_the_conf_docstring_documents_every_setting():
+    from django_polar import conf
+
+    undocumented = [key for key in DEFAULTS if f"\n    {key} " not in conf.__doc__]
+    assert undocumented == []
 
 
 def test_override_settings_is_picked_up_and_restored():

@@ -6,6 +6,7 @@ same views, with the emulator paying and its webhooks going through the real web
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 
 from django_polar.models import Product, Subscription
@@ -227,5 +228,21 @@ def test_embed_script_trusts_the_emulator_only_in_emulator_mode():
 
 
 def test_subscriptions_stay_per_customer(client, jotter, ada):
+    bob = User.objects.create_user("bob", "bob@example.com", "pw")
+    bobs = Client()
+    bobs.force_login(bob)
     buy(client, jotter, "Jotter Pro")
-    assert Subscription.objects.filter(customer__external_id=f"testapp.user:{ada.pk}").count() == 1
+    assert ada.subscribed() and not bob.subscribed()
+    assert bobs.get("/api/billing/state/").json()["subscriptions"] == []
+    buy(bobs, jotter, "Jotter Pro Yearly")
+
+    def plans(user) -> list[str]:
+        rows = Subscription.objects.filter(customer__external_id=user.get_polar_external_id())
+        return list(rows.values_list("product__name", flat=True))
+
+    def plans_shown(browser) -> list[str]:
+        subscriptions = browser.get("/api/billing/state/").json()["subscriptions"]
+        return [sub["product"]["name"] for sub in subscriptions]
+
+    assert plans(ada) == plans_shown(client) == ["Jotter Pro"]
+    assert plans(bob) == plans_shown(bobs) == ["Jotter Pro Yearly"]

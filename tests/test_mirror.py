@@ -160,6 +160,7 @@ def order_payload(sub, *, modified=None, **kw):
         "refunded_tax_amount": 0,
         "currency": "usd",
         "billing_reason": "subscription_create",
+        "units": None,
         "billing_name": None,
         "billing_address": None,
         "invoice_number": "INV-1",
@@ -269,9 +270,10 @@ def state_payload(sub, grant, *, active_sub=None, granted=True):
                     "id created_at modified_at custom_field_data metadata status amount currency "
                     "recurring_interval current_period_start current_period_end trial_start "
                     "trial_end cancel_at_period_end canceled_at started_at ends_at product_id "
-                    "discount_id meters"
+                    "discount_id seats units meters"
                 ).split()
             }
+            | {"status": "granted"}  # 2026-10 states report access, not the billing status
         ]
     grants = []
     if granted:
@@ -390,7 +392,7 @@ def test_state_marks_unlisted_subscription_canceled_until_its_own_event_arrives(
     sub = Subscription.objects.get()
     assert sub.status == "canceled" and sub.modified_at == T0  # version untouched
     assert BenefitGrant.objects.get().is_revoked is True
-    revoked = dict(events)["subscription.revoked"] if False else events[10][1]
+    [revoked] = [data for kind, data, _ in events if kind == "subscription.revoked"]
     mirror.upsert_subscription(revoked)
     sub.refresh_from_db()
     assert sub.ended_at == at(30) and sub.modified_at == at(30)

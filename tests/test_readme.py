@@ -1,26 +1,47 @@
 """The README's examples run here, so the README cannot drift from the code.
 
-Every ```python block preceded by ``<!-- readme-test: NAME -->`` is executed by the test
-of that name below.
+Every ```python block of the README is preceded by ``<!-- readme-test: NAME -->`` and
+executed by the test of that name below, or by ``<!-- readme-test: not runnable (why) -->``
+when it is an excerpt of a project's files (a settings.py cannot run inside a test).
 """
 
 import re
 from pathlib import Path
 
 import pytest
+from django.http import HttpResponse
+from django.test import RequestFactory
+from django.urls import include, path
 
-from django_polar import mirror
+from django_polar import mirror, signals
 from django_polar.client import get_client
+from tests.fixtures import make_customer, make_product, make_subscription
 from tests.testapp.models import User
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"<!-- readme-test: (?P<name>[\w-]+) -->\n```python\n(?P<code>.*?)```", re.S)
+MARKER = re.compile(r"<!-- readme-test: (?:[\w-]+|not runnable \(.+?\)) -->\n```python\n")
+EXECUTED = {"purchase", "access", "signals", "emulator"}  # the tests below
+
+urlpatterns = [
+    path("polar/", include("django_polar.urls")),
+    path("pricing/", lambda request: HttpResponse("Pricing"), name="pricing"),
+]
 
 
 def readme_block(name: str) -> str:
     blocks = {m["name"]: m["code"] for m in BLOCK.finditer(README.read_text())}
     assert name in blocks, f"README has no block marked readme-test: {name}"
     return blocks[name]
+
+
+def test_every_python_block_is_executed_or_marked_not_runnable():
+    text = README.read_text()
+    assert text.count("```python\n") == len(MARKER.findall(text)), (
+        "a ```python block of README.md has no readme-test marker: mark it with the name of "
+        "the test that runs it, or as not runnable (why)"
+    )
+    assert {m["name"] for m in BLOCK.finditer(text)} == EXECUTED
 
 
 @pytest.mark.django_db
@@ -40,6 +61,29 @@ def test_readme_emulator_example(polar_emulator, django_user_model):
     namespace: dict = {}
     exec(compile(readme_block("emulator"), "README.md:emulator", "exec"), namespace)
     namespace["test_renewal_creates_a_second_order"](polar_emulator, django_user_model)
+
+
+@pytest.mark.django_db
+@pytest.mark.urls(__name__)
+def test_readme_access_example():
+    namespace: dict = {}
+    exec(compile(readme_block("access"), "README.md:access", "exec"), namespace)
+    insights = namespace["insights"]
+    ada = User.objects.create_user("ada", "ada@example.com", "pw")
+    request = RequestFactory().get("/insights/")
+    request.user = ada
+    refused = insights(request)
+    assert refused.status_code == 302 and refused["Location"] == "/pricing/?next=%2Finsights%2F"
+    make_subscription(make_customer(ada), make_product())
+    assert insights(request) is None  # the view itself ran: its body is `...`
+
+
+@pytest.mark.django_db
+def test_readme_signals_example():
+    canceled = signals.for_event("subscription.canceled")
+    namespace: dict = {}
+    exec(compile(readme_block("signals"), "README.md:signals", "exec"), namespace)
+    assert canceled.disconnect(namespace["on_cancel"])  # True: it had been connected
 
 
 @pytest.mark.django_db

@@ -148,8 +148,9 @@ def test_failed_send_schedules_a_deferred_retry_task(
         < queued.task.run_after
         < timezone.now() + timedelta(minutes=2)
     )
-    # The worker runs it once Polar is back.
-    assert tasks.send_usage_events.call(*queued.args) == 1
+    # The worker runs it once Polar is back; a retry would be queued on commit, so commit.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.send_usage_events.call(*queued.args) == 1
     event.refresh_from_db()
     assert event.ingested_at is not None
     assert len(backend.results) == 1  # sent: nothing more scheduled

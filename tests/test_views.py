@@ -1,5 +1,6 @@
 """Checkout, success and portal views: the parts decided before Polar is called."""
 
+import re
 import uuid
 
 import pytest
@@ -51,8 +52,11 @@ def test_checkout_with_a_slug_pointing_nowhere_is_404(logged_in, settings):
 def test_success_page_requires_a_valid_checkout_id(logged_in):
     url = reverse("django_polar:success")
     assert logged_in.get(url).status_code == 400
-    assert logged_in.get(url, {"checkout_id": "<script>"}).status_code == 400
-    assert b"&lt;script&gt;" not in logged_in.get(url, {"checkout_id": "<script>"}).content
+    response = logged_in.get(url, {"checkout_id": "<script>alert(1)</script>"})
+    assert response.status_code == 400
+    assert b"<script" not in response.content.lower()  # no markup from the request
+    assert b"alert(1)" not in response.content  # not even escaped: the input is not echoed
+    assert b"needs a valid checkout_id" in response.content
 
 
 def test_success_page_says_processing_until_the_mirror_confirms(logged_in, user):
@@ -100,7 +104,24 @@ def test_success_page_never_links_off_site(logged_in, next_url):
         reverse("django_polar:success"), {"checkout_id": uuid.uuid4(), "next": next_url}
     )
     assert response.status_code == 200
-    assert b"Continue" not in response.content
+    assert links_of(response) == []
+    assert b"evil.example.com" not in response.content and b"javascript:" not in response.content
+
+
+def links_of(response) -> list[str]:
+    """The absolute URLs (or scheme: URLs) in the href, src, action and content attributes."""
+    return re.findall(
+        r'(?:href|src|action|content)="([^"]*(?://|:)[^"]*)"', response.content.decode()
+    )
+
+
+def test_an_https_page_never_links_down_to_http(logged_in):
+    url = reverse("django_polar:success")
+    query = {"checkout_id": uuid.uuid4(), "next": "http://testserver/dashboard/"}
+    assert links_of(logged_in.get(url, query, secure=True)) == []
+    assert links_of(logged_in.get(url, query)) == ["http://testserver/dashboard/"]  # http page
+    query["next"] = "https://testserver/dashboard/"
+    assert links_of(logged_in.get(url, query, secure=True)) == ["https://testserver/dashboard/"]
 
 
 def test_success_page_links_to_a_same_site_next(logged_in):

@@ -17,6 +17,21 @@ class BillingAutoSchema(AutoSchema):
             return response_class()
         return super().get_response_serializer(path, method)
 
+    def get_responses(self, path: str, method: str) -> dict[str, Any]:
+        """DRF documents every POST as a 201; a view's ``response_statuses`` names the
+        statuses an action really answers with (an action on a subscription is a 200)."""
+        responses = super().get_responses(path, method)
+        key = getattr(self.view, "action", None) or method.lower()
+        statuses = getattr(self.view, "response_statuses", {}).get(key)
+        if not statuses:
+            return responses
+        [documented] = responses.values()
+        return {str(status): documented for status in statuses}
+
+    def map_field(self, field: Any) -> dict[str, Any]:
+        shape = getattr(field, "shape", None)  # serializers.TypedMethodField
+        return super().map_field(field if shape is None else shape)
+
     def get_operation_id(self, path: str, method: str) -> str:
         names = getattr(self.view, "operation_names", {})
         key = getattr(self.view, "action", None) or method.lower()

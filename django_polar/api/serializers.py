@@ -22,6 +22,15 @@ VISIBLE_GRANT_PROPERTIES: dict[str, tuple[str, ...]] = {
 }
 
 
+class TypedMethodField(serializers.SerializerMethodField):
+    """A method field whose OpenAPI type is that of ``shape`` (DRF documents every method
+    field as a string; a client generated from the schema would then reject the answer)."""
+
+    def __init__(self, shape: serializers.Field, **kwargs: Any) -> None:
+        self.shape = shape
+        super().__init__(**kwargs)
+
+
 class ProductSummarySerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
@@ -44,7 +53,7 @@ class BenefitSerializer(serializers.ModelSerializer):
 
 
 class ProductSerializer(serializers.ModelSerializer):
-    prices = serializers.SerializerMethodField()
+    prices = TypedMethodField(PriceSerializer(many=True))
     benefits = BenefitSerializer(many=True, read_only=True)
 
     class Meta:
@@ -62,14 +71,15 @@ class ProductSerializer(serializers.ModelSerializer):
 
     def get_prices(self, product: Product) -> list[dict[str, Any]]:
         active = [p for p in product.prices.all() if not p.is_archived]
-        return PriceSerializer(active, many=True).data
+        return list(PriceSerializer(active, many=True).data)
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
     product = ProductSummarySerializer(read_only=True)
-    is_valid = serializers.SerializerMethodField(help_text="Grants access now.")
-    on_grace_period = serializers.SerializerMethodField(
-        help_text="Canceled at period end, with the end still ahead."
+    # DRF's metaclass moves declared fields off the class, so Serializer.is_valid survives.
+    is_valid = TypedMethodField(serializers.BooleanField(), help_text="Grants access now.")  # type: ignore[assignment]
+    on_grace_period = TypedMethodField(
+        serializers.BooleanField(), help_text="Canceled at period end, with the end still ahead."
     )
 
     class Meta:
@@ -107,6 +117,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 class OrderSerializer(serializers.ModelSerializer):
     product = ProductSummarySerializer(read_only=True)
+    subscription_id = serializers.UUIDField(read_only=True, allow_null=True)
     invoice_url = serializers.SerializerMethodField(
         help_text="API URL that answers with the invoice PDF's URL (generated on demand)."
     )
@@ -139,8 +150,11 @@ class OrderSerializer(serializers.ModelSerializer):
 
 class BenefitGrantSerializer(serializers.ModelSerializer):
     benefit = BenefitSerializer(read_only=True)
-    properties = serializers.SerializerMethodField(
-        help_text="What the customer needs to use the benefit, e.g. a license key's display key."
+    subscription_id = serializers.UUIDField(read_only=True, allow_null=True)
+    order_id = serializers.UUIDField(read_only=True, allow_null=True)
+    properties = TypedMethodField(
+        serializers.DictField(),
+        help_text="What the customer needs to use the benefit, e.g. a license key's display key.",
     )
 
     class Meta:

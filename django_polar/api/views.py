@@ -7,6 +7,7 @@ unhandled 500, and never carries a secret.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -40,6 +41,11 @@ class BillingPagination(PageNumberPagination):
     max_page_size = 100
 
 
+#: The router's id pattern: anything up to the next slash. DRF's default (``[^/.]+``) leaves
+#: ids with a dot to Django's HTML 404; here every malformed id is this API's JSON 404.
+ANY_ID = "[^/]+"
+
+
 class PolarUnavailable(APIException):
     status_code = status.HTTP_502_BAD_GATEWAY
     default_detail = UNAVAILABLE_MESSAGE
@@ -51,7 +57,7 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-def polar_call(func, *args: Any, **kwargs: Any) -> Any:
+def polar_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run an action that calls Polar, turning its errors into API errors."""
     try:
         return func(*args, **kwargs)
@@ -186,6 +192,8 @@ class SubscriptionViewSet(
     permission_classes = [IsAuthenticated, HasBillable]
     pagination_class = BillingPagination
     serializer_class = s.SubscriptionSerializer
+    lookup_value_regex = ANY_ID  # "a.b" is a JSON 404 of this view, not Django's HTML 404
+    response_statuses = {"cancel": [200], "resume": [200], "swap": [200]}  # for the schema
     operation_names = {
         "list": "listSubscriptions",
         "retrieve": "getSubscription",
@@ -254,10 +262,12 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     permission_classes = [IsAuthenticated, HasBillable]
     pagination_class = BillingPagination
     serializer_class = s.OrderSerializer
+    lookup_value_regex = ANY_ID
+    response_statuses = {"invoice": [200, 202]}  # for the schema
     operation_names = {"list": "listOrders", "retrieve": "getOrder", "invoice": "getOrderInvoice"}
     schema = BillingAutoSchema()
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Any]:
         billable = billable_for_request(self.request)
         if billable is None:
             return Order.objects.none()
@@ -284,7 +294,7 @@ class BenefitGrantListView(BillableAPIView, ListAPIView):
     serializer_class = s.BenefitGrantSerializer
     operation_names = {"get": "listBenefitGrants"}
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Any]:
         return self.billable.benefit_grants.select_related("benefit").order_by("-granted_at")
 
 

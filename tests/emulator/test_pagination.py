@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import random
-import time
 
 from polar_emulator import Emulator
 from polar_emulator.api import page_slice
@@ -46,18 +46,17 @@ def test_lists_are_newest_first_by_default_and_honour_sorting(api):
     assert [c["email"] for c in by_email["items"]] == sorted(emails, reverse=True)
 
 
-def test_pages_of_a_large_collection_stay_cheap():
-    # Sorting 30k orders on every page cost ~35 ms of CPU under the emulator's one lock
-    # (0.7 s for these 20 pages); an unfiltered page is now a slice: ~2 ms.
+def test_pages_of_a_large_collection_reach_its_oldest_orders_newest_first():
+    # What a page costs in CPU is measured by benchmarks/emulator_pages.py (BENCHMARKS.md),
+    # not here: a time budget in a test fails on a busy machine, not on slow code.
     emu = Emulator(frozen_clock=True, rng_seed=5)
     ids = emu.bulk_seed(customers=10, orders=30_000)
-    started = time.process_time()
+    seen: list[str] = []
     for page in range(1, 21):
         status, _, body = emu.handle(
             "GET", f"/v1/orders/?page={page}&limit=100", {"Authorization": "Bearer t"}
         )
         assert status == 200
-    elapsed = time.process_time() - started
-    assert b'"total_count": 30000' in body
-    assert ids["orders"][-2000] in body.decode()  # the end of page 20, newest first
-    assert elapsed < 0.3, f"20 pages took {elapsed:.2f} s of CPU"
+        seen += [order["id"] for order in json.loads(body)["items"]]
+    assert json.loads(body)["pagination"] == {"total_count": 30_000, "max_page": 300}
+    assert seen == ids["orders"][::-1][:2000]  # newest first, no gap, no repeat
