@@ -678,11 +678,12 @@ class PolarClient:
     def deactivate_license_key(self, body: Json, *, portal: bool = False) -> None:
         self.request("POST", self._license_path("deactivate", portal), json=body)
 
-    def get_license_key(self, license_key_id: str) -> Json:
-        return self.request("GET", _path("/v1/license-keys/{}", license_key_id))
-
     def list_license_keys(self, **params: Any) -> Iterator[Json]:
         return self.paginate("/v1/license-keys/", **params)
+
+    def get_license_key(self, license_key_id: str) -> Json:
+        """The full key (the mirror's grant only holds Polar's masked ``display_key``)."""
+        return self.request("GET", _path("/v1/license-keys/{}", license_key_id))
 
 
 # -- the process-wide client -------------------------------------------------------------------

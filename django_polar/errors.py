@@ -292,3 +292,20 @@ class LicenseKeyLimitReached(LicenseKeyError):
 
 class LicenseKeyConditionsMismatch(LicenseKeyError):
     """The activation exists but was made for other conditions (another machine)."""
+
+
+class AgentTokenError(Exception):
+    """An agent token is unknown, expired or revoked (the message never holds the token)."""
+
+
+class AgentToolError(Exception):
+    """A tool call that cannot succeed: bad arguments, a refused action, or Polar's error.
+
+    The message is what the assistant reads (Polar's own words when Polar refused);
+    ``retry_after`` carries Polar's hint in seconds on a rate limit.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
