@@ -344,9 +344,15 @@ def test_workflow_downgrade_and_refund(shop, polar_emulator):
     )["subscription"]
     assert moved["plan"] == "Pro Monthly" and moved["amount"]["display"] == "USD 10.00"
     assert get_client().get_subscription(sub)["product_id"] == shop.product("monthly")
+    # Polar credits a downgrade invoiced at once (a negative order); the yearly payment is
+    # the one to refund.
+    newest = ops.call("list_orders", {"customer_id": customer_id(shop.bob), "limit": 1})
+    assert newest["orders"][0]["total"]["display"] == "USD -90.00"
     latest = ops.call(
-        "list_orders", {"customer_id": customer_id(shop.bob), "status": "paid", "limit": 1}
-    )["orders"][0]
+        "list_orders",
+        {"customer_id": customer_id(shop.bob), "product_id": shop.product("yearly"),
+         "status": "paid", "limit": 1},
+    )["orders"][0]  # fmt: skip
     assert latest["total"]["display"] == "USD 100.00"
     refund = ops.call(
         "refund_order",

@@ -58,6 +58,8 @@ def test_a_benefit_granted_by_two_subscriptions_survives_one_revocation(
 ):
     seen, _ = calls
     monthly, yearly = seeded(polar, "pro-monthly"), seeded(polar, "pro-yearly")
+    # Two subscriptions per customer need the organization's consent, as on Polar.
+    polar.configure_organization(subscription_settings={"allow_multiple_subscriptions": True})
     with django_capture_on_commit_callbacks(execute=True):
         buy(polar, user, monthly)
         buy(polar, user, yearly, type="yearly")
