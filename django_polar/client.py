@@ -406,12 +406,12 @@ class PolarClient:
             )
             if response.is_success:
                 return response
-            wait = self._retry_wait(response, retry, safe)
-            if wait is None or not affordable(wait):
-                later = wait if wait is not None else self.backoff(retry)
+            retry_wait = self._retry_wait(response, retry, safe)
+            if retry_wait is None or not affordable(retry_wait):
+                later = retry_wait if retry_wait is not None else self.backoff(retry)
                 raise self._api_error(response, method, shown, retry_after=later)
-            self._wait(wait, retry, method, shown, f"status {response.status_code}")
-            slept += wait
+            self._wait(retry_wait, retry, method, shown, f"status {response.status_code}")
+            slept += retry_wait
             retry += 1
 
     def _decoded(
@@ -660,19 +660,30 @@ class PolarClient:
 
     # -- license keys ------------------------------------------------------------------------
 
-    def validate_license_key(self, body: Json) -> Json:
+    @staticmethod
+    def _license_path(action: str, portal: bool) -> str:
+        """The organization endpoint, or its customer-portal twin (no token needed; 3
+        requests a second per client IP)."""
+        return f"/v1/{'customer-portal/' if portal else ''}license-keys/{action}"
+
+    def validate_license_key(self, body: Json, *, portal: bool = False) -> Json:
         """Validate a key; a read (retried) unless it increments usage."""
         safe = not body.get("increment_usage")
-        return self.request("POST", "/v1/license-keys/validate", json=body, idempotent=safe)
+        path = self._license_path("validate", portal)
+        return self.request("POST", path, json=body, idempotent=safe)
 
-    def activate_license_key(self, body: Json) -> Json:
-        return self.request("POST", "/v1/license-keys/activate", json=body, require="id")
+    def activate_license_key(self, body: Json, *, portal: bool = False) -> Json:
+        return self.request("POST", self._license_path("activate", portal), json=body, require="id")
 
-    def deactivate_license_key(self, body: Json) -> None:
-        self.request("POST", "/v1/license-keys/deactivate", json=body)
+    def deactivate_license_key(self, body: Json, *, portal: bool = False) -> None:
+        self.request("POST", self._license_path("deactivate", portal), json=body)
 
     def list_license_keys(self, **params: Any) -> Iterator[Json]:
         return self.paginate("/v1/license-keys/", **params)
+
+    def get_license_key(self, license_key_id: str) -> Json:
+        """The full key (the mirror's grant only holds Polar's masked ``display_key``)."""
+        return self.request("GET", _path("/v1/license-keys/{}", license_key_id))
 
 
 # -- the process-wide client -------------------------------------------------------------------

@@ -7,28 +7,38 @@ unhandled 500, and never carries a secret.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, Throttled
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from .. import license_keys
 from ..billable import Billable
-from ..errors import CheckoutError, CustomerConflictError, PolarError, PolarValidationError
+from ..errors import (
+    CheckoutError,
+    CustomerConflictError,
+    LicenseKeyError,
+    LicenseKeyInvalid,
+    PolarError,
+    PolarRateLimitError,
+    PolarValidationError,
+)
 from ..failures import UNAVAILABLE_MESSAGE, answer_for_failure
 from ..identity import billable_for_request
-from ..models import DEFAULT_TYPE, Order, Price, Product, Subscription, resolve_product_id
+from ..models import DEFAULT_TYPE, Order, Product, Subscription, resolve_product_id
 from ..same_site import is_allowed_origin, same_site_url
+from ..usage import meters_of
 from . import serializers as s
 from .parsers import JSONParser
 from .permissions import HasBillable
@@ -124,7 +134,7 @@ class PolarAPIMixin:
     """What every billing endpoint shares: bad JSON of any depth is a 400, and a Polar
     failure that escaped ``polar_call`` is still its 4xx/502/503, never a 500."""
 
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes: Sequence[type[BaseParser]] = [JSONParser, FormParser, MultiPartParser]
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, CheckoutError | CustomerConflictError | PolarError):
@@ -173,34 +183,6 @@ class BillingStateView(BillableAPIView):
             "meters": meters_of(customer),
         }
         return Response(self.get_serializer(data).data)
-
-
-def meter_names() -> dict[str, str]:
-    """Meter id -> name, from the metered prices of the mirrored catalog (one query that
-    reads only the two JSON keys, not each price's whole JSON)."""
-    rows = Price.objects.filter(amount_type="metered_unit").values_list(
-        "data__meter__id", "data__meter__name"
-    )
-    return {str(meter_id): name or "" for meter_id, name in rows if meter_id}
-
-
-def meters_of(customer: Any) -> list[dict[str, Any]]:
-    """Usage meters from the last mirrored customer state (``active_meters``)."""
-    if customer is None:
-        return []
-    raw = (customer.data or {}).get("active_meters") or []
-    names = meter_names() if raw else {}
-    return [
-        {
-            "meter_id": m.get("meter_id"),
-            "name": names.get(str(m.get("meter_id")), ""),
-            "consumed_units": m.get("consumed_units") or 0,
-            "credited_units": m.get("credited_units") or 0,
-            "balance": m.get("balance") or 0,
-        }
-        for m in raw
-        if isinstance(m, dict) and m.get("meter_id")
-    ]
 
 
 class ProductListView(PolarAPIMixin, ListAPIView):
@@ -386,12 +368,49 @@ class PortalSessionView(BillableAPIView):
         )
 
 
+class LicenseKeyActivateView(GenericAPIView):
+    """Activate a license key on a device: what a desktop or CLI app calls with the key
+    its user typed (no account needed; the organization is this site's)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = s.LicenseKeyActivateSerializer
+    response_serializer_class = s.LicenseKeyActivationSerializer
+    operation_names = {"post": "activateLicenseKey"}
+    schema = BillingAutoSchema()
+
+    def post(self, request: Request) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            activation = license_keys.activate(
+                data["key"],
+                data["label"],
+                conditions=data.get("conditions"),
+                meta=data.get("meta"),
+            )
+        except LicenseKeyInvalid as exc:
+            raise NotFound(str(exc)) from None
+        except LicenseKeyError as exc:
+            raise PermissionDenied(str(exc)) from None
+        except PolarRateLimitError as exc:
+            raise Throttled(wait=exc.retry_after) from None
+        except PolarError as exc:
+            raise PolarUnavailable(
+                answer_for_failure(exc, action="Activating a license key").message
+            ) from None
+        return Response(
+            s.LicenseKeyActivationSerializer(activation).data, status=status.HTTP_201_CREATED
+        )
+
+
 __all__ = [
     "BenefitGrantListView",
     "BillingPagination",
     "BillingStateView",
     "CheckoutCreateView",
     "HasBillable",
+    "LicenseKeyActivateView",
     "OrderViewSet",
     "PortalSessionView",
     "ProductListView",
