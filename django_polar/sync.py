@@ -459,6 +459,16 @@ def _refetch_plan(
 
         return fetch
 
+    def refund(pk: Any) -> Callable[[PolarClient], list[dict[str, Any]]]:
+        def fetch(client: PolarClient) -> list[dict[str, Any]]:
+            # Polar has no GET /v1/refunds/{id}; the list filters by ``id``
+            # (refund/endpoints.py). Keep only that refund all the same: a page of other
+            # refunds must never be mirrored as this one.
+            items = client.get_page("/v1/refunds/", id=str(pk))["items"]
+            return [item for item in items if str(item.get("id")) == str(pk)]
+
+        return fetch
+
     simple = {
         Customer: ("customer", "get_customer"),
         Product: ("product", "get_product"),
@@ -473,11 +483,7 @@ def _refetch_plan(
         product_ids = sorted({str(row.product_id) for row in rows})
         return [("product", one("get_product", pk), f"product {pk}") for pk in product_ids]
     if model is Refund:
-        return [
-            ("refund", lambda client, pk=row.pk: client.get_page("/v1/refunds/", id=str(pk))["items"],
-             f"refund {row.pk}")
-            for row in rows
-        ]  # fmt: skip
+        return [("refund", refund(row.pk), f"refund {row.pk}") for row in rows]
     if model is BenefitGrant:
         by_customer: dict[str, set[str]] = {}
         for row in rows:
