@@ -12,7 +12,7 @@ This module sits below the models and the mirror: it never imports them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -20,6 +20,9 @@ from django.db import models
 from django.http import HttpRequest
 
 from .conf import polar_settings
+
+if TYPE_CHECKING:  # never imported at run time: billable sits above identity
+    from .billable import Billable
 
 #: Separates the model label from the pk in derived external ids ("testapp.team:42").
 EXTERNAL_ID_SEPARATOR = ":"
@@ -36,6 +39,10 @@ class BillableIdentity:
 
     #: Use ``str(pk)`` as the external id instead of ``"app_label.model:pk"``.
     polar_external_id_is_pk: ClassVar[bool] = False
+
+    if TYPE_CHECKING:  # provided by the model this is mixed into
+        pk: Any
+        _meta: Any
 
     def get_polar_external_id(self) -> str:
         """The immutable id Polar stores for this billable (unique across billable models)."""
@@ -79,7 +86,7 @@ def billables_from_external_ids(external_ids: Iterable[str | None]) -> dict[str,
     One query per billable model, however many ids: ``polar_sync`` links a whole page of
     customers at once.
     """
-    models_ = billable_models()
+    models_: list[Any] = billable_models()
     plain = [m for m in models_ if m.polar_external_id_is_pk]
     if len(plain) > 1:
         names = ", ".join(m._meta.label for m in plain)
@@ -88,7 +95,7 @@ def billables_from_external_ids(external_ids: Iterable[str | None]) -> dict[str,
             "their external ids would collide."
         )
     ordered = [m for m in models_ if not m.polar_external_id_is_pk] + plain
-    wanted: dict[type[models.Model], dict[Any, list[str]]] = {}
+    wanted: dict[Any, dict[Any, list[str]]] = {}
     for external_id in {e for e in external_ids if e}:
         for model in ordered:  # the first model that parses the id owns it
             pk = model.polar_pk_from_external_id(external_id)
@@ -103,9 +110,8 @@ def billables_from_external_ids(external_ids: Iterable[str | None]) -> dict[str,
     return found
 
 
-def billable_for_request(request: HttpRequest) -> Any | None:
-    """Who pays for this request (a ``Billable``): POLAR["BILLABLE_RESOLVER"], else the
-    logged-in user.
+def billable_for_request(request: HttpRequest) -> Billable | None:
+    """Who pays for this request: POLAR["BILLABLE_RESOLVER"], else the logged-in user.
 
     Identity never comes from query parameters or form fields. The answer is resolved
     once per request and user (permissions, querysets and views share it); logging in or
@@ -116,7 +122,7 @@ def billable_for_request(request: HttpRequest) -> Any | None:
     user = getattr(request, "user", None)
     cached = getattr(holder, _BILLABLE_CACHE_ATTR, None)
     if cached is not None and cached[0] is user:
-        return cached[1]
+        return cast("Billable | None", cached[1])
     resolver = polar_settings.billable_resolver
     if resolver is not None:
         billable = resolver(request)
@@ -128,4 +134,4 @@ def billable_for_request(request: HttpRequest) -> Any | None:
             f"{type(billable).__name__}. Add Billable to the model or set POLAR['BILLABLE_RESOLVER']."
         )
     setattr(holder, _BILLABLE_CACHE_ATTR, (user, billable))
-    return billable
+    return cast("Billable | None", billable)  # checked above: it mixes in Billable

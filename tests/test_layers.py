@@ -25,12 +25,14 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "django_polar"
 
-#: Lowest first. A module belongs to the first entry naming it or a package above it.
+#: Lowest first. A module belongs to the most specific entry naming it or a package above
+#: it (``django_polar`` itself names only the package's ``__init__``).
 LAYERS: list[tuple[str, set[str]]] = [
     (
         "foundation",
         {
-            "django_polar",  # the package itself: __version__
+            "django_polar",  # the package's __init__ only: __version__
+            "django_polar.retry",
             "django_polar.conf",
             "django_polar.checks",
             "django_polar.errors",
@@ -50,6 +52,8 @@ LAYERS: list[tuple[str, set[str]]] = [
             "django_polar.billable",
             "django_polar.checkout",
             "django_polar.usage",
+            "django_polar.entitlements",
+            "django_polar.license_keys",
             "django_polar.access",
             "django_polar.failures",
             "django_polar.sync",
@@ -183,7 +187,7 @@ def layer_of(module: str) -> int:
     best: tuple[int, int] | None = None  # (specificity, layer)
     for index, (_, names) in enumerate(LAYERS):
         for name in names:
-            if module == name or module.startswith(name + "."):
+            if module == name or (name != "django_polar" and module.startswith(name + ".")):
                 if best is None or len(name) > best[0]:
                     best = (len(name), index)
     if best is None:

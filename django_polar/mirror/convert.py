@@ -22,6 +22,7 @@ def to_datetime(value: Any) -> datetime | None:
     """Polar's ISO 8601 strings (or datetimes) as aware datetimes; junk becomes None."""
     if value is None or value == "":
         return None
+    dt: datetime | None
     if isinstance(value, datetime):
         dt = value
     else:
@@ -29,9 +30,9 @@ def to_datetime(value: Any) -> datetime | None:
             dt = parse_datetime(str(value).replace("Z", "+00:00"))
         except ValueError:
             dt = None
-        if dt is None:
-            logger.warning("Unparseable datetime from Polar: %r", value)
-            return None
+    if dt is None:
+        logger.warning("Unparseable datetime from Polar: %r", value)
+        return None
     if timezone.is_naive(dt):
         dt = timezone.make_aware(dt, UTC)  # Polar means UTC
     return dt
@@ -41,8 +42,8 @@ def text(value: Any, limit: int | None = None) -> str:
     """A CharField-safe string: None becomes "", long values are cut (the JSON keeps all)."""
     if value is None:
         return ""
-    value = str(value)
-    return value[:limit] if limit else value
+    string = str(value)
+    return string[:limit] if limit else string
 
 
 def as_int(value: Any, default: int | None = 0) -> int | None:

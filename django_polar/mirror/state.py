@@ -56,7 +56,7 @@ def _state_status(item: dict[str, Any], state_time: datetime) -> str:
     state was taken is over, whatever this server's clock says)."""
     status = item.get("status")
     if status in SubscriptionStatus.values:  # older API versions send the billing status
-        return status
+        return str(status)
     if status == "disabled":
         return SubscriptionStatus.PAST_DUE
     trial_end = to_datetime(item.get("trial_end"))
@@ -100,7 +100,7 @@ def _apply_state_grant(
 
 
 def _end_unlisted(
-    customer: Customer, listed_subs: set, listed_grants: set, state_time: datetime
+    customer: Customer, listed_subs: set[Any], listed_grants: set[Any], state_time: datetime
 ) -> None:
     older = models.Q(modified_at__isnull=True) | models.Q(modified_at__lt=state_time)
     ended = (
