@@ -105,7 +105,7 @@ class _AccessMixin:
         denied = check_access(request, self.get_access_test(), self.access_redirect_to)
         if denied is not None:
             return denied
-        return super().dispatch(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]  # a mixin: the View comes later in the MRO
 
 
 class SubscriptionRequiredMixin(_AccessMixin):

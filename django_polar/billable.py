@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import models, transaction
 from django.db.models import Q
@@ -80,6 +80,9 @@ class Billable(BillableIdentity):
     #: Polar customer type for new customers: "individual" or "team".
     polar_customer_type: ClassVar[str] = "individual"
 
+    if TYPE_CHECKING:  # set by prefetch_subscriptions
+        _polar_subscriptions_cache: list[Subscription]
+
     def get_polar_email(self) -> str:
         """The email Polar sends receipts to. Default: the ``email`` attribute."""
         return getattr(self, "email", "") or ""
@@ -115,7 +118,7 @@ class Billable(BillableIdentity):
             billable_id=str(self.pk),
         )
 
-    def _polar_customer_ids(self) -> models.QuerySet[Customer]:
+    def _polar_customer_ids(self) -> models.QuerySet[Customer, Any]:
         """A subquery of this billable's customer ids (keeps lookups to one query)."""
         return Customer.objects.filter(self._polar_customer_q()).values("pk")
 
@@ -403,13 +406,13 @@ def prefetch_polar_subscriptions(billables: Iterable[Billable]) -> list[Billable
         )
     subs = Subscription.objects.filter(q).select_related("customer__billable_type", "product")
     by_external_id: dict[str, list[Subscription]] = {}
-    by_link: dict[tuple[str, str, str], list[Subscription]] = {}
+    by_link: dict[tuple[str, str | None, str], list[Subscription]] = {}
     for sub in subs:  # newest first (model ordering)
         customer = sub.customer
         if customer.external_id:
             by_external_id.setdefault(customer.external_id, []).append(sub)
-        if customer.billable_type_id and customer.billable_id:
-            ct = customer.billable_type
+        ct = customer.billable_type  # select_related: no query
+        if ct is not None and customer.billable_id:
             key = (ct.app_label, ct.model, customer.billable_id)
             by_link.setdefault(key, []).append(sub)
     for billable in billables:
@@ -441,8 +444,8 @@ def billing_status_for(
     return result
 
 
-def _group_by_model(billables: Sequence[Billable]) -> dict[type, list[Billable]]:
-    groups: dict[type, list[Billable]] = {}
+def _group_by_model(billables: Sequence[Billable]) -> dict[type[Billable], list[Billable]]:
+    groups: dict[type[Billable], list[Billable]] = {}
     for billable in billables:
         groups.setdefault(type(billable), []).append(billable)
     return groups

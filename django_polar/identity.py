@@ -22,6 +22,8 @@ from django.http import HttpRequest
 from .conf import polar_settings
 
 if TYPE_CHECKING:  # never imported at run time: billable sits above identity
+    from django.db.models.options import Options
+
     from .billable import Billable
 
 #: Separates the model label from the pk in derived external ids ("testapp.team:42").
@@ -40,9 +42,10 @@ class BillableIdentity:
     #: Use ``str(pk)`` as the external id instead of ``"app_label.model:pk"``.
     polar_external_id_is_pk: ClassVar[bool] = False
 
-    if TYPE_CHECKING:  # provided by the model this is mixed into
+    if TYPE_CHECKING:  # mixed into a models.Model, which provides these
         pk: Any
-        _meta: Any
+        _meta: ClassVar[Options[Any]]
+        _default_manager: ClassVar[models.Manager[Any]]
 
     def get_polar_external_id(self) -> str:
         """The immutable id Polar stores for this billable (unique across billable models)."""
@@ -68,7 +71,7 @@ class BillableIdentity:
             return None
 
 
-def billable_models() -> list[type[models.Model]]:
+def billable_models() -> list[type[BillableIdentity]]:
     """Every installed model that mixes in Billable (the registry of payers)."""
     return [m for m in apps.get_models() if issubclass(m, BillableIdentity)]
 
@@ -95,7 +98,7 @@ def billables_from_external_ids(external_ids: Iterable[str | None]) -> dict[str,
             "their external ids would collide."
         )
     ordered = [m for m in models_ if not m.polar_external_id_is_pk] + plain
-    wanted: dict[Any, dict[Any, list[str]]] = {}
+    wanted: dict[type[BillableIdentity], dict[Any, list[str]]] = {}
     for external_id in {e for e in external_ids if e}:
         for model in ordered:  # the first model that parses the id owns it
             pk = model.polar_pk_from_external_id(external_id)

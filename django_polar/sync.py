@@ -390,7 +390,8 @@ class Syncer:
         counts = self.write_page(kind, items)
         ids = {as_uuid(item.get("id")) for item in items}
         model = mirror.KINDS[kind.mirror_kind]
-        stored = set(model._default_manager.filter(pk__in=ids).values_list("pk", flat=True))
+        valid = [pk for pk in ids if pk is not None]  # as Django's __in would drop None
+        stored = set(model._default_manager.filter(pk__in=valid).values_list("pk", flat=True))
         if len(stored) < len(ids):
             missing = ", ".join(sorted(str(pk) for pk in ids - stored)[:5])
             raise StoredRowMissing(f"not stored by the database: {missing}")

@@ -15,9 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 try:  # Django >= 6.0
-    from django.tasks import task  # type: ignore[import-not-found]
-except ImportError:  # the backport
-    from django_tasks import task
+    from django.tasks import task
+except ImportError:  # the backport, same API
+    from django_tasks import task  # type: ignore[no-redef]
 
 from .webhooks.dispatch import process_event
 

@@ -72,6 +72,8 @@ def _failure_page(
 class BillableViewMixin(LoginRequiredMixin):
     """Login required, and the request must resolve to a billable (else 403)."""
 
+    request: HttpRequest  # set by View.setup
+
     def get_billable(self) -> Billable:
         billable = billable_for_request(self.request)
         if billable is None:

@@ -7,7 +7,8 @@ import heapq
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
+from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
     from .core import Emulator
 
 Query = dict[str, list[str]]
-Handler = Callable[["Emulator", dict[str, str], Query, Any], tuple[int, Any]]
+Params = dict[str, str]
+Handler = Callable[["Emulator", Params, Query, Any], tuple[int, Any]]
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
 PATTERNS: dict[Handler, str] = {}  # handler -> its path template, as the spec writes it
 
@@ -209,6 +211,30 @@ def when(active: object, test: Callable[[Any], bool]) -> Callable[[Any], bool] |
     return test if active else None
 
 
+def within(
+    key: str, start: datetime | None, end: datetime | None, *, inclusive: bool = True
+) -> Callable[[Any], bool] | None:
+    """Records whose ``key`` timestamp is between ``start`` and ``end`` (either may be
+    None); None (no filter) when neither was asked for."""
+    if start is None and end is None:
+        return None
+
+    def test(record: Any) -> bool:
+        moment = parse_iso(record[key])
+        if inclusive:
+            return (start is None or moment >= start) and (end is None or moment <= end)
+        return (start is None or moment > start) and (end is None or moment < end)
+
+    return test
+
+
+def member(key: str, values: Collection[str] | None) -> Callable[[Any], bool] | None:
+    """Records whose ``key`` is one of ``values``; None (no filter) when not asked for."""
+    if values is None:
+        return None
+    return lambda record: record[key] in values
+
+
 def select(records: Iterable[Any], *tests: Callable[[Any], bool] | None) -> list[Any]:
     """The records (in creation order) passing every asked-for test; no per-record work
     when no filter was asked for, so an unfiltered page stays O(limit)."""
@@ -236,12 +262,12 @@ def by_customer(emu: Emulator, query: Query) -> set[str] | None:
 
 # organization ---------------------------------------------------------------------------
 @route("GET", "/v1/organizations/")
-def list_organizations(emu, params, query, body):
+def list_organizations(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return paginate(emu, query, [emu.store.organization], lambda o: emu.ser.organization())
 
 
 @route("GET", "/v1/organizations/{id}")
-def get_organization(emu, params, query, body):
+def get_organization(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     if params["id"] != emu.store.organization["id"]:
         raise not_found("Organization not found")
     return 200, emu.ser.organization()
@@ -249,7 +275,7 @@ def get_organization(emu, params, query, body):
 
 # products ---------------------------------------------------------------------------------
 @route("GET", "/v1/products/")
-def list_products(emu, params, query, body):
+def list_products(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     products = list(emu.store.products.values())
     ids = uuids(query, "id")
     archived = query_bool(flat(query), "is_archived")
@@ -260,11 +286,13 @@ def list_products(emu, params, query, body):
     meta = metadata_filter(query)
     products = select(
         products,
-        when(ids is not None, lambda p: p["id"] in ids),
+        member("id", ids),
         when(archived is not None, lambda p: p["is_archived"] == archived),
         when(recurring is not None, lambda p: p["is_recurring"] == recurring),
-        when(benefit_ids is not None, lambda p: bool(set(benefit_ids) & set(p["_benefit_ids"]))),
-        when(visibility, lambda p: p["visibility"] in visibility),
+        when(
+            benefit_ids is not None, lambda p: bool(set(benefit_ids or ()) & set(p["_benefit_ids"]))
+        ),
+        member("visibility", visibility),
         when(text, lambda p: text in p["name"].lower()),
         when(meta, lambda p: metadata_ok(p, meta)),
     )
@@ -272,32 +300,34 @@ def list_products(emu, params, query, body):
 
 
 @route("POST", "/v1/products/")
-def create_product(emu, params, query, body):
+def create_product(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.product(emu.catalog.create_product(body)["id"])
 
 
 @route("GET", "/v1/products/{id}")
-def get_product(emu, params, query, body):
+def get_product(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.product(
         emu.catalog.get_product(uuid_param(params["id"], ["path", "id"]))["id"]
     )
 
 
 @route("PATCH", "/v1/products/{id}")
-def update_product(emu, params, query, body):
+def update_product(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     product_id = uuid_param(params["id"], ["path", "id"])
     return 200, emu.ser.product(emu.catalog.update_product(product_id, body)["id"])
 
 
 @route("POST", "/v1/products/{id}/benefits")
-def update_product_benefits(emu, params, query, body):
+def update_product_benefits(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     product_id = uuid_param(params["id"], ["path", "id"])
     return 200, emu.ser.product(emu.catalog.set_product_benefits(product_id, body)["id"])
 
 
 # benefits ---------------------------------------------------------------------------------
 @route("GET", "/v1/benefits/")
-def list_benefits(emu, params, query, body):
+def list_benefits(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     types = query.get("type")
     text = (one(query, "query") or "").lower()
     benefits = [
@@ -311,48 +341,50 @@ def list_benefits(emu, params, query, body):
 
 
 @route("POST", "/v1/benefits/")
-def create_benefit(emu, params, query, body):
+def create_benefit(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.benefit(emu.catalog.create_benefit(body)["id"])
 
 
 @route("GET", "/v1/benefits/{id}")
-def get_benefit(emu, params, query, body):
+def get_benefit(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.benefit(
         emu.catalog.get_benefit(uuid_param(params["id"], ["path", "id"]))["id"]
     )
 
 
 @route("PATCH", "/v1/benefits/{id}")
-def update_benefit(emu, params, query, body):
+def update_benefit(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.benefit(
         emu.catalog.update_benefit(uuid_param(params["id"], ["path", "id"]), body)["id"]
     )
 
 
 @route("DELETE", "/v1/benefits/{id}")
-def delete_benefit(emu, params, query, body):
+def delete_benefit(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     emu.catalog.delete_benefit(uuid_param(params["id"], ["path", "id"]))
     return 204, None
 
 
 @route("GET", "/v1/benefits/{id}/grants")
-def list_benefit_grants_of(emu, params, query, body):
+def list_benefit_grants_of(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     benefit = emu.catalog.get_benefit(uuid_param(params["id"], ["path", "id"]))
     return _grants(emu, query, benefit["id"])
 
 
 @route("GET", "/v1/benefit-grants/")
-def list_benefit_grants(emu, params, query, body):
+def list_benefit_grants(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return _grants(emu, query, None)
 
 
-def _grants(emu, query, benefit_id):
+def _grants(emu: Emulator, query: Query, benefit_id: str | None) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     granted = query_bool(flat(query), "is_granted")
     grants = select(
         emu.store.grants.values(),
         when(benefit_id is not None, lambda g: g["benefit_id"] == benefit_id),
-        when(customers is not None, lambda g: g["customer_id"] in customers),
+        member("customer_id", customers),
         when(granted is not None, lambda g: g["is_granted"] == granted),
     )
     return paginate(emu, query, grants, lambda g: emu.ser.grant(g["id"]))
@@ -360,7 +392,7 @@ def _grants(emu, query, benefit_id):
 
 # customers --------------------------------------------------------------------------------
 @route("GET", "/v1/customers/")
-def list_customers(emu, params, query, body):
+def list_customers(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     email = (one(query, "email") or "").lower()
     text = (one(query, "query") or "").lower()
     meta = metadata_filter(query)
@@ -378,17 +410,21 @@ def list_customers(emu, params, query, body):
 
 
 @route("POST", "/v1/customers/")
-def create_customer(emu, params, query, body):
+def create_customer(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.customer(emu.customers.create(body)["id"])
 
 
 @route("GET", "/v1/customers/external/{external_id}")
-def get_customer_external(emu, params, query, body):
+def get_customer_external(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     return 200, emu.ser.customer(emu.customers.get_external(params["external_id"])["id"])
 
 
 @route("PATCH", "/v1/customers/external/{external_id}")
-def update_customer_external(emu, params, query, body):
+def update_customer_external(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     customer = emu.customers.get_external(params["external_id"])
     return 200, emu.ser.customer(
         emu.customers.update(customer, body, allow_external_id=False)["id"]
@@ -396,65 +432,73 @@ def update_customer_external(emu, params, query, body):
 
 
 @route("DELETE", "/v1/customers/external/{external_id}")
-def delete_customer_external(emu, params, query, body):
+def delete_customer_external(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     emu.customers.delete(emu.customers.get_external(params["external_id"]))
     return 204, None
 
 
 @route("GET", "/v1/customers/external/{external_id}/state")
-def get_customer_state_external(emu, params, query, body):
+def get_customer_state_external(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     return 200, emu.ser.customer_state(emu.customers.get_external(params["external_id"])["id"])
 
 
 @route("GET", "/v1/customers/{id}")
-def get_customer(emu, params, query, body):
+def get_customer(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.customer(emu.customers.get(uuid_param(params["id"], ["path", "id"]))["id"])
 
 
 @route("PATCH", "/v1/customers/{id}")
-def update_customer(emu, params, query, body):
+def update_customer(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customer = emu.customers.get(uuid_param(params["id"], ["path", "id"]))
     return 200, emu.ser.customer(emu.customers.update(customer, body)["id"])
 
 
 @route("DELETE", "/v1/customers/{id}")
-def delete_customer(emu, params, query, body):
+def delete_customer(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     emu.customers.delete(emu.customers.get(uuid_param(params["id"], ["path", "id"])))
     return 204, None
 
 
 @route("GET", "/v1/customers/{id}/state")
-def get_customer_state(emu, params, query, body):
+def get_customer_state(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.customer_state(
         emu.customers.get(uuid_param(params["id"], ["path", "id"]))["id"]
     )
 
 
 @route("GET", "/v1/customers/{id}/payment-methods")
-def list_payment_methods(emu, params, query, body):
+def list_payment_methods(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customer = emu.customers.get(uuid_param(params["id"], ["path", "id"]))
     return _payment_methods(emu, query, customer)
 
 
 @route("GET", "/v1/customers/external/{external_id}/payment-methods")
-def list_payment_methods_external(emu, params, query, body):
+def list_payment_methods_external(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     return _payment_methods(emu, query, emu.customers.get_external(params["external_id"]))
 
 
-def _payment_methods(emu, query, customer):
+def _payment_methods(emu: Emulator, query: Query, customer: dict[str, Any]) -> tuple[int, Any]:
     """customer/endpoints.py list_payment_methods: the customer's saved cards."""
     methods = [m for m in emu.store.payment_methods.values() if m["customer_id"] == customer["id"]]
     return paginate(emu, query, methods, emu.payments.render_method)
 
 
 @route("POST", "/v1/customer-sessions/")
-def create_customer_session(emu, params, query, body):
+def create_customer_session(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     return 201, emu.ser.customer_session(emu.customers.create_session(body)["id"])
 
 
 # checkouts --------------------------------------------------------------------------------
 @route("GET", "/v1/checkouts/")
-def list_checkouts(emu, params, query, body):
+def list_checkouts(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     statuses = query.get("status")
     products = uuids(query, "product_id")
@@ -471,19 +515,21 @@ def list_checkouts(emu, params, query, body):
 
 
 @route("POST", "/v1/checkouts/")
-def create_checkout(emu, params, query, body):
+def create_checkout(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.checkout(emu.checkouts.create(body)["id"])
 
 
 @route("GET", "/v1/checkouts/client/{client_secret}")
-def get_checkout_client(emu, params, query, body):
+def get_checkout_client(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     checkout = emu.checkouts.by_secret(params["client_secret"])
     emu.checkouts.expire_if_due(checkout)
     return 200, emu.ser.checkout(checkout["id"], public_view=True)
 
 
 @route("PATCH", "/v1/checkouts/client/{client_secret}")
-def update_checkout_client(emu, params, query, body):
+def update_checkout_client(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     checkout = emu.checkouts.by_secret(params["client_secret"])
     return 200, emu.ser.checkout(
         emu.checkouts.update_client(checkout, body)["id"], public_view=True
@@ -491,7 +537,9 @@ def update_checkout_client(emu, params, query, body):
 
 
 @route("POST", "/v1/checkouts/client/{client_secret}/confirm")
-def confirm_checkout_client(emu, params, query, body):
+def confirm_checkout_client(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     checkout = emu.checkouts.by_secret(params["client_secret"])
     out = emu.checkouts.confirm(checkout, body if body is not None else {})
     # checkout/service.py confirm: no customer session for a customer matched by email.
@@ -503,25 +551,25 @@ def confirm_checkout_client(emu, params, query, body):
 
 
 @route("GET", "/v1/checkouts/{id}")
-def get_checkout(emu, params, query, body):
+def get_checkout(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     checkout = emu.checkouts.get(uuid_param(params["id"], ["path", "id"]))
     emu.checkouts.expire_if_due(checkout)
     return 200, emu.ser.checkout(checkout["id"])
 
 
 @route("PATCH", "/v1/checkouts/{id}")
-def update_checkout(emu, params, query, body):
+def update_checkout(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     checkout = emu.checkouts.get(uuid_param(params["id"], ["path", "id"]))
     return 200, emu.ser.checkout(emu.checkouts.update(checkout, body)["id"])
 
 
 @route("POST", "/v1/checkout-links/")
-def create_checkout_link(emu, params, query, body):
+def create_checkout_link(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.checkout_link(emu.checkouts.create_link(body)["id"])
 
 
 @route("GET", "/v1/checkout-links/")
-def list_checkout_links(emu, params, query, body):
+def list_checkout_links(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return paginate(
         emu,
         query,
@@ -531,58 +579,58 @@ def list_checkout_links(emu, params, query, body):
 
 
 @route("GET", "/v1/checkout-links/{id}")
-def get_checkout_link(emu, params, query, body):
+def get_checkout_link(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.checkout_link(emu.checkouts.get_link(params["id"])["id"])
 
 
 @route("PATCH", "/v1/checkout-links/{id}")
-def update_checkout_link(emu, params, query, body):
+def update_checkout_link(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     link = emu.checkouts.get_link(params["id"])
     return 200, emu.ser.checkout_link(emu.checkouts.update_link(link, body)["id"])
 
 
 @route("DELETE", "/v1/checkout-links/{id}")
-def delete_checkout_link(emu, params, query, body):
+def delete_checkout_link(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     emu.checkouts.delete_link(emu.checkouts.get_link(params["id"]))
     return 204, None
 
 
 # discounts --------------------------------------------------------------------------------
 @route("GET", "/v1/discounts/")
-def list_discounts(emu, params, query, body):
+def list_discounts(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return paginate(
         emu, query, list(emu.store.discounts.values()), lambda d: emu.ser.discount(d["id"])
     )
 
 
 @route("POST", "/v1/discounts/")
-def create_discount(emu, params, query, body):
+def create_discount(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.discount(emu.catalog.create_discount(body)["id"])
 
 
 @route("GET", "/v1/discounts/{id}")
-def get_discount(emu, params, query, body):
+def get_discount(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.discount(
         emu.catalog.get_discount(uuid_param(params["id"], ["path", "id"]))["id"]
     )
 
 
 @route("PATCH", "/v1/discounts/{id}")
-def update_discount(emu, params, query, body):
+def update_discount(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.discount(
         emu.catalog.update_discount(uuid_param(params["id"], ["path", "id"]), body)["id"]
     )
 
 
 @route("DELETE", "/v1/discounts/{id}")
-def delete_discount(emu, params, query, body):
+def delete_discount(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     emu.catalog.delete_discount(uuid_param(params["id"], ["path", "id"]))
     return 204, None
 
 
 # subscriptions ----------------------------------------------------------------------------
 @route("GET", "/v1/subscriptions/")
-def list_subscriptions(emu, params, query, body):
+def list_subscriptions(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     products = uuids(query, "product_id")
     active = query_bool(flat(query), "active")
@@ -591,13 +639,13 @@ def list_subscriptions(emu, params, query, body):
     meta = metadata_filter(query)
     items = select(
         emu.store.subscriptions.values(),
-        when(customers is not None, lambda s: s["customer_id"] in customers),
-        when(products is not None, lambda s: s["product_id"] in products),
+        member("customer_id", customers),
+        member("product_id", products),
         when(
             active is not None,
             lambda s: (s["status"] in ("active", "trialing", "past_due")) == active,
         ),
-        when(statuses, lambda s: s["status"] in statuses),
+        member("status", statuses),
         when(cape is not None, lambda s: s["cancel_at_period_end"] == cape),
         when(meta, lambda s: metadata_ok(s, meta)),
     )
@@ -605,25 +653,25 @@ def list_subscriptions(emu, params, query, body):
 
 
 @route("POST", "/v1/subscriptions/")
-def create_subscription(emu, params, query, body):
+def create_subscription(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.subscription(emu.subscriptions.create_free(body)["id"])
 
 
 @route("GET", "/v1/subscriptions/{id}")
-def get_subscription(emu, params, query, body):
+def get_subscription(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.subscription(
         emu.subscriptions.get(uuid_param(params["id"], ["path", "id"]))["id"]
     )
 
 
 @route("PATCH", "/v1/subscriptions/{id}")
-def update_subscription(emu, params, query, body):
+def update_subscription(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     sub = emu.subscriptions.get(uuid_param(params["id"], ["path", "id"]))
     return 200, emu.ser.subscription(emu.subscriptions.update(sub, body)["id"])
 
 
 @route("DELETE", "/v1/subscriptions/{id}")
-def revoke_subscription(emu, params, query, body):
+def revoke_subscription(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     sub = emu.subscriptions.get(uuid_param(params["id"], ["path", "id"]))
     emu.subscriptions.revoke(sub)
     return 200, emu.ser.subscription(sub["id"])
@@ -631,7 +679,7 @@ def revoke_subscription(emu, params, query, body):
 
 # orders & refunds ---------------------------------------------------------------------------
 @route("GET", "/v1/orders/")
-def list_orders(emu, params, query, body):
+def list_orders(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     products = uuids(query, "product_id")
     subs = uuids(query, "subscription_id")
@@ -641,52 +689,55 @@ def list_orders(emu, params, query, body):
     meta = metadata_filter(query)
     items = select(
         emu.store.orders.values(),
-        when(customers is not None, lambda o: o["customer_id"] in customers),
-        when(products is not None, lambda o: o["product_id"] in products),
-        when(subs is not None, lambda o: o["subscription_id"] in subs),
-        when(checkouts is not None, lambda o: o["checkout_id"] in checkouts),
-        when(statuses, lambda o: o["status"] in statuses),
-        when(billing, lambda o: ("recurring" if o["subscription_id"] else "one_time") in billing),
+        member("customer_id", customers),
+        member("product_id", products),
+        member("subscription_id", subs),
+        member("checkout_id", checkouts),
+        member("status", statuses),
+        when(
+            billing,
+            lambda o: ("recurring" if o["subscription_id"] else "one_time") in (billing or ()),
+        ),
         when(meta, lambda o: metadata_ok(o, meta)),
     )
     return paginate(emu, query, items, lambda o: emu.ser.order(o["id"]))
 
 
 @route("GET", "/v1/orders/{id}")
-def get_order(emu, params, query, body):
+def get_order(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.order(emu.orders.get(uuid_param(params["id"], ["path", "id"]))["id"])
 
 
 @route("PATCH", "/v1/orders/{id}")
-def update_order(emu, params, query, body):
+def update_order(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     order_id = uuid_param(params["id"], ["path", "id"])
     return 200, emu.ser.order(emu.orders.update(order_id, body)["id"])
 
 
 @route("POST", "/v1/orders/{id}/invoice")
-def generate_invoice(emu, params, query, body):
+def generate_invoice(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     emu.orders.trigger_invoice(uuid_param(params["id"], ["path", "id"]))
     return 202, {}
 
 
 @route("GET", "/v1/orders/{id}/receipt")
-def get_receipt(emu, params, query, body):
+def get_receipt(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     receipt = emu.orders.receipt(uuid_param(params["id"], ["path", "id"]))
     return (202, None) if receipt is None else (200, receipt)
 
 
 @route("GET", "/v1/orders/{id}/invoice")
-def get_invoice(emu, params, query, body):
+def get_invoice(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.orders.invoice(uuid_param(params["id"], ["path", "id"]))
 
 
 @route("POST", "/v1/refunds/")
-def create_refund(emu, params, query, body):
+def create_refund(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.refund(emu.orders.refund(body)["id"])
 
 
 @route("GET", "/v1/refunds/")
-def list_refunds(emu, params, query, body):
+def list_refunds(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     # refund/endpoints.py list: id, order_id, subscription_id, customer_id and
     # external_customer_id are multiple-value filters; succeeded a boolean.
     ids = uuids(query, "id")
@@ -696,10 +747,10 @@ def list_refunds(emu, params, query, body):
     succeeded = query_bool(flat(query), "succeeded")
     items = select(
         emu.store.refunds.values(),
-        when(ids is not None, lambda r: r["id"] in ids),
-        when(orders is not None, lambda r: r["order_id"] in orders),
-        when(subs is not None, lambda r: r["subscription_id"] in subs),
-        when(customers is not None, lambda r: r["customer_id"] in customers),
+        member("id", ids),
+        member("order_id", orders),
+        member("subscription_id", subs),
+        member("customer_id", customers),
         when(succeeded is not None, lambda r: (r["status"] == "succeeded") == succeeded),
     )
     return paginate(emu, query, items, lambda r: emu.ser.refund(r["id"]))
@@ -707,7 +758,7 @@ def list_refunds(emu, params, query, body):
 
 # payments ---------------------------------------------------------------------------------
 @route("GET", "/v1/payments/")
-def list_payments(emu, params, query, body):
+def list_payments(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     checkouts = uuids(query, "checkout_id")
     orders = uuids(query, "order_id")
     customers = by_customer(emu, query)
@@ -715,34 +766,34 @@ def list_payments(emu, params, query, body):
     methods = query.get("method")
     emails = {e.lower() for e in query.get("customer_email") or []}
 
-    def email_of(payment):
-        return (emu.store.customers[payment["_customer_id"]]["email"] or "").lower()
+    def email_of(payment: dict[str, Any]) -> str:
+        return str(emu.store.customers[payment["_customer_id"]]["email"] or "").lower()
 
     items = select(
         emu.store.payments.values(),
-        when(checkouts is not None, lambda p: p["checkout_id"] in checkouts),
-        when(orders is not None, lambda p: p["order_id"] in orders),
-        when(customers is not None, lambda p: p["_customer_id"] in customers),
-        when(statuses, lambda p: p["status"] in statuses),
-        when(methods, lambda p: p["method"] in methods),
+        member("checkout_id", checkouts),
+        member("order_id", orders),
+        member("_customer_id", customers),
+        member("status", statuses),
+        member("method", methods),
         when(emails, lambda p: email_of(p) in emails),
     )
     return paginate(emu, query, items, emu.payments.render)
 
 
 @route("GET", "/v1/payments/{id}")
-def get_payment(emu, params, query, body):
+def get_payment(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.payments.render(emu.payments.get(uuid_param(params["id"], ["path", "id"])))
 
 
 # usage ------------------------------------------------------------------------------------
 @route("POST", "/v1/events/ingest")
-def ingest_events(emu, params, query, body):
+def ingest_events(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.usage.ingest(body)
 
 
 @route("GET", "/v1/events/")
-def list_events(emu, params, query, body):
+def list_events(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     names = query.get("name")
     external = set(query.get("external_customer_id") or [])
@@ -758,47 +809,50 @@ def list_events(emu, params, query, body):
     from .usage import matches
 
     levels = emu.usage.levels(parent) if parent is not None or depth is not None else None
+    wanted = customers or set()
     items = select(
         emu.store.events.values(),
         when(
             customers is not None,
-            lambda e: e["customer_id"] in customers or e["external_customer_id"] in external,
+            lambda e: e["customer_id"] in wanted or e["external_customer_id"] in external,
         ),
-        when(names, lambda e: e["name"] in names),
-        when(sources, lambda e: e["source"] in sources),
+        member("name", names),
+        member("source", sources),
         when(
             meter_ids is not None,
             lambda e: any(
                 matches(emu.store.meters[m]["filter"], e)
-                for m in meter_ids
+                for m in meter_ids or ()
                 if m in emu.store.meters
             ),
         ),
-        when(start is not None, lambda e: parse_iso(e["timestamp"]) >= start),
-        when(end is not None, lambda e: parse_iso(e["timestamp"]) <= end),
+        within("timestamp", start, end),
         when(
             levels is not None,
-            lambda e: e["id"] in levels and (depth is None or levels[e["id"]] <= depth),
+            lambda e: (
+                e["id"] in (levels or {}) and (depth is None or (levels or {})[e["id"]] <= depth)
+            ),
         ),
     )
     return paginate(emu, query, items, lambda e: emu.ser.event(e["id"]), key="timestamp")
 
 
 @route("GET", "/v1/events/names")
-def list_event_names(emu, params, query, body):
+def list_event_names(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     """event/service.py list_names: one row per (name, source) with its occurrences and
     first and last timestamps; newest ``last_seen`` first by default."""
     customers = by_customer(emu, query)
     external = set(query.get("external_customer_id") or [])
     sources = query.get("source")
     text = (one(query, "query") or "").lower()
+    wanted = customers or set()
     events = select(
         emu.store.events.values(),
         when(
             customers is not None,
-            lambda e: e["customer_id"] in customers or e["external_customer_id"] in external,
+            lambda e: e["customer_id"] in wanted or e["external_customer_id"] in external,
         ),
-        when(sources, lambda e: e["source"] in sources),
+        member("source", sources),
         when(text, lambda e: text in e["name"].lower()),
     )
     return paginate(
@@ -807,7 +861,7 @@ def list_event_names(emu, params, query, body):
 
 
 @route("GET", "/v1/events/{id}")
-def get_event(emu, params, query, body):
+def get_event(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     event_id = uuid_param(params["id"], ["path", "id"])
     if event_id not in emu.store.events:
         raise not_found("Event not found")
@@ -815,17 +869,17 @@ def get_event(emu, params, query, body):
 
 
 @route("GET", "/v1/meters/")
-def list_meters(emu, params, query, body):
+def list_meters(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return paginate(emu, query, list(emu.store.meters.values()), lambda m: emu.ser.meter(m["id"]))
 
 
 @route("POST", "/v1/meters/")
-def create_meter(emu, params, query, body):
+def create_meter(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 201, emu.ser.meter(emu.catalog.create_meter(body)["id"])
 
 
 @route("GET", "/v1/meters/{id}")
-def get_meter(emu, params, query, body):
+def get_meter(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     meter_id = uuid_param(params["id"], ["path", "id"])
     if meter_id not in emu.store.meters:
         raise not_found("Meter not found")
@@ -833,7 +887,7 @@ def get_meter(emu, params, query, body):
 
 
 @route("GET", "/v1/meters/{id}/quantities")
-def get_meter_quantities(emu, params, query, body):
+def get_meter_quantities(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     meter_id = uuid_param(params["id"], ["path", "id"])
     if meter_id not in emu.store.meters:
         raise not_found("Meter not found")
@@ -841,7 +895,7 @@ def get_meter_quantities(emu, params, query, body):
 
 
 @route("GET", "/v1/customer-meters/")
-def list_customer_meters(emu, params, query, body):
+def list_customer_meters(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     customers = by_customer(emu, query)
     meter_ids = uuids(query, "meter_id")
     items = [
@@ -854,7 +908,7 @@ def list_customer_meters(emu, params, query, body):
 
 
 @route("GET", "/v1/customer-meters/{id}")
-def get_customer_meter(emu, params, query, body):
+def get_customer_meter(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     meter_id = uuid_param(params["id"], ["path", "id"])
     found = next((cm for cm in emu.usage.customer_meters() if cm["id"] == meter_id), None)
     if found is None:
@@ -864,7 +918,7 @@ def get_customer_meter(emu, params, query, body):
 
 # license keys -------------------------------------------------------------------------------
 @route("GET", "/v1/license-keys/")
-def list_license_keys(emu, params, query, body):
+def list_license_keys(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     benefit_ids = uuids(query, "benefit_id")
     statuses = query.get("status")
     items = [
@@ -877,82 +931,98 @@ def list_license_keys(emu, params, query, body):
 
 
 @route("GET", "/v1/license-keys/{id}")
-def get_license_key(emu, params, query, body):
+def get_license_key(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     key = emu.license_keys.get(uuid_param(params["id"], ["path", "id"]))
     return 200, emu.ser.license_key(key["id"], activations=True)
 
 
 @route("PATCH", "/v1/license-keys/{id}")
-def update_license_key(emu, params, query, body):
+def update_license_key(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     key_id = uuid_param(params["id"], ["path", "id"])
     return 200, emu.ser.license_key(emu.license_keys.update(key_id, body)["id"])
 
 
 @route("GET", "/v1/license-keys/{id}/activations/{activation_id}")
-def get_license_key_activation(emu, params, query, body):
+def get_license_key_activation(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     key = emu.license_keys.get(uuid_param(params["id"], ["path", "id"]))
     activation_id = uuid_param(params["activation_id"], ["path", "activation_id"])
     return 200, emu.ser.activation(emu.license_keys.activation_of(key, activation_id)["id"])
 
 
 @route("POST", "/v1/license-keys/validate")
-def validate_license_key(emu, params, query, body):
+def validate_license_key(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.license_keys.validate(body)
 
 
 @route("POST", "/v1/license-keys/activate")
-def activate_license_key(emu, params, query, body):
+def activate_license_key(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.activation(emu.license_keys.activate(body)["id"])
 
 
 @route("POST", "/v1/license-keys/deactivate")
-def deactivate_license_key(emu, params, query, body):
+def deactivate_license_key(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     emu.license_keys.deactivate(body)
     return 204, None
 
 
 # webhook endpoints and deliveries ---------------------------------------------------------
 @route("GET", "/v1/webhooks/endpoints")
-def list_webhook_endpoints(emu, params, query, body):
+def list_webhook_endpoints(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     endpoints = emu.webhook_endpoints
     return paginate(emu, query, endpoints.api_endpoints(), endpoints.render)
 
 
 @route("POST", "/v1/webhooks/endpoints")
-def create_webhook_endpoint(emu, params, query, body):
+def create_webhook_endpoint(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     endpoints = emu.webhook_endpoints
     return 201, endpoints.render(endpoints.create(body))
 
 
 @route("GET", "/v1/webhooks/endpoints/{id}")
-def get_webhook_endpoint(emu, params, query, body):
+def get_webhook_endpoint(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     endpoints = emu.webhook_endpoints
     return 200, endpoints.render(endpoints.get(uuid_param(params["id"], ["path", "id"])))
 
 
 @route("PATCH", "/v1/webhooks/endpoints/{id}")
-def update_webhook_endpoint(emu, params, query, body):
+def update_webhook_endpoint(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     endpoints = emu.webhook_endpoints
     endpoint = endpoints.get(uuid_param(params["id"], ["path", "id"]))
     return 200, endpoints.render(endpoints.update(endpoint, body))
 
 
 @route("PATCH", "/v1/webhooks/endpoints/{id}/secret")
-def reset_webhook_endpoint_secret(emu, params, query, body):
+def reset_webhook_endpoint_secret(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     endpoints = emu.webhook_endpoints
     endpoint = endpoints.get(uuid_param(params["id"], ["path", "id"]))
     return 200, endpoints.render(endpoints.reset_secret(endpoint))
 
 
 @route("DELETE", "/v1/webhooks/endpoints/{id}")
-def delete_webhook_endpoint(emu, params, query, body):
+def delete_webhook_endpoint(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     endpoints = emu.webhook_endpoints
     endpoints.delete(endpoints.get(uuid_param(params["id"], ["path", "id"])))
     return 204, None
 
 
 @route("GET", "/v1/webhooks/deliveries")
-def list_webhook_deliveries(emu, params, query, body):
+def list_webhook_deliveries(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     """webhook/service.py list_deliveries: newest first, with its filters."""
     endpoints = emu.webhook_endpoints
     api_ids = {e.id for e in endpoints.api_endpoints()}
@@ -969,29 +1039,30 @@ def list_webhook_deliveries(emu, params, query, body):
     types = query.get("event_type")
     events = emu.webhooks.webhook_events
 
-    def matches_text(d):
+    def matches_text(d: dict[str, Any]) -> bool:
         fields = (d["id"], d["_webhook_event_id"], str(d["http_code"]))
         return any(text in f.lower() for f in fields)
 
     items = select(
         emu.webhooks.deliveries,
         lambda d: d["_endpoint_id"] in api_ids,
-        when(wanted is not None, lambda d: d["_endpoint_id"] in wanted),
-        when(start is not None, lambda d: parse_iso(d["created_at"]) > start),
-        when(end is not None, lambda d: parse_iso(d["created_at"]) < end),
+        member("_endpoint_id", wanted),
+        within("created_at", start, end, inclusive=False),
         when(succeeded is not None, lambda d: d["succeeded"] == succeeded),
         when(text, matches_text),
         when(
             code_class,
-            lambda d: d["http_code"] is not None and str(d["http_code"])[0] == code_class[0],
+            lambda d: d["http_code"] is not None and str(d["http_code"])[0] == str(code_class)[0],
         ),
-        when(types, lambda d: events[d["_webhook_event_id"]]["type"] in types),
+        when(types, lambda d: events[d["_webhook_event_id"]]["type"] in (types or ())),
     )
     return paginate(emu, query, items, endpoints.render_delivery)
 
 
 @route("POST", "/v1/webhooks/events/{id}/redeliver")
-def redeliver_webhook_event(emu, params, query, body):
+def redeliver_webhook_event(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
     event_id = uuid_param(params["id"], ["path", "id"])
     record = emu.webhooks.webhook_events.get(event_id)
     api_ids = {e.id for e in emu.webhook_endpoints.api_endpoints()}

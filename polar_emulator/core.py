@@ -179,8 +179,10 @@ class Emulator:
         if not self.store.organization:
             self.store.organization = _organization(self.store, iso(self.clock.now()))
         self.clock.listeners.append(self.tick)
+        if isinstance(seed, str) and seed != "default":
+            raise ValueError(f"seed must be 'default', a seed dict or None, not {seed!r}")
         if seed is not None:
-            self.seed(DEFAULT_SEED if seed == "default" else seed)
+            self.seed(DEFAULT_SEED if isinstance(seed, str) else seed)
 
     # events -----------------------------------------------------------------------
     def emit(self, event_type: str, data: dict[str, Any]) -> None:

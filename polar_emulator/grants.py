@@ -49,7 +49,7 @@ class Grants:
             return existing
         benefit = self.st.benefits[benefit_id]
         if existing is None:
-            grant = {
+            grant: dict[str, Any] = {
                 "created_at": iso(now),
                 "modified_at": None,
                 "id": self.st.new_id(),
@@ -196,8 +196,8 @@ class Grants:
                 and grant["is_granted"]
                 and grant["subscription_id"] is None
             ):
-                order = self.st.orders.get(grant["order_id"] or "")
-                if order and order["product_id"] == product["id"]:
+                source = self.st.orders.get(grant["order_id"] or "")
+                if source and source["product_id"] == product["id"]:
                     self.revoke(grant)
 
     def benefit_updated(self, benefit: dict[str, Any]) -> None:

@@ -182,9 +182,8 @@ class LicenseKeys:
             status = body.choice("status", ("granted", "revoked", "disabled"))
             if status is not None:
                 changes["status"] = status
-        int32 = {"ge": -(2**31), "le": 2**31 - 1}
         if body.has("usage"):
-            changes["usage"] = body.int("usage", 0, **int32)
+            changes["usage"] = body.int("usage", 0, ge=-(2**31), le=2**31 - 1)
         for field in ("limit_activations", "limit_usage"):
             if body.has(field):
                 changes[field] = body.int(field, gt=0, le=2**31 - 1)

@@ -6,7 +6,7 @@ import random
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 COLLECTIONS = (
     "products",
@@ -31,6 +31,12 @@ COLLECTIONS = (
 )
 
 
+@overload
+def iso(dt: datetime) -> str: ...
+@overload
+def iso(dt: None) -> None: ...
+@overload
+def iso(dt: datetime | None) -> str | None: ...
 def iso(dt: datetime | None) -> str | None:
     """Polar's timestamp format: ISO-8601, microseconds, UTC, trailing Z."""
     if dt is None:

@@ -297,7 +297,7 @@ class Subscriptions:
                     self.convert_trial(sub, at=self.emu.clock.now())
                     return
             else:
-                when = body.datetime("trial_end")
+                when = body.datetime("trial_end", required=True)  # present: not None
                 if when <= self.emu.clock.now():
                     raise invalid(["body", "trial_end"], "Trial end must be in the future.")
                 sub.update(
@@ -408,9 +408,10 @@ class Subscriptions:
         proration = proration or self.st.organization["subscription_settings"]["proration_behavior"]
         product = self.st.products[sub["product_id"]]
         if product_id is not None:
-            product = self.st.products.get(product_id)
-            if product is None:
+            chosen = self.st.products.get(product_id)
+            if chosen is None:
                 raise invalid(["body", "product_id"], "Product does not exist.")
+            product = chosen
             if product["is_archived"]:
                 raise invalid(["body", "product_id"], "Product is archived.")
             if not product["is_recurring"]:

@@ -392,6 +392,7 @@ class Usage:
         self, customer_id: str, meter_id: str, units: int, *, rollover: bool = False
     ) -> None:
         cm = self.customer_meter(customer_id, meter_id)
+        assert cm is not None  # create=True: made when missing
         cm["_credited"] += units
         if rollover:
             cm["_credited_rollover"] = cm.get("_credited_rollover", 0) + units
@@ -399,6 +400,7 @@ class Usage:
 
     def reset(self, customer_id: str, meter_id: str) -> None:
         cm = self.customer_meter(customer_id, meter_id)
+        assert cm is not None  # create=True: made when missing
         cm["_reset_at"] = iso(self.emu.clock.now())
         cm["_credited"] = 0
         cm["_credited_rollover"] = 0
@@ -413,6 +415,7 @@ class Usage:
         customer_meter/service.py ``get_rollover_units``) is credited again; then the
         benefit's units are credited."""
         cm = self.customer_meter(customer_id, meter_id)
+        assert cm is not None  # create=True: made when missing
         if cm["_reset_at"] is None or parse_iso(cm["_reset_at"]) < parse_iso(last_credited_at):
             consumed, credited = self.period_usage(customer_id, meter_id)
             carried = max(0, min(int(credited - consumed), cm.get("_credited_rollover", 0)))

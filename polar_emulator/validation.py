@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from .errors import APIError, invalid
 from .store import parse_iso
@@ -79,13 +80,13 @@ class Body:
 
     def int(
         self,
-        name: str,
+        name: builtins.str,
         default: Any = None,
         *,
-        required: bool = False,
-        ge: int | None = None,
-        le: int | None = None,
-        gt: int | None = None,
+        required: builtins.bool = False,
+        ge: builtins.int | None = None,
+        le: builtins.int | None = None,
+        gt: builtins.int | None = None,
     ) -> Any:
         value = self.get(name, default, required=required)
         if value is None:
@@ -106,7 +107,9 @@ class Body:
             )
         return value
 
-    def bool(self, name: str, default: Any = None, *, required: bool = False) -> Any:
+    def bool(
+        self, name: builtins.str, default: Any = None, *, required: builtins.bool = False
+    ) -> Any:
         value = self.get(name, default, required=required)
         if value is None:
             return default if name not in self.data else None
@@ -115,7 +118,12 @@ class Body:
         return value
 
     def choice(
-        self, name: str, choices: tuple[str, ...], default: Any = None, *, required: bool = False
+        self,
+        name: builtins.str,
+        choices: tuple[builtins.str, ...],
+        default: Any = None,
+        *,
+        required: builtins.bool = False,
     ) -> Any:
         value = self.get(name, default, required=required)
         if value is None:
@@ -124,13 +132,17 @@ class Body:
             raise invalid(self._loc(name), expected_one_of(choices), "enum")
         return value
 
-    def uuid(self, name: str, default: Any = None, *, required: bool = False) -> Any:
+    def uuid(
+        self, name: builtins.str, default: Any = None, *, required: builtins.bool = False
+    ) -> Any:
         value = self.get(name, default, required=required)
         if value is None:
             return default if name not in self.data else None
         return check_uuid(value, self._loc(name))
 
-    def uuids(self, name: str, *, required: bool = False, min_items: int = 0) -> Any:
+    def uuids(
+        self, name: builtins.str, *, required: builtins.bool = False, min_items: builtins.int = 0
+    ) -> Any:
         value = self.get(name, None, required=required)
         if value is None:
             return None
@@ -144,7 +156,7 @@ class Body:
             )
         return [check_uuid(v, [*self._loc(name), i]) for i, v in enumerate(value)]
 
-    def email(self, name: str, *, required: bool = False) -> Any:
+    def email(self, name: builtins.str, *, required: builtins.bool = False) -> Any:
         value = self.str(name, required=required)
         problem = email_problem(value) if value is not None else None
         if problem is not None:
@@ -156,7 +168,7 @@ class Body:
             )
         return value
 
-    def url(self, name: str, *, required: bool = False) -> Any:
+    def url(self, name: builtins.str, *, required: builtins.bool = False) -> Any:
         value = self.str(name, required=required, min_length=1, max_length=2083)
         if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise invalid(
@@ -166,9 +178,15 @@ class Body:
             )
         return value
 
-    def datetime(self, name: str, *, required: bool = False) -> datetime | None:
+    @overload
+    def datetime(self, name: builtins.str, *, required: Literal[True]) -> datetime: ...
+    @overload
+    def datetime(
+        self, name: builtins.str, *, required: builtins.bool = False
+    ) -> datetime | None: ...
+    def datetime(self, name: builtins.str, *, required: builtins.bool = False) -> datetime | None:
         value = self.get(name, None, required=required)
-        if value is None:
+        if value is None and not required:
             return None
         if not isinstance(value, str):
             raise invalid(self._loc(name), "Input should be a valid datetime", "datetime_type")
@@ -182,16 +200,22 @@ class Body:
             ) from None
 
     def metadata(
-        self, name: str = "metadata", *, allow_float: bool = True
-    ) -> dict[str, Any] | None:
+        self, name: builtins.str = "metadata", *, allow_float: builtins.bool = True
+    ) -> dict[builtins.str, Any] | None:
         value = self.get(name)
         if value is None:
             return None
         return check_metadata(value, self._loc(name), allow_float=allow_float)
 
-    def object(self, name: str, *, required: bool = False) -> Body | None:
+    @overload
+    def object(self, name: builtins.str, *, required: Literal[True]) -> Body: ...
+    @overload
+    def object(self, name: builtins.str, *, required: builtins.bool = False) -> Body | None: ...
+    def object(self, name: builtins.str, *, required: builtins.bool = False) -> Body | None:
+        """The nested object ``name``; a required one that is null is Polar's 422
+        (pydantic's model_attributes_type, raised by ``Body``)."""
         value = self.get(name, None, required=required)
-        if value is None:
+        if value is None and not required:
             return None
         return Body(value, (*self.loc, name))
 
@@ -296,7 +320,7 @@ def check_uuid(value: Any, loc: list[Any]) -> str:
         ) from None
 
 
-def _check_length(text: str, maximum: int, loc: list) -> None:
+def _check_length(text: str, maximum: int, loc: list[Any]) -> None:
     """Pydantic's 422 for a string outside 1..maximum characters."""
     if not text:
         raise invalid(loc, "String should have at least 1 character", "string_too_short")

@@ -13,7 +13,7 @@ so it also works for customers that arrived by webhook before being linked.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.contrib.contenttypes.admin import GenericTabularInline
@@ -24,6 +24,9 @@ from django.utils.translation import gettext_lazy as _
 from ..models import Customer
 from .mirror import admin_link
 from .readonly import ReadOnlyAdminMixin
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 
 class PolarCustomerInline(ReadOnlyAdminMixin, GenericTabularInline):
@@ -61,7 +64,7 @@ class PolarBillableAdminMixin:
         return fieldsets
 
     @admin.display(description=_("Polar billing"))
-    def polar_billing(self, obj: Any) -> str:
+    def polar_billing(self, obj: Any) -> str | StrPromise:
         customer = getattr(obj, "polar_customer", None)
         if customer is None:
             return _("No Polar customer yet (one is created at the first checkout).")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
 from django.core.cache import cache
@@ -105,7 +105,7 @@ class PolarMirrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Shared behaviour: view-only rows, pretty JSON, dashboard link, re-sync action."""
 
     actions = ["resync_from_polar"]
-    exclude = ("data",)
+    exclude: ClassVar[tuple[str, ...]] = ("data",)
     #: Columns holding other Polar ids that a pasted UUID should also match.
     polar_id_fields: tuple[str, ...] = ()
     show_full_result_count = False

@@ -71,12 +71,13 @@ class ProductSerializer(serializers.ModelSerializer):
 
     def get_prices(self, product: Product) -> list[dict[str, Any]]:
         active = [p for p in product.prices.all() if not p.is_archived]
-        return PriceSerializer(active, many=True).data
+        return list(PriceSerializer(active, many=True).data)
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
     product = ProductSummarySerializer(read_only=True)
-    is_valid = TypedMethodField(serializers.BooleanField(), help_text="Grants access now.")
+    # DRF's metaclass moves declared fields off the class, so Serializer.is_valid survives.
+    is_valid = TypedMethodField(serializers.BooleanField(), help_text="Grants access now.")  # type: ignore[assignment]
     on_grace_period = TypedMethodField(
         serializers.BooleanField(), help_text="Canceled at period end, with the end still ahead."
     )

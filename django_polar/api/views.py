@@ -7,6 +7,7 @@ unhandled 500, and never carries a secret.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -56,7 +57,7 @@ class Conflict(APIException):
     default_code = "conflict"
 
 
-def polar_call(func, *args: Any, **kwargs: Any) -> Any:
+def polar_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run an action that calls Polar, turning its errors into API errors."""
     try:
         return func(*args, **kwargs)
@@ -266,7 +267,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     operation_names = {"list": "listOrders", "retrieve": "getOrder", "invoice": "getOrderInvoice"}
     schema = BillingAutoSchema()
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Any]:
         billable = billable_for_request(self.request)
         if billable is None:
             return Order.objects.none()
@@ -293,7 +294,7 @@ class BenefitGrantListView(BillableAPIView, ListAPIView):
     serializer_class = s.BenefitGrantSerializer
     operation_names = {"get": "listBenefitGrants"}
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Any]:
         return self.billable.benefit_grants.select_related("benefit").order_by("-granted_at")
 
 

@@ -11,14 +11,15 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import models, transaction
+from django.db import transaction
 
 from ..models import Benefit, Product
+from ..models.base import PolarObject
 
 logger = logging.getLogger("django_polar.mirror")
 
 #: Mirror kind -> (model, the flag Polar uses for "gone").
-ARCHIVABLE: dict[str, tuple[type[models.Model], str]] = {
+ARCHIVABLE: dict[str, tuple[type[PolarObject], str]] = {
     "product": (Product, "is_archived"),
     "benefit": (Benefit, "is_deleted"),
 }

@@ -21,7 +21,7 @@ from ..models import (
     Subscription,
 )
 from .catalog import upsert_benefit, upsert_price, upsert_product
-from .convert import as_int, as_uuid, pick, text, to_datetime
+from .convert import Fields, as_int, as_uuid, pick, text, to_datetime
 from .customers import upsert_customer
 from .guard import Outcome, ensure_stub, save_snapshot, version_of
 
@@ -33,7 +33,7 @@ def subscription_type(metadata: Any) -> str:
     return DEFAULT_TYPE
 
 
-SUBSCRIPTION_FIELDS = {
+SUBSCRIPTION_FIELDS: Fields = {
     "status": ("status", lambda v: text(v, 32)),
     "amount": ("amount", as_int),
     "currency": ("currency", lambda v: text(v, 3)),
@@ -53,7 +53,7 @@ SUBSCRIPTION_FIELDS = {
     "created_at": ("created_at", to_datetime),
 }
 
-ORDER_FIELDS = {
+ORDER_FIELDS: Fields = {
     "status": ("status", lambda v: text(v, 32)),
     "paid": ("paid", bool),
     "billing_reason": ("billing_reason", lambda v: text(v, 32)),
@@ -72,7 +72,7 @@ ORDER_FIELDS = {
     "created_at": ("created_at", to_datetime),
 }
 
-GRANT_FIELDS = {
+GRANT_FIELDS: Fields = {
     "is_granted": ("is_granted", bool),
     "is_revoked": ("is_revoked", bool),
     "granted_at": ("granted_at", to_datetime),
@@ -83,7 +83,7 @@ GRANT_FIELDS = {
     "created_at": ("created_at", to_datetime),
 }
 
-REFUND_FIELDS = {
+REFUND_FIELDS: Fields = {
     "status": ("status", lambda v: text(v, 32)),
     "reason": ("reason", lambda v: text(v, 64)),
     "amount": ("amount", as_int),
@@ -261,7 +261,11 @@ def upsert_refund(data: dict[str, Any], *, event_time: datetime | None = None) -
         refund, _ = save_snapshot(
             Refund, pk, version_of(data, event_time), pick(data, REFUND_FIELDS), data
         )
-        order = Order.objects.select_for_update().filter(pk=refund.order_id).first()
+        order = (
+            Order.objects.select_for_update().filter(pk=refund.order_id).first()
+            if refund.order_id is not None
+            else None
+        )
         if order is not None:
             apply_refund_floor(order)
     return refund

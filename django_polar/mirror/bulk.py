@@ -18,18 +18,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from django.db import DataError, IntegrityError, models, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from ..models import Benefit, BenefitGrant, Customer, Order, Price, Product, Refund, Subscription
+from ..models.base import PolarObject
 from . import billing, catalog, customers
 from .convert import as_uuid, pick
 from .guard import Outcome, ensure_stub, is_older, save_snapshot, version_of
 
 logger = logging.getLogger("django_polar.mirror")
 
-KINDS: dict[str, type[models.Model]] = {
+KINDS: dict[str, type[PolarObject]] = {
     "customer": Customer,
     "benefit": Benefit,
     "product": Product,
@@ -89,7 +91,7 @@ def _nested(items: Iterable[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return [i[key] for i in items if isinstance(i.get(key), dict) and i[key].get("id")]
 
 
-def _stubs(model: type[models.Model], ids: Iterable[Any], **defaults: Any) -> None:
+def _stubs(model: type[PolarObject], ids: Iterable[Any], **defaults: Any) -> None:
     """Placeholder rows (no version) for ids named but not present, so FKs hold.
 
     Only the missing ids are inserted (one read, usually no write at all); when another
@@ -104,14 +106,14 @@ def _stubs(model: type[models.Model], ids: Iterable[Any], **defaults: Any) -> No
         return
     try:
         with transaction.atomic():
-            manager.bulk_create([model(pk=i, **defaults) for i in missing])
+            manager.bulk_create([model(id=i, **defaults) for i in missing])
     except IntegrityError:
         for pk in missing:
             ensure_stub(model, pk, **defaults)
 
 
 def _insert_missing(
-    model: type[models.Model], rows: list[tuple[models.Model, dict[str, Any]]], merge: bool
+    model: type[PolarObject], rows: list[tuple[PolarObject, dict[str, Any]]], merge: bool
 ) -> list[Outcome | None]:
     """Insert rows not found by the locked read; one outcome per row (None: refused).
 
@@ -173,8 +175,11 @@ def _dependencies(kind: str, items: list[dict[str, Any]], event_time: datetime |
         _stubs(Benefit, (_nested_id(i, "benefit") for i in items))
 
 
-def _newest_per_id(items: Iterable[dict[str, Any]], event_time: datetime | None) -> list[dict]:
-    newest: dict[Any, dict[str, Any]] = {}
+def _newest_per_id(
+    items: Iterable[dict[str, Any]], event_time: datetime | None
+) -> dict[UUID, dict[str, Any]]:
+    """The newest snapshot of each object, by its valid id (items without one dropped)."""
+    newest: dict[UUID, dict[str, Any]] = {}
     for item in items:
         pk = as_uuid(item.get("id")) if isinstance(item, dict) else None
         if pk is None:
@@ -182,7 +187,7 @@ def _newest_per_id(items: Iterable[dict[str, Any]], event_time: datetime | None)
         kept = newest.get(pk)
         if kept is None or not is_older(version_of(item, event_time), version_of(kept, event_time)):
             newest[pk] = item
-    return list(newest.values())
+    return newest
 
 
 def upsert_many(
@@ -199,17 +204,18 @@ def upsert_many(
     and ``failed`` for objects the database refused (logged; the others are stored).
     """
     model = KINDS[kind]
-    items = _newest_per_id(items, event_time)
+    newest = _newest_per_id(items, event_time)
     counts = UpsertCounts()
-    if not items:
+    if not newest:
         return counts
     merge = partial or kind in MERGED_KINDS
     now = timezone.now()
     with transaction.atomic():
-        _dependencies(kind, items, event_time)
-        ids = [as_uuid(i["id"]) for i in items]
-        existing = {o.pk: o for o in model._default_manager.select_for_update().filter(pk__in=ids)}
-        rows = [(as_uuid(i["id"]), version_of(i, event_time), _values(kind, i), i) for i in items]
+        _dependencies(kind, list(newest.values()), event_time)
+        existing = {
+            o.pk: o for o in model._default_manager.select_for_update().filter(pk__in=list(newest))
+        }
+        rows = [(pk, version_of(i, event_time), _values(kind, i), i) for pk, i in newest.items()]
         if kind == "customer":
             _claim_external_ids(rows)
         to_create, to_update, written = [], [], []
@@ -219,7 +225,7 @@ def upsert_many(
                 item = {k: v for k, v in item.items() if k not in customers.STATE_KEYS}
             obj = existing.get(pk)
             if obj is None:
-                to_create.append((model(pk=pk, data=item, modified_at=version, **values), values))
+                to_create.append((model(id=pk, data=item, modified_at=version, **values), values))
                 continue
             if is_older(version, obj.modified_at):
                 counts.add(Outcome.SKIPPED_OLDER)
@@ -296,7 +302,7 @@ def _after_products(written: Written, event_time: datetime | None, partial: bool
         if isinstance(p, dict)
     ]
     upsert_many("price", prices, event_time=event_time)
-    listed = [as_uuid(p.get("id")) for p in prices]
+    listed = [pk for p in prices if (pk := as_uuid(p.get("id"))) is not None]
     Price.objects.filter(product_id__in=[pk for pk, _, _ in full]).exclude(pk__in=listed).update(
         is_archived=True
     )

@@ -8,17 +8,17 @@ from typing import Any
 from django.db import transaction
 
 from ..models import Benefit, Price, Product
-from .convert import as_int, as_uuid, pick, text, to_datetime
+from .convert import Fields, as_int, as_uuid, pick, text, to_datetime
 from .guard import Outcome, ensure_stub, save_snapshot, version_of
 
-BENEFIT_FIELDS = {
+BENEFIT_FIELDS: Fields = {
     "type": ("type", lambda v: text(v, 32)),
     "description": ("description", lambda v: text(v, 255)),
     "is_deleted": ("is_deleted", bool),
     "created_at": ("created_at", to_datetime),
 }
 
-PRODUCT_FIELDS = {
+PRODUCT_FIELDS: Fields = {
     "name": ("name", lambda v: text(v, 255)),
     "description": ("description", text),
     "is_recurring": ("is_recurring", bool),

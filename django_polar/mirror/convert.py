@@ -67,9 +67,11 @@ def as_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def pick(
-    data: dict[str, Any], fields: dict[str, tuple[str, Callable[[Any], Any]]]
-) -> dict[str, Any]:
+#: Column -> (Polar key, converter), for ``pick``.
+Fields = dict[str, tuple[str, Callable[[Any], Any]]]
+
+
+def pick(data: dict[str, Any], fields: Fields) -> dict[str, Any]:
     """Column values for the keys present in ``data`` (abridged copies leave others alone).
 
     ``fields`` maps a column to (Polar key, converter).

@@ -56,7 +56,9 @@ def release_external_ids(claims: Mapping[str, Any]) -> None:
     if not claims:
         return
     holders = Customer.objects.filter(external_id__in=claims, deleted_at__isnull=False)
-    freed = [pk for pk, ext in holders.values_list("pk", "external_id") if pk != claims[ext]]
+    freed = [
+        pk for pk, ext in holders.values_list("pk", "external_id") if pk != claims.get(ext or "")
+    ]
     if freed:
         Customer.objects.filter(pk__in=freed).update(external_id=None)
 
@@ -86,15 +88,15 @@ def link_billables(customers: Sequence[Customer]) -> None:
     billables = billables_from_external_ids(c.external_id for c in candidates) if candidates else {}
     claims: dict[Any, tuple[ContentType, str]] = {}
     for customer in candidates:
-        billable = billables.get(customer.external_id)
+        billable = billables.get(customer.external_id or "")
         if billable is not None:
             ct = ContentType.objects.get_for_model(billable, for_concrete_model=False)
             claims[customer.pk] = (ct, str(billable.pk))
     if not claims:
         return
     wanted = models.Q()
-    for ct, billable_id in claims.values():
-        wanted |= models.Q(billable_type=ct, billable_id=billable_id)
+    for ct, claimed_id in claims.values():
+        wanted |= models.Q(billable_type=ct, billable_id=claimed_id)
     holders = Customer.objects.filter(wanted).exclude(pk__in=list(claims))
     live, freed = set(), []
     for pk, type_id, billable_id, gone in holders.values_list(

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 
+from ..models.base import PolarObject
 from .convert import to_datetime
 
 logger = logging.getLogger("django_polar.mirror")
 
-M = TypeVar("M", bound=models.Model)
+M = TypeVar("M", bound=PolarObject)
 
 
 class Outcome(enum.StrEnum):

@@ -1,5 +1,8 @@
 """Subscriptions and the questions pages ask about them."""
 
+from datetime import datetime
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -27,7 +30,7 @@ class SubscriptionStatus(models.TextChoices):
     PAUSED = "paused"
 
 
-def _not_ended(now) -> Q:
+def _not_ended(now: datetime) -> Q:
     return Q(ends_at__isnull=True) | Q(ends_at__gt=now)
 
 
@@ -195,7 +198,7 @@ class Subscription(PolarObject):
             body["proration_behavior"] = proration
         return self._update(body)
 
-    def apply_discount(self, discount) -> "Subscription":
+    def apply_discount(self, discount: Any) -> "Subscription":
         """Apply a discount (id or object with ``id``/``pk``) from the next billing cycle.
 
         To take a discount off, call ``remove_discount()``; None here is refused rather

@@ -31,7 +31,7 @@ class WebhookEvent(models.Model):
     payload = models.JSONField()
     status = models.CharField(
         max_length=16,
-        choices=WebhookEventStatus.choices,
+        choices=WebhookEventStatus,
         default=WebhookEventStatus.PENDING,
         db_index=True,
     )

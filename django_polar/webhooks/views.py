@@ -35,6 +35,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -48,14 +49,6 @@ from ..tasks import enqueue_event
 from . import dispatch
 from .verify import VerificationError, verify
 
-try:  # Django >= 5.1
-    from django.contrib.auth.decorators import login_not_required
-except ImportError:  # pragma: no cover - Django < 5.1 has no LoginRequiredMiddleware
-
-    def login_not_required(view):  # type: ignore[no-redef]
-        return view
-
-
 logger = logging.getLogger("django_polar.webhooks")
 
 
@@ -66,7 +59,7 @@ def _answer(status: int, message: str) -> JsonResponse:
 def _read_body(request: HttpRequest, limit: int) -> bytes | None:
     """The raw body, or None when it is larger than ``limit`` (read at most limit + 1)."""
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(request.headers.get("content-length") or 0)
     except ValueError:
         declared = 0
     if declared > limit:
@@ -163,7 +156,7 @@ def event_fields(body: str, webhook_id: str, signed_at: datetime) -> dict[str, A
         if isinstance(payload, dict):
             fields["payload"] = payload
         return fields
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    data: dict[str, Any] = payload["data"] if isinstance(payload.get("data"), dict) else {}
     return {
         "webhook_id": webhook_id,
         "type": text(payload["type"], 64),

@@ -182,3 +182,26 @@ def test_real_world_emails_pass(api, emu, email):
     assert checkout.status_code == 201, checkout.text
     assert load(checkout.json(), "Checkout").customer_email == email
     assert api.post("/v1/customers/", json={"email": email}).status_code == 201
+
+
+def test_a_required_field_sent_as_null_is_a_422_not_a_500(emu, api):
+    # Polar's pydantic models: SubscriptionUpdateBillingPeriod.current_billing_period_end is
+    # an AwareDatetime and a seat-based price's seat_tiers a model, neither Optional.
+    checkout = api.post("/v1/checkouts/", json={"products": [emu.ids["pro-yearly"]]}).json()
+    emu.pay_checkout(checkout["id"], email="null@example.com")
+    sub_id = emu.store.checkouts[checkout["id"]]["subscription_id"]
+    period = api.patch(f"/v1/subscriptions/{sub_id}", json={"current_billing_period_end": None})
+    assert period.status_code == 422
+    assert period.json()["detail"][0]["loc"] == ["body", "current_billing_period_end"]
+    assert period.json()["detail"][0]["type"] == "datetime_type"
+    product = api.post(
+        "/v1/products/",
+        json={
+            "name": "Seats",
+            "recurring_interval": "month",
+            "prices": [{"amount_type": "seat_based", "seat_tiers": None}],
+        },
+    )
+    assert product.status_code == 422
+    assert product.json()["detail"][0]["loc"] == ["body", "prices", 0, "seat_tiers"]
+    assert product.json()["detail"][0]["type"] == "model_attributes_type"

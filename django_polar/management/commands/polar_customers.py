@@ -58,7 +58,7 @@ class LinkingSyncer(Syncer):
         self.report = LinkReport()
 
     def write_page(self, kind: Kind, items: list[dict[str, Any]]) -> Any:
-        ids = [item.get("id") for item in items if item.get("id")]
+        ids = [item["id"] for item in items if item.get("id")]
         linked_before = set(
             Customer.objects.filter(pk__in=ids, billable_id__isnull=False).values_list(
                 "pk", flat=True
@@ -76,7 +76,8 @@ class LinkingSyncer(Syncer):
             elif customer.billable_id and customer.pk in linked_before:
                 page.add("already_linked")
             elif customer.billable_id:
-                target = f"{customer.billable_type.app_label}.{customer.billable_type.model}"
+                ct = customer.billable_type  # set with billable_id (select_related above)
+                target = f"{ct.app_label}.{ct.model}" if ct is not None else "?"
                 page.add("linked", f"{label} -> {target}:{customer.billable_id}")
             elif billable_from_external_id(customer.external_id) is None:
                 page.add("no_billable", label)

@@ -110,7 +110,9 @@ class Command(BaseCommand):
 
         quiet = options["verbosity"] == 0  # errors only (scripts, `manage.py demo`)
         show_progress = not (options["no_progress"] or quiet)
-        reporter = ProgressReporter(self.stderr._out) if show_progress else None
+        # OutputWrapper._out is the wrapped stream (django-stubs types it as a callable).
+        stream: Any = self.stderr._out
+        reporter = ProgressReporter(stream) if show_progress else None
 
         def on_progress(result: KindResult) -> None:
             if reporter is None:
