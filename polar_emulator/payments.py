@@ -27,6 +27,17 @@ TRIGGERS = {
 }
 
 
+def decline(emu: Emulator, order: dict[str, Any], *, trigger: str | None = None) -> None:
+    """A declined charge of ``order`` (a failed renewal or dunning retry)."""
+    emu.payments.record(
+        order,
+        status="failed",
+        decline_reason="card_declined",
+        decline_message="Your card was declined.",
+        trigger=trigger,
+    )
+
+
 class Payments:
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
@@ -67,6 +78,7 @@ class Payments:
         status: str = "succeeded",
         decline_reason: str | None = None,
         decline_message: str | None = None,
+        trigger: str | None = None,
     ) -> dict[str, Any]:
         """One charge attempt of ``order`` with the customer's card."""
         card = self.card_of(order["customer_id"])
@@ -79,7 +91,7 @@ class Payments:
             "amount": order["total_amount"],
             "currency": order["currency"],
             "method": "card",
-            "trigger": TRIGGERS.get(order["billing_reason"]),
+            "trigger": trigger or TRIGGERS.get(order["billing_reason"]),
             "decline_reason": decline_reason,
             "decline_message": decline_message,
             "organization_id": self.st.organization["id"],

@@ -63,6 +63,8 @@ def app_operations(pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Every operation a PolarClient method calls, plus the list paths other modules
     fetch page by page with ``get_page`` (sync, the admin's connection check)."""
     page = {"items": [{"id": "x"}], "pagination": {"total_count": 1, "max_page": 1}}
+    # Also a valid object answer (the client refuses objects without their key).
+    page.update(id="x", customer_portal_url="https://polar.sh/portal")
     ops = set()
     for name in endpoint_methods():
         client, recorder, _ = make(ok(page))
@@ -188,11 +190,13 @@ def test_receipts_payments_and_saved_cards(emu, api):
         ("card", "4242", True)
     ]
     emu.fail_next_renewal(api.get(f"/v1/checkouts/{checkout['id']}").json()["subscription_id"])
-    emu.clock.advance(days=366)
+    emu.clock.advance(days=366)  # the renewal is declined
+    emu.clock.advance(days=3)  # and so is the first dunning retry (+2 days)
     failed = api.get("/v1/payments/", params={"status": "failed"}).json()["items"]
-    assert [(p["decline_reason"], p["trigger"]) for p in failed] == [
-        ("card_declined", "subscription_cycle")
-    ]
+    # the renewal, then each dunning retry (newest first), all declined
+    assert {p["decline_reason"] for p in failed} == {"card_declined"}
+    assert failed[-1]["trigger"] == "subscription_cycle"
+    assert {p["trigger"] for p in failed[:-1]} == {"retry_dunning"} and len(failed) > 1
 
 
 # webhook endpoints: webhook/service.py, webhook/schemas.py -------------------------------

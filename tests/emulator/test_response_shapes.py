@@ -22,6 +22,7 @@ from .oracle import load
 SHAPES: dict[tuple[str, str], str] = {
     ("GET", "/v1/organizations/"): "ListResourceOrganization",
     ("GET", "/v1/organizations/{id}"): "Organization",
+    ("PATCH", "/v1/organizations/{id}"): "Organization",
     ("GET", "/v1/products/"): "ListResourceProduct",
     ("POST", "/v1/products/"): "Product",
     ("GET", "/v1/products/{id}"): "Product",
@@ -95,6 +96,8 @@ SHAPES: dict[tuple[str, str], str] = {
     ("PATCH", "/v1/webhooks/endpoints/{id}"): "WebhookEndpoint",
     ("PATCH", "/v1/webhooks/endpoints/{id}/secret"): "WebhookEndpoint",
     ("GET", "/v1/webhooks/deliveries"): "ListResourceWebhookDelivery",
+    ("POST", "/v1/customer-portal/license-keys/validate"): "ValidatedLicenseKey",
+    ("POST", "/v1/customer-portal/license-keys/activate"): "LicenseKeyActivationRead",
 }
 
 # Routes whose success answer has no schema in the 2026-10 spec, with the status they
@@ -106,6 +109,7 @@ EXEMPT: dict[tuple[str, str], int] = {
     ("DELETE", "/v1/customers/{id}"): 204,
     ("DELETE", "/v1/discounts/{id}"): 204,
     ("POST", "/v1/license-keys/deactivate"): 204,
+    ("POST", "/v1/customer-portal/license-keys/deactivate"): 204,
     ("POST", "/v1/orders/{id}/invoice"): 202,
     ("DELETE", "/v1/checkout-links/{id}"): 204,
     ("DELETE", "/v1/webhooks/endpoints/{id}"): 204,
@@ -170,6 +174,9 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     ids = emu.ids
     org = s.call("GET", "/v1/organizations/")["items"][0]
     s.call("GET", f"/v1/organizations/{org['id']}")
+    # the scenario gives one customer two subscriptions: Polar allows it only when told so
+    settings = {**org["subscription_settings"], "allow_multiple_subscriptions": True}
+    s.call("PATCH", f"/v1/organizations/{org['id']}", json={"subscription_settings": settings})
 
     # catalog
     s.call("GET", "/v1/products/")
@@ -311,6 +318,15 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     s.call("GET", f"/v1/license-keys/{key['id']}")
     s.call("GET", f"/v1/license-keys/{key['id']}/activations/{activation['id']}")
     s.call("PATCH", f"/v1/license-keys/{key['id']}", json={"limit_usage": 20})
+    s.call("POST", "/v1/customer-portal/license-keys/validate", json=key_body)
+    portal = s.call(
+        "POST", "/v1/customer-portal/license-keys/activate", json={**key_body, "label": "mac"}
+    )
+    s.call(
+        "POST",
+        "/v1/customer-portal/license-keys/deactivate",
+        json={**key_body, "activation_id": portal["id"]},
+    )
 
     # usage
     s.call(
