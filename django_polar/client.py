@@ -726,6 +726,10 @@ class PolarClient:
         """Send a webhook event (the ``webhook-id`` of a delivery) to its endpoint again."""
         self.request("POST", _path("/v1/webhooks/events/{}/redeliver", event_id))
 
+    def get_metrics(self, **params: Any) -> Json:
+        """Polar's ``/v1/metrics/`` (``start_date``, ``end_date``, ``interval``, ``metrics``)."""
+        return self.request("GET", "/v1/metrics/", params=_params(params))
+
     def get_license_key(self, license_key_id: str) -> Json:
         """The full key (the mirror's grant only holds Polar's masked ``display_key``)."""
         return self.request("GET", _path("/v1/license-keys/{}", license_key_id))

@@ -978,6 +978,12 @@ def deactivate_license_key(
     return 204, None
 
 
+# metrics ----------------------------------------------------------------------------------
+@route("GET", "/v1/metrics/")
+def get_metrics(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.metrics.get(query)
+
+
 # webhook endpoints and deliveries ---------------------------------------------------------
 @route("GET", "/v1/webhooks/endpoints")
 def list_webhook_endpoints(

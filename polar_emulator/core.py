@@ -25,6 +25,7 @@ from .errors import APIError, invalid, too_many_requests, unauthorized
 from .faults import Faults
 from .grants import Grants
 from .license_keys import LicenseKeys
+from .metrics import Metrics
 from .orders import Orders
 from .organizations import DEFAULT_SUBSCRIPTION_SETTINGS, Organizations
 from .payments import Payments
@@ -174,6 +175,7 @@ class Emulator:
         self.payments = Payments(self)
         self.webhooks = Webhooks(self)
         self.webhook_endpoints = WebhookEndpoints(self)
+        self.metrics = Metrics(self)
         if not self.store.organization:
             self.store.organization = _organization(self.store, iso(self.clock.now()))
         self.clock.listeners.append(self.tick)

@@ -12,7 +12,9 @@ by hand:
 - ``webhook_event_types``: ``WebhookEventType``, what an endpoint may subscribe to;
 - ``minimum_amounts`` / ``maximum_amounts``: per currency, in minor units, from the
   ``price_amount`` and ``maximum_amount`` descriptions (``kit/currency.py``
-  ``MINIMUM_PRICE_PER_CURRENCY`` / ``MAXIMUM_PRICE_PER_CURRENCY``, which the spec prints).
+  ``MINIMUM_PRICE_PER_CURRENCY`` / ``MAXIMUM_PRICE_PER_CURRENCY``, which the spec prints);
+- ``metric_slugs``: the ``MetricsTotals`` fields, one per metric of ``metrics/metrics.py``
+  (``GET /v1/metrics/`` rejects any other slug).
 
 Regenerate after a spec update with ``python -m polar_emulator.spec_tables openapi.json``.
 """
@@ -70,6 +72,7 @@ def derive(spec: dict[str, Any]) -> dict[str, Any]:
         "webhook_event_types": schemas["WebhookEventType"]["enum"],
         "minimum_amounts": _amounts(fixed),
         "maximum_amounts": _amounts(custom),
+        "metric_slugs": list(schemas["MetricsTotals"]["properties"]),
     }
 
 

@@ -52,6 +52,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "django_polar.billable",
             "django_polar.checkout",
             "django_polar.usage",
+            "django_polar.metrics",
             "django_polar.entitlements",
             "django_polar.license_keys",
             "django_polar.access",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import partial
 from typing import Any, ClassVar
 
 from django.contrib import admin, messages
@@ -17,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -37,6 +38,7 @@ from ..models import (
 )
 from ..money import format_amount
 from ..sync import refresh_rows
+from .dashboard import billing_dashboard
 from .display import pretty_json
 from .readonly import ReadOnlyAdminMixin
 
@@ -332,6 +334,11 @@ class SubscriptionAdmin(PolarMirrorAdmin):
     search_fields = ("customer__email", "customer__external_id", "customer__name")
     polar_id_fields = ("customer_id", "product_id", "checkout_id")
     list_select_related = ("customer", "product")
+
+    def get_urls(self) -> list[URLPattern]:
+        """The billing dashboard lives beside the subscriptions it sums up."""
+        view = self.admin_site.admin_view(partial(billing_dashboard, site=self.admin_site))
+        return [path("dashboard/", view, name="django_polar_dashboard"), *super().get_urls()]
 
     @admin.display(description=_("Customer"), ordering="customer__email")
     def customer_link(self, obj: Subscription) -> str:

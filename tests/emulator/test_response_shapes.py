@@ -96,6 +96,7 @@ SHAPES: dict[tuple[str, str], str] = {
     ("PATCH", "/v1/webhooks/endpoints/{id}"): "WebhookEndpoint",
     ("PATCH", "/v1/webhooks/endpoints/{id}/secret"): "WebhookEndpoint",
     ("GET", "/v1/webhooks/deliveries"): "ListResourceWebhookDelivery",
+    ("GET", "/v1/metrics/"): "MetricsResponse",
     ("POST", "/v1/customer-portal/license-keys/validate"): "ValidatedLicenseKey",
     ("POST", "/v1/customer-portal/license-keys/activate"): "LicenseKeyActivationRead",
 }
@@ -395,6 +396,12 @@ def _drive(emu: Emulator, s: Sampler) -> None:
 
     # deletes (204)
     s.call("DELETE", f"/v1/checkout-links/{link['id']}")
+    today = emu.clock.now().date()
+    s.call(
+        "GET",
+        "/v1/metrics/",
+        params={"start_date": str(today.replace(day=1)), "end_date": str(today), "interval": "day"},
+    )
     s.call("DELETE", f"/v1/webhooks/endpoints/{endpoint['id']}")
     s.call("DELETE", f"/v1/discounts/{discount['id']}")
     s.call("DELETE", f"/v1/benefits/{custom['id']}")
