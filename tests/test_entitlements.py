@@ -3,7 +3,10 @@ several grants, keys, and hooks that run once per transition, retried and replay
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core.management import CommandError, call_command
 
 from django_polar import entitlements, mirror
 from django_polar.client import get_client
@@ -93,14 +96,26 @@ def test_a_failing_hook_is_retried_then_runs_once_and_can_be_replayed(
     assert transition.finished_at is None and "Discord is down" in transition.last_error
     assert transition.next_attempt_at is not None and seen == []
     assert entitlements.run_due() == 0  # backing off: not due yet
+    listed = command()
+    assert "1 transition(s) not finished" in listed and "Discord is down" in listed
     BenefitTransition.objects.update(next_attempt_at=None)
-    assert entitlements.run_due() == 1
+    assert "1 transition(s) finished; 0 not finished." in command("run")  # cron
     assert entitlements.run_due() == 0  # finished: never again by itself
     assert seen == [("granted", "ada", str(features.pk))]
     transition.refresh_from_db()
     assert transition.attempts == 2 and transition.finished_at is not None
     assert entitlements.replay(transition.pk)  # on purpose, after fixing something
     assert len(seen) == 2
+    assert f"{transition.pk}: finished" in command("replay", str(transition.pk))
+    assert len(seen) == 3
+    with pytest.raises(CommandError, match="No benefit transition"):
+        command("replay", "999999")
+
+
+def command(*args: str) -> str:
+    out = io.StringIO()
+    call_command("polar_benefits", *args, stdout=out)
+    return out.getvalue()
 
 
 def test_license_keys_of_the_billable_come_from_its_grants(polar, user):
