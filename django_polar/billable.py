@@ -150,7 +150,7 @@ class Billable(BillableIdentity):
         client = get_client()
         payload: dict[str, Any] = {
             "external_id": self.get_polar_external_id(),
-            "email": self.get_polar_email(),
+            "email": self.get_polar_email() or None,  # a team customer may have none
             "name": self.get_polar_name() or None,
             "type": self.polar_customer_type,
         }

@@ -9,9 +9,11 @@ with the immediate backend too (which cannot defer: retries are then left to the
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.db import transaction
+from django.utils import timezone
 
 try:  # Django >= 6.0
     from django.tasks import task
@@ -19,6 +21,8 @@ except ImportError:  # the backport, same API
     from django_tasks import task  # type: ignore[no-redef]
 
 from . import usage
+from .client import background
+from .errors import WorkerLost
 from .webhooks.dispatch import process_event
 
 logger = logging.getLogger("django_polar.webhooks")
@@ -28,10 +32,37 @@ usage_logger = logging.getLogger("django_polar.usage")
 @task
 def process_webhook_event(event_pk: int) -> str:
     """Apply one stored webhook event; schedule its retry when it failed."""
-    event = process_event(event_pk)
+    with background():  # a handler or receiver calling Polar gets the worker's budget
+        event = process_event(event_pk)
     if event.status == "failed" and event.next_attempt_at is not None:
         schedule_retry(event.pk, event.next_attempt_at)
     return event.status
+
+
+def release_abandoned_tasks(stale_after: timedelta) -> int:
+    """Mark failed the webhook tasks of the database backend (django-tasks-db) that have
+    been RUNNING for longer than ``stale_after``: their worker died mid-task (a killed
+    ``db_worker`` never finishes its row, and nothing else ever would). Their events are
+    still ``pending`` and ``retry-failed`` applies them. Returns how many were released.
+
+    RQ needs nothing of the kind: a dead worker's job is moved out of RQ's started registry
+    by the next worker's maintenance, and its event is applied by ``retry-failed`` too.
+    """
+    if not apps.is_installed("django_tasks_db"):
+        return 0
+    from django_tasks_db.models import DBTaskResult
+
+    started_before = timezone.now() - stale_after
+    abandoned = DBTaskResult.objects.running().filter(
+        task_path=process_webhook_event.module_path, started_at__lte=started_before
+    )
+    released = 0
+    for result in abandoned:
+        result.set_failed(WorkerLost(f"worker {result.worker_ids[-1:]} died running this task"))
+        released += 1
+    if released:
+        logger.warning("Released %d webhook task(s) left RUNNING by a dead worker", released)
+    return released
 
 
 def enqueue_event(event_pk: int) -> None:
@@ -57,7 +88,8 @@ def send_usage_events(event_pks: list[int] | None = None) -> int:
     """Flush the usage outbox (every due row; ``event_pks`` is accepted for tasks queued
     by earlier versions). When Polar failed or throttled, one deferred retry follows, at
     its Retry-After or with backoff. Returns how many events Polar acknowledged."""
-    report = usage.flush()
+    with background():  # nobody waits on a task: Polar's Retry-After is worth waiting out
+        report = usage.flush()
     if report.retry_at is not None:
         schedule_usage_retry(report.retry_at)
     return report.sent

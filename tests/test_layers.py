@@ -106,6 +106,10 @@ ALLOWED_DEFERRED: dict[tuple[str, str], str] = {
         "AppConfig.ready() connects the usage flush request to the task layer (tasks "
         "import models, which cannot load before the app registry is ready)"
     ),
+    ("django_polar.management.commands.polar_mcp", "django_polar.agents.server"): (
+        "the mcp SDK is the optional `agents` extra: without it the command says how to "
+        "install it instead of failing at import"
+    ),
     ("django_polar.testing.pytest_plugin", "django_polar.conf"): (
         "pytest loads the plugin before Django's settings are configured"
     ),

@@ -7,7 +7,7 @@ unhandled 500, and never carries a secret.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,6 +18,7 @@ from rest_framework.exceptions import APIException, NotFound, PermissionDenied, 
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -39,6 +40,7 @@ from ..models import DEFAULT_TYPE, Order, Product, Subscription, resolve_product
 from ..same_site import is_allowed_origin, same_site_url
 from ..usage import meters_of
 from . import serializers as s
+from .parsers import JSONParser
 from .permissions import HasBillable
 from .schema import BillingAutoSchema
 
@@ -62,20 +64,41 @@ class PolarUnavailable(APIException):
     default_code = "polar_unavailable"
 
 
+class PolarBusy(APIException):
+    """Polar said when to try again: 503, with DRF's Retry-After from ``wait``."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = UNAVAILABLE_MESSAGE
+    default_code = "polar_unavailable"
+
+    def __init__(self, detail: str, wait: int) -> None:
+        super().__init__(detail)
+        self.wait = wait
+
+
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
+
+
+def api_error(exc: CheckoutError | CustomerConflictError | PolarError) -> APIException:
+    """The API error for a failure of an action that called Polar (400, 409, 502, 503)."""
+    if isinstance(exc, PolarValidationError | CheckoutError):
+        return DRFValidationError({"detail": str(exc)})
+    answer = answer_for_failure(exc, action="A billing API call")
+    if answer.status == 409:
+        return Conflict(answer.message)
+    if answer.retry_after is not None:
+        return PolarBusy(answer.message, answer.retry_after)
+    return PolarUnavailable(answer.message)
 
 
 def polar_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run an action that calls Polar, turning its errors into API errors."""
     try:
         return func(*args, **kwargs)
-    except (PolarValidationError, CheckoutError) as exc:
-        raise DRFValidationError({"detail": str(exc)}) from None
-    except (CustomerConflictError, PolarError) as exc:
-        answer = answer_for_failure(exc, action="A billing API call")
-        raise (Conflict if answer.status == 409 else PolarUnavailable)(answer.message) from None
+    except (CheckoutError, CustomerConflictError, PolarError) as exc:
+        raise api_error(exc) from None
 
 
 def own_absolute_url(request: Request, url: str | None, field: str) -> str | None:
@@ -107,7 +130,19 @@ def active_product(value: str, field: str = "products") -> Product:
         raise DRFValidationError({field: [f"{value!r} is not a product for sale."]}) from None
 
 
-class BillableAPIView(GenericAPIView):
+class PolarAPIMixin:
+    """What every billing endpoint shares: bad JSON of any depth is a 400, and a Polar
+    failure that escaped ``polar_call`` is still its 4xx/502/503, never a 500."""
+
+    parser_classes: Sequence[type[BaseParser]] = [JSONParser, FormParser, MultiPartParser]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, CheckoutError | CustomerConflictError | PolarError):
+            exc = api_error(exc)
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+
+class BillableAPIView(PolarAPIMixin, GenericAPIView):
     """Base: login required and a billable required; ``self.billable`` is the payer."""
 
     permission_classes = [IsAuthenticated, HasBillable]
@@ -150,7 +185,7 @@ class BillingStateView(BillableAPIView):
         return Response(self.get_serializer(data).data)
 
 
-class ProductListView(ListAPIView):
+class ProductListView(PolarAPIMixin, ListAPIView):
     """The catalog for sale (active products with their prices and benefits)."""
 
     permission_classes = [IsAuthenticated]
@@ -164,7 +199,7 @@ class ProductListView(ListAPIView):
 
 
 class SubscriptionViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    PolarAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """The billable's own subscriptions, and the actions a customer may take on them."""
 
@@ -172,6 +207,7 @@ class SubscriptionViewSet(
     schema = BillingAutoSchema()
 
     permission_classes = [IsAuthenticated, HasBillable]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
     pagination_class = BillingPagination
     serializer_class = s.SubscriptionSerializer
     lookup_value_regex = ANY_ID  # "a.b" is a JSON 404 of this view, not Django's HTML 404
@@ -238,10 +274,13 @@ class SubscriptionViewSet(
         return Response(s.SubscriptionSerializer(subscription, context={"request": request}).data)
 
 
-class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class OrderViewSet(
+    PolarAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """The billable's orders (one-time purchases and subscription invoices), newest first."""
 
     permission_classes = [IsAuthenticated, HasBillable]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
     pagination_class = BillingPagination
     serializer_class = s.OrderSerializer
     lookup_value_regex = ANY_ID

@@ -1,5 +1,6 @@
 """Mirror models of Polar objects, the webhook inbox and the usage outbox."""
 
+from .agent import AgentCall, AgentCallOutcome, AgentToken
 from .catalog import Benefit, Meter, Price, Product, resolve_product_id
 from .customer import Customer, CustomerType
 from .entitlement import BenefitAccess, BenefitTransition, TransitionKind
@@ -18,6 +19,9 @@ from .webhook import WebhookEvent, WebhookEventStatus
 __all__ = [
     "DEFAULT_TYPE",
     "SUBSCRIPTION_TYPE_KEY",
+    "AgentCall",
+    "AgentCallOutcome",
+    "AgentToken",
     "Benefit",
     "BenefitAccess",
     "BenefitGrant",

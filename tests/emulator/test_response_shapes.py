@@ -22,6 +22,7 @@ from .oracle import load
 SHAPES: dict[tuple[str, str], str] = {
     ("GET", "/v1/organizations/"): "ListResourceOrganization",
     ("GET", "/v1/organizations/{id}"): "Organization",
+    ("PATCH", "/v1/organizations/{id}"): "Organization",
     ("GET", "/v1/products/"): "ListResourceProduct",
     ("POST", "/v1/products/"): "Product",
     ("GET", "/v1/products/{id}"): "Product",
@@ -151,6 +152,9 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     ids = emu.ids
     org = s.call("GET", "/v1/organizations/")["items"][0]
     s.call("GET", f"/v1/organizations/{org['id']}")
+    # the scenario gives one customer two subscriptions: Polar allows it only when told so
+    settings = {**org["subscription_settings"], "allow_multiple_subscriptions": True}
+    s.call("PATCH", f"/v1/organizations/{org['id']}", json={"subscription_settings": settings})
 
     # catalog
     s.call("GET", "/v1/products/")

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ...usage import MAX_INGEST_BATCH, flush, pending_events
+from ..base import MAX_LIST_LIMIT, PolarCommand, whole_number
 
 
-class Command(BaseCommand):
+class Command(PolarCommand):
     help = "List and send the usage events Polar has not acknowledged yet."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action")
         listing = sub.add_parser("pending", help="List unsent usage events (oldest first).")
-        listing.add_argument("--limit", type=int, default=50)
+        listing.add_argument("--limit", type=whole_number("--limit", 1, MAX_LIST_LIMIT), default=50)
         flushing = sub.add_parser("flush", help="Send every unsent usage event to Polar.")
         flushing.add_argument(
             "--batch-size",
