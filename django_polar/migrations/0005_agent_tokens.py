@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("django_polar", "0002_refund"),
+        ("django_polar", "0004_benefit_transitions"),
     ]
 
     operations = [
