@@ -109,6 +109,7 @@ def resolve_kinds(names: Iterable[str]) -> list[str]:
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_SINCE_DAYS = 36_500
 
 
 def parse_since(value: str, *, now: datetime | None = None) -> datetime:
@@ -116,7 +117,13 @@ def parse_since(value: str, *, now: datetime | None = None) -> datetime:
     match = _RELATIVE.match(value)
     if match:
         amount, unit = match.groups()
-        return (now or timezone.now()) - timedelta(**{_UNITS[unit]: int(amount)})
+        try:
+            return (now or timezone.now()) - timedelta(**{_UNITS[unit]: int(amount)})
+        except OverflowError:  # 99999999999d: before year 1
+            raise ValueError(
+                f"--since {value[:30]!r} reaches back before year 1; give a span of at most "
+                f"{MAX_SINCE_DAYS} days, or a date"
+            ) from None
     parsed = parse_datetime(value.strip())
     if parsed is None:
         day = parse_date(value.strip())

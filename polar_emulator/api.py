@@ -229,6 +229,14 @@ def get_organization(emu: Emulator, params: Params, query: Query, body: Any) -> 
     return 200, emu.ser.organization()
 
 
+@route("PATCH", "/v1/organizations/{id}")
+def update_organization(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    if uuid_param(params["id"], ["path", "id"]) != emu.store.organization["id"]:
+        raise not_found("Organization not found")
+    emu.organizations.update(body)
+    return 200, emu.ser.organization()
+
+
 # products ---------------------------------------------------------------------------------
 @route("GET", "/v1/products/")
 def list_products(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
@@ -562,7 +570,8 @@ def list_subscriptions(emu: Emulator, params: Params, query: Query, body: Any) -
         member("product_id", products),
         when(
             active is not None,
-            lambda s: (s["status"] in ("active", "trialing", "past_due")) == active,
+            # subscription/service.py ``list``: ``Subscription.active`` (trialing, active).
+            lambda s: (s["status"] in ("active", "trialing")) == active,
         ),
         member("status", statuses),
         when(cape is not None, lambda s: s["cancel_at_period_end"] == cape),
@@ -772,6 +781,30 @@ def deactivate_license_key(
 ) -> tuple[int, Any]:
     emu.license_keys.deactivate(body)
     return 204, None
+
+
+# The customer-portal twins need no token and share the service with the organization
+# endpoints (server/polar/customer_portal/endpoints/license_keys.py: validate, activate,
+# deactivate call the same license_key_service methods).
+@route("POST", "/v1/customer-portal/license-keys/validate")
+def portal_validate_license_key(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    return validate_license_key(emu, params, query, body)
+
+
+@route("POST", "/v1/customer-portal/license-keys/activate")
+def portal_activate_license_key(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    return activate_license_key(emu, params, query, body)
+
+
+@route("POST", "/v1/customer-portal/license-keys/deactivate")
+def portal_deactivate_license_key(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    return deactivate_license_key(emu, params, query, body)
 
 
 __all__ = ["ROUTES", "dispatch", "invalid"]

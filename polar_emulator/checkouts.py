@@ -7,9 +7,10 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from . import discounts
 from .errors import APIError, forbidden, invalid, not_found
-from .store import iso, parse_iso
-from .subscriptions import add_interval, base_amount
+from .store import add_interval, iso, parse_iso
+from .subscriptions import base_amount
 from .validation import Body
 
 if TYPE_CHECKING:
@@ -71,8 +72,12 @@ class Checkouts:
             existing = self.emu.customers.by_external_id(external_customer_id)
             customer_id = existing["id"] if existing else None
         discount_id = body.uuid("discount_id")
-        if discount_id is not None and discount_id not in self.st.discounts:
-            raise invalid(["body", "discount_id"], "Discount does not exist.")
+        if discount_id is not None:
+            self.emu.discounts.for_checkout(
+                product_id=products[0]["id"],
+                currency=self.emu.catalog.default_price(products[0])["price_currency"],
+                discount_id=discount_id,
+            )
         embed_origin = body.str("embed_origin")
         if embed_origin is not None and not ORIGIN_RE.match(embed_origin):
             raise invalid(
@@ -219,6 +224,12 @@ class Checkouts:
         else:
             seats = None
         value = base_amount(price, seats=seats, amount=amount)
+        # checkout/service.py: changing product drops a discount that does not apply to it.
+        current = self.st.discounts.get(checkout["discount_id"] or "")
+        if current is not None and not discounts.is_applicable(
+            current, product["id"], price["price_currency"]
+        ):
+            checkout["discount_id"] = None
         discount = self.emu.catalog.discount_amount(checkout["discount_id"], value)
         net = value - discount
         tax = net * self.emu.tax_rate_bps // 10000
@@ -270,19 +281,19 @@ class Checkouts:
             if product_id not in checkout["_product_ids"]:
                 raise invalid(["body", "product_id"], "Product is not available in this checkout.")
             product = self.st.products[product_id]
-        if body.get("discount_code") is not None:
+        # checkout/service.py ``_update_checkout``: a code counts only where the checkout
+        # allows codes (otherwise it is ignored), is checked against the product and
+        # currency like a discount id, and an explicit null removes the discount.
+        if checkout["allow_discount_codes"] and body.has("discount_code"):
             code = body.str("discount_code")
-            discount = next(
-                (
-                    d
-                    for d in self.st.discounts.values()
-                    if (d["code"] or "").lower() == code.lower()
-                ),
-                None,
-            )
-            if discount is None or not checkout["allow_discount_codes"]:
-                raise invalid(["body", "discount_code"], "Discount code is invalid.")
-            checkout["discount_id"] = discount["id"]
+            if code is None:
+                checkout["discount_id"] = None
+            else:
+                checkout["discount_id"] = self.emu.discounts.for_checkout(
+                    product_id=product["id"],
+                    currency=self.emu.catalog.default_price(product)["price_currency"],
+                    code=code,
+                )["id"]
         if body.get("allow_trial") is False:
             checkout["allow_trial"] = False
         for field in ("customer_name", "customer_billing_name", "customer_tax_id", "locale"):
@@ -301,10 +312,40 @@ class Checkouts:
             loc="body",
             price_id=body.uuid("product_price_id"),
         )
+        self._check_subscription_uniqueness(checkout)
         checkout["modified_at"] = iso(self.emu.clock.now())
         if announce:
             self.emu.emit("checkout.updated", self.emu.ser.checkout(checkout["id"]))
         return checkout
+
+    def _check_subscription_uniqueness(self, checkout: dict[str, Any]) -> None:
+        """checkout/service.py ``_validate_subscription_uniqueness``: unless the
+        organization allows multiple subscriptions, a customer (known by id, else by
+        email) holding a billable subscription (trialing, active, past_due) cannot buy
+        another recurring product."""
+        if self.emu.organizations.setting("allow_multiple_subscriptions"):
+            return
+        if not self.st.products[checkout["product_id"]]["is_recurring"]:
+            return
+        if checkout["subscription_id"] is not None:
+            return
+        customer_ids: set[str] = set()
+        if checkout["customer_id"]:
+            customer_ids = {checkout["customer_id"]}
+        elif checkout["customer_email"]:
+            email = checkout["customer_email"].lower()
+            customer_ids = {
+                c["id"]
+                for c in self.st.customers.values()
+                if c["deleted_at"] is None and (c["email"] or "").lower() == email
+            }
+        if any(
+            s["customer_id"] in customer_ids and s["status"] in ("trialing", "active", "past_due")
+            for s in self.st.subscriptions.values()
+        ):
+            raise forbidden(
+                "AlreadyActiveSubscriptionError", "You already have an active subscription."
+            )
 
     def expire_if_due(self, checkout: dict[str, Any]) -> bool:
         if (
@@ -326,6 +367,13 @@ class Checkouts:
         self.update_client(checkout, data, announce=False)
         if not checkout["customer_email"] and not checkout["customer_id"]:
             raise invalid(["body", "customer_email"], "Field required", "missing")
+        discount = self.st.discounts.get(checkout["discount_id"] or "")
+        # checkout/service.py ``confirm`` redeems under a lock: a discount that ran out
+        # (or ended) since it was applied is refused.
+        if discount is not None and not discounts.is_redeemable(discount, self.emu.clock.now()):
+            raise invalid(
+                ["body", "discount_id"], "Discount is no longer redeemable.", value=discount["id"]
+            )
         checkout["status"] = "confirmed"
         checkout["modified_at"] = iso(self.emu.clock.now())
         self.emu.emit("checkout.updated", self.emu.ser.checkout(checkout["id"]))
@@ -354,6 +402,11 @@ class Checkouts:
                 trial=trial,
             )
             checkout["subscription_id"] = subscription["id"]
+            # subscription/service.py ``create_or_update_from_checkout``: created, active
+            # (trialing counts: ``_after_subscription_created``) and the extra updated,
+            # all before the order (checkout/service.py ``handle_success``).
+            for kind in ("subscription.created", "subscription.active", "subscription.updated"):
+                self.emu.emit(kind, self.emu.ser.subscription(subscription["id"]))
         amount = 0 if subscription and subscription["status"] == "trialing" else checkout["amount"]
         item = self.emu.orders.item(
             product["name"],
@@ -375,13 +428,10 @@ class Checkouts:
             metadata=metadata,
             paid=True,
         )
-        if checkout["discount_id"] in self.st.discounts:
-            self.st.discounts[checkout["discount_id"]]["redemptions_count"] += 1
-        if subscription is not None:
-            self.emu.emit("subscription.created", self.emu.ser.subscription(subscription["id"]))
-            if subscription["status"] == "active":
-                self.emu.emit("subscription.active", self.emu.ser.subscription(subscription["id"]))
-        self.emu.orders.mark_paid(order, announce_update=False)
+        self.emu.discounts.redeem(checkout["discount_id"])
+        # order/service.py ``_on_order_created``: a paid order also sends order.updated
+        # (the pending -> paid transition) before order.paid.
+        self.emu.orders.mark_paid(order, announce_update=True)
         checkout["status"] = "succeeded"
         checkout["modified_at"] = iso(self.emu.clock.now())
         self.emu.emit("checkout.updated", self.emu.ser.checkout(checkout["id"]))
@@ -488,4 +538,13 @@ class Checkouts:
                 data[key] = link[key]
         if embed_origin is not None:
             data["embed_origin"] = embed_origin
+        # checkout/service.py ``checkout_link_create``: a link's discount that is no
+        # longer valid is ignored, the checkout opens without it.
+        product = self.st.products[link["_product_ids"][0]]
+        if link["discount_id"] is not None and not self.emu.discounts.usable(
+            self.st.discounts.get(link["discount_id"]),
+            product["id"],
+            self.emu.catalog.default_price(product)["price_currency"],
+        ):
+            del data["discount_id"]
         return self.create(data, link=link)

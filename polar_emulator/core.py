@@ -19,11 +19,14 @@ from .bulk import bulk_seed
 from .catalog import Catalog
 from .checkouts import Checkouts
 from .customers import Customers
+from .discounts import Discounts
+from .dunning import Dunning
 from .errors import APIError, invalid, too_many_requests, unauthorized
 from .faults import Faults
 from .grants import Grants
 from .license_keys import LicenseKeys
 from .orders import Orders
+from .organizations import DEFAULT_SUBSCRIPTION_SETTINGS, Organizations
 from .seed import DEFAULT_SEED, apply_seed
 from .serializers import Serializer
 from .store import Clock, Store, iso
@@ -36,9 +39,8 @@ SUPPORTED_VERSIONS = frozenset({API_VERSION})
 
 # Webhook types Polar 2026-10 has but the emulator never sends, and why:
 # customer_seat.* and member.* — seat assignment and team members are not modelled
-# (a seat-based subscription only carries a seat count); organization.updated — the one
-# organization is fixed; subscription.migrated — only for subscriptions imported from
-# another billing provider, which cannot happen here.
+# (a seat-based subscription only carries a seat count); subscription.migrated — only for
+# subscriptions imported from another billing provider, which cannot happen here.
 NEVER_EMITTED = frozenset(
     {
         "customer_seat.assigned",
@@ -47,7 +49,6 @@ NEVER_EMITTED = frozenset(
         "member.created",
         "member.updated",
         "member.deleted",
-        "organization.updated",
         "subscription.migrated",
     }
 )
@@ -73,13 +74,7 @@ def _organization(store: Store, now: str) -> dict[str, Any]:
         "default_presentment_currency": "usd",
         "default_tax_behavior": "location",
         "feature_settings": {},
-        "subscription_settings": {
-            "allow_multiple_subscriptions": True,
-            "proration_behavior": "prorate",
-            "benefit_revocation_grace_period": 0,
-            "prevent_trial_abuse": False,
-            "allow_customer_updates": True,
-        },
+        "subscription_settings": dict(DEFAULT_SUBSCRIPTION_SETTINGS),
         "customer_email_settings": {
             k: True
             for k in (
@@ -163,10 +158,13 @@ class Emulator:
         self._dirty_customers: list[str] = []
         self._depth = 0
         self.ser = Serializer(self)
+        self.organizations = Organizations(self)
         self.catalog = Catalog(self)
+        self.discounts = Discounts(self)
         self.customers = Customers(self)
         self.checkouts = Checkouts(self)
         self.subscriptions = Subscriptions(self)
+        self.dunning = Dunning(self)
         self.orders = Orders(self)
         self.grants = Grants(self)
         self.license_keys = LicenseKeys(self)
@@ -326,6 +324,9 @@ class Emulator:
             "/v1/license-keys/validate",
             "/v1/license-keys/activate",
             "/v1/license-keys/deactivate",
+            "/v1/customer-portal/license-keys/validate",
+            "/v1/customer-portal/license-keys/activate",
+            "/v1/customer-portal/license-keys/deactivate",
         )
 
     def transport(self) -> httpx.BaseTransport:
@@ -469,10 +470,30 @@ class Emulator:
             )
             return self.ser.subscription(subscription_id)
 
-    def fail_next_renewal(self, subscription_id: str) -> None:
-        """The next renewal payment of this subscription is declined -> past_due."""
+    def configure_organization(
+        self,
+        *,
+        subscription_settings: dict[str, Any] | None = None,
+        feature_settings: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Change the organization's settings as the dashboard does (given keys replace
+        the current ones), e.g. ``subscription_settings={"allow_multiple_subscriptions":
+        True}`` or ``feature_settings={"reset_proration_behavior_enabled": True}``."""
         with self.action():
-            self.subscriptions.get(subscription_id)["_fail_next_renewal"] = True
+            self.organizations.configure(
+                subscription_settings=subscription_settings, feature_settings=feature_settings
+            )
+            return self.ser.organization()
+
+    def fail_next_renewal(self, subscription_id: str, *, failed_retries: int | None = None) -> None:
+        """The next renewal payment of this subscription is declined -> past_due, and
+        Polar's dunning retries (2, 7, 14, 21 days later) decline too: all of them
+        (``None``, until ``recover_subscription``; after the last the subscription is
+        revoked) or the first ``failed_retries`` ones, the next succeeding."""
+        with self.action():
+            sub = self.subscriptions.get(subscription_id)
+            sub["_fail_next_renewal"] = True
+            sub["_declines"] = failed_retries
 
     def recover_subscription(self, subscription_id: str) -> dict[str, Any]:
         """A past_due subscription's customer updates their card: pending renewal is paid."""

@@ -163,11 +163,9 @@ class Grants:
 
     def product_benefits_changed(self, product: dict[str, Any], before: list[str]) -> None:
         for sub in self.st.subscriptions.values():
-            if sub["product_id"] == product["id"] and sub["status"] in (
-                "active",
-                "trialing",
-                "past_due",
-            ):
+            # subscription/service.py ``enqueue_benefits_grants``: only an active
+            # (trialing or active) subscription holds grants.
+            if sub["product_id"] == product["id"] and sub["status"] in ("active", "trialing"):
                 self.sync_subscription(sub)
         added = [b for b in product["_benefit_ids"] if b not in before]
         for order in self.st.orders.values():

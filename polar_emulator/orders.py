@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import APIError, forbidden, invalid, not_found
+from .errors import APIError, bad_request, forbidden, invalid, not_found
 from .store import iso
 from .validation import Body
 
@@ -74,10 +74,13 @@ class Orders:
     ) -> dict[str, Any]:
         now = iso(self.emu.clock.now())
         subtotal = sum(i["amount"] for i in items)
-        discount = self.emu.catalog.discount_amount(discount_id, subtotal)
+        discount = self.emu.catalog.discount_amount(discount_id, subtotal) if subtotal > 0 else 0
         net = subtotal - discount
         tax = net * self.emu.tax_rate_bps // 10000
         customer = self.st.customers[customer_id]
+        applied = 0
+        if subscription_id is not None and billing_reason != "subscription_create":
+            applied = self._apply_balance(customer_id, net + tax)
         number = self.st.next_number("invoice")
         prefix = self.st.organization["slug"].upper().replace("-", "")[:8] or "POLAR"
         product = self.st.products[product_id]
@@ -92,8 +95,8 @@ class Orders:
             "net_amount": net,
             "tax_amount": tax,
             "total_amount": net + tax,
-            "applied_balance_amount": 0,
-            "due_amount": 0 if paid else net + tax,
+            "applied_balance_amount": applied,
+            "due_amount": 0 if paid else max(0, net + tax + applied),
             "refunded_amount": 0,
             "refunded_tax_amount": 0,
             "currency": currency,
@@ -123,6 +126,28 @@ class Orders:
         if announce:
             self.emu.emit("order.created", self.emu.ser.order(order["id"]))
         return order
+
+    # the customer's balance ----------------------------------------------------------
+    def balance(self, customer_id: str) -> int:
+        """The customer's credit (minor units): what downgrades gave back, not yet used."""
+        return int(self.st.customers[customer_id].get("_balance", 0))
+
+    def adjust_balance(self, customer_id: str, delta: int) -> None:
+        customer = self.st.customers[customer_id]
+        customer["_balance"] = customer.get("_balance", 0) + delta
+
+    def _apply_balance(self, customer_id: str, total: int) -> int:
+        """order/service.py ``_create_order`` with order/amounts.py
+        ``apply_wallet_balance``: a charge consumes credit (a negative applied amount);
+        a negative total (a downgrade's credit) goes to the balance."""
+        balance = self.balance(customer_id)
+        if total >= 0:
+            applied = -min(total, max(balance, 0))
+            self.adjust_balance(customer_id, applied)
+            return applied
+        applied = min(-total, -balance) if balance < 0 else 0
+        self.adjust_balance(customer_id, -total)
+        return applied
 
     def mark_paid(self, order: dict[str, Any], *, announce_update: bool) -> None:
         now = iso(self.emu.clock.now())
@@ -183,6 +208,13 @@ class Orders:
             raise invalid(["body", "order_id"], "Order is not paid.")
         if order["status"] == "refunded":
             raise forbidden("RefundedAlready", "Order is already fully refunded.")
+        # refund/service.py ``create``: benefits of a subscription go with the
+        # subscription (cancel it), never with a refund of one of its orders.
+        if revoke_benefits and order["subscription_id"] is not None:
+            raise bad_request(
+                "Subscription benefits can only be revoked upon cancellation",
+                "RevokeSubscriptionBenefitsProhibited",
+            )
         refundable = order["net_amount"] - order["refunded_amount"]
         if amount > refundable:
             raise invalid(
@@ -222,9 +254,6 @@ class Orders:
         self.emu.emit("order.refunded", self.emu.ser.order(order_id))
         self.emu.emit("order.updated", self.emu.ser.order(order_id))
         if revoke_benefits:
-            sub = self.st.subscriptions.get(order["subscription_id"] or "")
-            if sub is not None and sub["status"] != "canceled":
-                self.emu.subscriptions.revoke(sub, reason=None)
             for grant in list(self.st.grants.values()):
                 if grant["order_id"] == order_id and grant["is_granted"]:
                     self.emu.grants.revoke(grant)

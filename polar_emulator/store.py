@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import random
 import uuid
 from collections.abc import Callable
@@ -46,6 +47,19 @@ def parse_iso(value: str) -> datetime:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
+
+
+def add_interval(start: datetime, interval: str, count: int = 1) -> datetime:
+    """``start`` plus ``count`` intervals; a month keeps the day, clamped to the month's end."""
+    if interval == "day":
+        return start + timedelta(days=count)
+    if interval == "week":
+        return start + timedelta(weeks=count)
+    months = count * (12 if interval == "year" else 1)
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
 
 
 class Clock:

@@ -22,6 +22,7 @@ from .oracle import load
 SHAPES: dict[tuple[str, str], str] = {
     ("GET", "/v1/organizations/"): "ListResourceOrganization",
     ("GET", "/v1/organizations/{id}"): "Organization",
+    ("PATCH", "/v1/organizations/{id}"): "Organization",
     ("GET", "/v1/products/"): "ListResourceProduct",
     ("POST", "/v1/products/"): "Product",
     ("GET", "/v1/products/{id}"): "Product",
@@ -76,6 +77,8 @@ SHAPES: dict[tuple[str, str], str] = {
     ("GET", "/v1/license-keys/{id}"): "LicenseKeyWithActivations",
     ("POST", "/v1/license-keys/validate"): "ValidatedLicenseKey",
     ("POST", "/v1/license-keys/activate"): "LicenseKeyActivationRead",
+    ("POST", "/v1/customer-portal/license-keys/validate"): "ValidatedLicenseKey",
+    ("POST", "/v1/customer-portal/license-keys/activate"): "LicenseKeyActivationRead",
 }
 
 # Routes whose success answer has no schema in the 2026-10 spec, with the status they
@@ -87,6 +90,7 @@ EXEMPT: dict[tuple[str, str], int] = {
     ("DELETE", "/v1/customers/{id}"): 204,
     ("DELETE", "/v1/discounts/{id}"): 204,
     ("POST", "/v1/license-keys/deactivate"): 204,
+    ("POST", "/v1/customer-portal/license-keys/deactivate"): 204,
     ("POST", "/v1/orders/{id}/invoice"): 202,
 }
 
@@ -148,6 +152,9 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     ids = emu.ids
     org = s.call("GET", "/v1/organizations/")["items"][0]
     s.call("GET", f"/v1/organizations/{org['id']}")
+    # the scenario gives one customer two subscriptions: Polar allows it only when told so
+    settings = {**org["subscription_settings"], "allow_multiple_subscriptions": True}
+    s.call("PATCH", f"/v1/organizations/{org['id']}", json={"subscription_settings": settings})
 
     # catalog
     s.call("GET", "/v1/products/")
@@ -249,6 +256,15 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     s.call("POST", "/v1/license-keys/validate", json=key_body)
     activation = s.call("POST", "/v1/license-keys/activate", json={**key_body, "label": "pc"})
     s.call("GET", f"/v1/license-keys/{key['id']}")
+    s.call("POST", "/v1/customer-portal/license-keys/validate", json=key_body)
+    portal = s.call(
+        "POST", "/v1/customer-portal/license-keys/activate", json={**key_body, "label": "mac"}
+    )
+    s.call(
+        "POST",
+        "/v1/customer-portal/license-keys/deactivate",
+        json={**key_body, "activation_id": portal["id"]},
+    )
 
     # usage
     s.call(
