@@ -43,6 +43,7 @@ from .models import (
     DEFAULT_TYPE,
     BenefitGrant,
     Customer,
+    Member,
     Order,
     OrderStatus,
     Subscription,
@@ -303,8 +304,16 @@ class Billable(BillableIdentity):
 
     @property
     def benefit_grants(self) -> models.QuerySet[BenefitGrant]:
-        """Benefits currently granted (not revoked)."""
-        return BenefitGrant.objects.granted().filter(customer__in=self._polar_customer_ids())
+        """Benefits currently granted (not revoked): this billable's own, plus those of
+        the seats it holds as a team member (a member's grant carries its ``member_id``
+        and is the member's, never the billing manager's)."""
+        own = Q(customer__in=self._polar_customer_ids(), member_id__isnull=True)
+        external_id = self.get_polar_external_id()
+        members = Member.objects.filter(
+            Q(external_id=external_id) | Q(holder_external_id=external_id), is_deleted=False
+        )
+        seats = Q(member_id__in=members.values("pk"))
+        return BenefitGrant.objects.granted().filter(own | seats)
 
     def has_benefit(self, benefit: Any) -> bool:
         """Whether the benefit (a Polar benefit id or a Benefit row) is granted now."""

@@ -24,6 +24,7 @@ from .faults import Faults
 from .grants import Grants
 from .license_keys import LicenseKeys
 from .orders import Orders
+from .seats import Seats
 from .seed import DEFAULT_SEED, apply_seed
 from .serializers import Serializer
 from .store import Clock, Store, iso
@@ -35,22 +36,9 @@ API_VERSION = "2026-10"
 SUPPORTED_VERSIONS = frozenset({API_VERSION})
 
 # Webhook types Polar 2026-10 has but the emulator never sends, and why:
-# customer_seat.* and member.* — seat assignment and team members are not modelled
-# (a seat-based subscription only carries a seat count); organization.updated — the one
-# organization is fixed; subscription.migrated — only for subscriptions imported from
-# another billing provider, which cannot happen here.
-NEVER_EMITTED = frozenset(
-    {
-        "customer_seat.assigned",
-        "customer_seat.claimed",
-        "customer_seat.revoked",
-        "member.created",
-        "member.updated",
-        "member.deleted",
-        "organization.updated",
-        "subscription.migrated",
-    }
-)
+# organization.updated — the one organization is fixed; subscription.migrated — only for
+# subscriptions imported from another billing provider, which cannot happen here.
+NEVER_EMITTED = frozenset({"organization.updated", "subscription.migrated"})
 
 
 def _organization(store: Store, now: str) -> dict[str, Any]:
@@ -72,7 +60,10 @@ def _organization(store: Store, now: str) -> dict[str, Any]:
         "sso_enforced": False,
         "default_presentment_currency": "usd",
         "default_tax_behavior": "location",
-        "feature_settings": {},
+        # The member model on (organization.is_member_model_enabled, which
+        # customer_seat/service.py follows); seat-based pricing is always enabled here
+        # (check_seat_feature_enabled never refuses).
+        "feature_settings": {"member_model_enabled": True},
         "subscription_settings": {
             "allow_multiple_subscriptions": True,
             "proration_behavior": "prorate",
@@ -170,6 +161,7 @@ class Emulator:
         self.orders = Orders(self)
         self.grants = Grants(self)
         self.license_keys = LicenseKeys(self)
+        self.seats = Seats(self)
         self.usage = Usage(self)
         self.webhooks = Webhooks(self)
         if not self.store.organization:
@@ -322,7 +314,8 @@ class Emulator:
     def _public_path(path: str) -> bool:
         """Polar's checkout client and license key endpoints need no organization token."""
         p = urlsplit(path).path
-        return p.startswith("/v1/checkouts/client/") or p in (
+        # The seat claim endpoints are public too (customer_seat/endpoints.py: no auth).
+        return p.startswith(("/v1/checkouts/client/", "/v1/customer-seats/claim")) or p in (
             "/v1/license-keys/validate",
             "/v1/license-keys/activate",
             "/v1/license-keys/deactivate",

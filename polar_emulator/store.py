@@ -25,6 +25,8 @@ COLLECTIONS = (
     "events",
     "customer_sessions",
     "customer_meters",
+    "customer_seats",
+    "members",
 )
 
 

@@ -5,6 +5,7 @@ from .customer import Customer, CustomerType
 from .grant import BenefitGrant
 from .order import Order, OrderStatus
 from .refund import Refund
+from .seat import Member, Seat, SeatStatus
 from .subscription import (
     DEFAULT_TYPE,
     SUBSCRIPTION_TYPE_KEY,
@@ -21,11 +22,14 @@ __all__ = [
     "BenefitGrant",
     "Customer",
     "CustomerType",
+    "Member",
     "Order",
     "OrderStatus",
     "Price",
     "Product",
     "Refund",
+    "Seat",
+    "SeatStatus",
     "Subscription",
     "SubscriptionStatus",
     "UsageEvent",
