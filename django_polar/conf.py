@@ -21,11 +21,19 @@ API access
     ORGANIZATION_ID         Polar organization UUID (needed by license-key calls). Default None.
 
 HTTP behaviour
-    TIMEOUT                 Seconds for a whole request (read/write/pool). Default 10.0.
+    TIMEOUT                 Seconds one read or write may wait (not the whole call: see
+                            DEADLINE). Default 10.0.
     CONNECT_TIMEOUT         Seconds to open a connection. Default 5.0.
     MAX_RETRIES             Retries for requests that are safe to repeat. Default 3.
     RETRY_BACKOFF           First backoff in seconds; doubles per retry, with jitter. Default 0.5.
     RETRY_MAX_WAIT          Upper bound for one wait, including Retry-After. Default 30.0.
+    DEADLINE                Seconds one call may take in all (every attempt, wait and slow
+                            byte) in a web request. Default 10.0.
+    RETRY_BUDGET            Seconds one call may spend waiting between attempts (backoff,
+                            Retry-After) in a web request. Default 2.0.
+    BACKGROUND_DEADLINE     DEADLINE inside ``client.background()``: management commands and
+                            tasks. Default 120.0.
+    BACKGROUND_RETRY_BUDGET RETRY_BUDGET inside ``client.background()``. Default 60.0.
 
 Webhooks
     WEBHOOK_SECRET          The endpoint's secret (``whsec_...`` or a legacy one). Default ``""``.
@@ -35,9 +43,19 @@ Webhooks
                             Default ``"inline"``.
     WEBHOOK_MAX_ATTEMPTS    Processing attempts before an event is left failed. Default 5.
 
+Usage metering
+    USAGE_SENDING           How recorded usage reaches Polar once the transaction commits:
+                            ``"task"`` (enqueue one flush per commit on the task backend; with
+                            the immediate backend nothing is enqueued, so no request waits on
+                            Polar: run ``polar_usage flush`` from cron), ``"inline"`` (flush
+                            right after the commit, in the same process: demos and tests) or
+                            ``"cron"`` (only ``polar_usage flush``). Default ``"task"``.
+
 Access and checkout
     PAST_DUE_GRANTS_ACCESS  Whether a ``past_due`` subscription still counts as subscribed.
-                            Default False.
+                            Default False, as on Polar: a failed renewal revokes the
+                            subscription's benefit grants at once (the organization's
+                            revocation grace period is 0 days unless changed).
     BILLABLE_RESOLVER       Dotted path (or callable) ``resolver(request) -> billable | None``.
                             Default None: ``request.user`` when authenticated.
     PRODUCTS                ``{"slug": "<polar product id>"}`` so code and templates use slugs.
@@ -85,10 +103,15 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RETRIES": 3,
     "RETRY_BACKOFF": 0.5,
     "RETRY_MAX_WAIT": 30.0,
+    "DEADLINE": 10.0,
+    "RETRY_BUDGET": 2.0,
+    "BACKGROUND_DEADLINE": 120.0,
+    "BACKGROUND_RETRY_BUDGET": 60.0,
     "WEBHOOK_MAX_BODY_BYTES": 5 * 1024 * 1024,
     "WEBHOOK_TOLERANCE": 300,
     "WEBHOOK_PROCESSING": "inline",
     "WEBHOOK_MAX_ATTEMPTS": 5,
+    "USAGE_SENDING": "task",
     "PAST_DUE_GRANTS_ACCESS": False,
     "BILLABLE_RESOLVER": None,
     "PRODUCTS": {},
@@ -317,9 +340,14 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "MAX_RETRIES": _int_at_least("MAX_RETRIES", 0, "retries"),
     "RETRY_BACKOFF": _non_negative_number("RETRY_BACKOFF"),
     "RETRY_MAX_WAIT": _positive_number("RETRY_MAX_WAIT"),
+    "DEADLINE": _positive_number("DEADLINE"),
+    "RETRY_BUDGET": _non_negative_number("RETRY_BUDGET"),
+    "BACKGROUND_DEADLINE": _positive_number("BACKGROUND_DEADLINE"),
+    "BACKGROUND_RETRY_BUDGET": _non_negative_number("BACKGROUND_RETRY_BUDGET"),
     "WEBHOOK_MAX_BODY_BYTES": _int_at_least("WEBHOOK_MAX_BODY_BYTES", 1, "bytes"),
     "WEBHOOK_TOLERANCE": _positive_number("WEBHOOK_TOLERANCE"),
     "WEBHOOK_PROCESSING": _choice("WEBHOOK_PROCESSING", ("inline", "task")),
+    "USAGE_SENDING": _choice("USAGE_SENDING", ("task", "inline", "cron")),
     "WEBHOOK_MAX_ATTEMPTS": _int_at_least("WEBHOOK_MAX_ATTEMPTS", 1, "attempts"),
     "PAST_DUE_GRANTS_ACCESS": _bool("PAST_DUE_GRANTS_ACCESS"),
     "BILLABLE_RESOLVER": _billable_resolver,

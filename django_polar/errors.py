@@ -41,16 +41,30 @@ def redact_data(value: Any, secrets: Iterable[str | None] = ()) -> Any:
 
 
 class PolarError(Exception):
-    """Base class of everything the client raises."""
+    """Base class of everything the client raises.
+
+    ``retry_after`` is, when known, the seconds after which trying again makes sense
+    (Polar's Retry-After, or the backoff the client stopped at); views answer 503 with it.
+    """
+
+    retry_after: float | None = None
 
 
 class PolarNetworkError(PolarError):
-    """Polar could not be reached (connection refused, DNS, TLS, timeout) after all retries."""
+    """Polar could not be reached (connection refused, DNS, TLS, timeout) within the call's
+    retries, deadline and retry budget."""
 
-    def __init__(self, message: str, *, method: str, path: str) -> None:
+    def __init__(
+        self, message: str, *, method: str, path: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.method = method
         self.path = path
+        self.retry_after = retry_after
+
+
+class PolarTimeoutError(PolarNetworkError):
+    """Polar did not answer within the read timeout or the call's overall deadline."""
 
 
 class PolarAPIError(PolarError):
@@ -134,7 +148,22 @@ class PolarRateLimitError(PolarAPIError):
 
 
 class PolarServerError(PolarAPIError):
-    """5xx: Polar failed; safe requests were already retried."""
+    """5xx: Polar failed; safe requests were already retried (``retry_after``: when to try
+    again, from Retry-After or the backoff the retry budget stopped at)."""
+
+    def __init__(self, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(**kwargs)
+
+
+class PolarUnexpectedResponseError(PolarAPIError):
+    """Polar (or something in front of it: a proxy, a maintenance page) answered with a
+    body that is not the JSON the endpoint returns; ``status`` is the status it came with."""
+
+
+class UnstorableWebhookBody(ValueError):
+    """An authentic webhook body the database cannot hold as JSON (NaN, NUL characters,
+    lone surrogates, absurd nesting): stored as a malformed event instead."""
 
 
 def describe_detail(detail: Any) -> str:
@@ -192,6 +221,12 @@ class ReservedMetadataKeyError(CheckoutError):
     """Metadata used a key the app owns (e.g. the subscription type)."""
 
 
+class RefundNotAllowedError(ValueError):
+    """A refund Polar refuses, caught before asking it: the benefits of a subscription's
+    order can only be revoked by cancelling the subscription (Polar answers 400
+    ``RevokeSubscriptionBenefitsProhibited``)."""
+
+
 class VerificationError(Exception):
     """The request is not an authentic Polar webhook (answer 403)."""
 
@@ -214,3 +249,63 @@ class PacerStopped(Exception):
 
 class StoredRowMissing(Exception):
     """An object the mirror reported written has no row (see ``Syncer._write_checked``)."""
+
+
+class WorkerLost(Exception):
+    """A task worker died (SIGKILL, OOM, a lost machine) while running a webhook task; the
+    task is marked failed with this and ``polar_webhooks retry-failed`` applies the event."""
+
+
+# -- usage, credits, license keys -------------------------------------------------------------
+
+
+class InvalidUsageEvent(ValueError):
+    """A usage event Polar would refuse (its ``EventMetadataInput`` rules), raised when it
+    is recorded so the caller sees the mistake instead of a row that never ingests."""
+
+
+class LicenseKeyError(PolarError):
+    """A license key Polar refused; ``status`` and ``detail`` are Polar's answer."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class LicenseKeyInvalid(LicenseKeyError):
+    """No such key in the organization (mistyped, or another organization's)."""
+
+
+class LicenseKeyRevoked(LicenseKeyError):
+    """The key exists but is no longer active (its benefit grant was revoked or disabled)."""
+
+
+class LicenseKeyExpired(LicenseKeyError):
+    """The key is past its ``expires_at``."""
+
+
+class LicenseKeyLimitReached(LicenseKeyError):
+    """Activation or usage limit reached (``activate`` past ``limit_activations``,
+    ``validate(increment_usage=...)`` past ``limit_usage``)."""
+
+
+class LicenseKeyConditionsMismatch(LicenseKeyError):
+    """The activation exists but was made for other conditions (another machine)."""
+
+
+class AgentTokenError(Exception):
+    """An agent token is unknown, expired or revoked (the message never holds the token)."""
+
+
+class AgentToolError(Exception):
+    """A tool call that cannot succeed: bad arguments, a refused action, or Polar's error.
+
+    The message is what the assistant reads (Polar's own words when Polar refused);
+    ``retry_after`` carries Polar's hint in seconds on a rate limit.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after

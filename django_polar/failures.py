@@ -2,13 +2,16 @@
 
 A customer conflict is a 409 ("contact support"); a Polar state conflict (the object is not
 in the state the action needs any more, e.g. already canceled by a change our mirror had
-not seen yet) a 409 ("reload"); any other Polar failure a 502 ("try again"). The details go
-to the log (already redacted by the client), never to the page.
+not seen yet) a 409 ("reload"); a Polar failure that says when to try again (rate limit,
+outage, timeout: ``retry_after``) a 503 with ``Retry-After``; any other Polar failure a
+502 ("try again"). Never a 500. The details go to the log (already redacted by the
+client), never to the page.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from .errors import CustomerConflictError, PolarAPIError, PolarError
@@ -36,6 +39,7 @@ class FailureAnswer:
 
     status: int
     message: str
+    retry_after: int | None = None  # whole seconds, for the Retry-After header
 
 
 def is_state_conflict(exc: BaseException) -> bool:
@@ -61,4 +65,6 @@ def answer_for_failure(
         logger.warning("%s refused by Polar: %s", action, exc)
         return FailureAnswer(409, STATE_CONFLICT_MESSAGE)
     logger.error("%s failed: %s", action, exc)
+    if exc.retry_after is not None:
+        return FailureAnswer(503, unavailable, max(1, math.ceil(exc.retry_after)))
     return FailureAnswer(502, unavailable)

@@ -6,6 +6,7 @@ share these two pieces so both stay under Polar's rate limit the same way.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -99,7 +100,8 @@ def fetch_concurrently(
                 job = next(pending)
             except StopIteration:
                 return
-            in_flight[pool.submit(fetch, job)] = job
+            # The caller's context (its call budget: background() in commands) goes along.
+            in_flight[pool.submit(contextvars.copy_context().run, fetch, job)] = job
 
     try:
         submit_more()

@@ -112,6 +112,7 @@ def resolve_kinds(names: Iterable[str]) -> list[str]:
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+MAX_SINCE_DAYS = 36_500
 
 
 def parse_since(value: str, *, now: datetime | None = None) -> datetime:
@@ -119,7 +120,13 @@ def parse_since(value: str, *, now: datetime | None = None) -> datetime:
     match = _RELATIVE.match(value)
     if match:
         amount, unit = match.groups()
-        return (now or timezone.now()) - timedelta(**{_UNITS[unit]: int(amount)})
+        try:
+            return (now or timezone.now()) - timedelta(**{_UNITS[unit]: int(amount)})
+        except OverflowError:  # 99999999999d: before year 1
+            raise ValueError(
+                f"--since {value[:30]!r} reaches back before year 1; give a span of at most "
+                f"{MAX_SINCE_DAYS} days, or a date"
+            ) from None
     parsed = parse_datetime(value.strip())
     if parsed is None:
         day = parse_date(value.strip())
@@ -482,15 +489,22 @@ def _refetch_plan(
     def one(getter: str, pk: Any) -> Callable[[PolarClient], list[dict[str, Any]]]:
         return lambda client: [getattr(client, getter)(str(pk))]
 
-    def refund(pk: Any) -> Callable[[PolarClient], list[dict[str, Any]]]:
-        return lambda client: client.get_page("/v1/refunds/", id=str(pk))["items"]
-
     def grants_of(
         customer_id: Any, wanted: set[str]
     ) -> Callable[[PolarClient], list[dict[str, Any]]]:
         def fetch(client: PolarClient) -> list[dict[str, Any]]:
             grants = client.list_benefit_grants(customer_id=str(customer_id))
             return [grant for grant in grants if str(grant.get("id")) in wanted]
+
+        return fetch
+
+    def refund(pk: Any) -> Callable[[PolarClient], list[dict[str, Any]]]:
+        def fetch(client: PolarClient) -> list[dict[str, Any]]:
+            # Polar has no GET /v1/refunds/{id}; the list filters by ``id``
+            # (refund/endpoints.py). Keep only that refund all the same: a page of other
+            # refunds must never be mirrored as this one.
+            items = client.get_page("/v1/refunds/", id=str(pk))["items"]
+            return [item for item in items if str(item.get("id")) == str(pk)]
 
         return fetch
 

@@ -63,18 +63,24 @@ def _with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-def _error(request: HttpRequest, message: str, status: int) -> HttpResponse:
+def _error(
+    request: HttpRequest, message: str, status: int, retry_after: int | None = None
+) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse({"error": message}, status=status)
-    return render(request, "django_polar/error.html", {"message": message}, status=status)
+        response: HttpResponse = JsonResponse({"error": message}, status=status)
+    else:
+        response = render(request, "django_polar/error.html", {"message": message}, status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _failure_page(
     request: HttpRequest, exc: CustomerConflictError | PolarError, action: str, unavailable: str
 ) -> HttpResponse:
-    """The 409/502 page (or JSON) for a failure that came from Polar or the customer link."""
+    """The 409/502/503 page (or JSON) for a failure that came from Polar or the customer link."""
     answer = answer_for_failure(exc, action=action, unavailable=unavailable)
-    return _error(request, answer.message, answer.status)
+    return _error(request, answer.message, answer.status, answer.retry_after)
 
 
 class BillableViewMixin(LoginRequiredMixin):

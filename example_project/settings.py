@@ -130,6 +130,9 @@ POLAR = {
     "SUBSCRIPTION_REQUIRED_URL": "notes:pricing",
     # A member who claims a seat invitation in the app lands on their teams.
     "SEAT_CLAIMED_URL": "notes:teams",
+    # The demo runs tasks inline, so usage is flushed right after each commit (a real
+    # deployment keeps the default "task" with a worker, or runs `polar_usage flush`).
+    "USAGE_SENDING": "inline",
 }
 
 #: The demo emulator keeps its state here between runs of `manage.py demo`.

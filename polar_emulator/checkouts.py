@@ -7,17 +7,58 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from . import discounts
 from .errors import APIError, forbidden, invalid, not_found
-from .store import iso, parse_iso
-from .subscriptions import add_interval, base_amount
-from .validation import Body
+from .store import add_interval, iso, parse_iso
+from .subscriptions import base_amount
+from .validation import Body, address, check_uuid
 
 if TYPE_CHECKING:
     from .core import Emulator
 
-CHECKOUT_TTL = timedelta(hours=1)
+# config.py CHECKOUT_TTL_SECONDS = 60 * 60 * 24: a checkout session lives 24 hours.
+CHECKOUT_TTL = timedelta(hours=24)
+# Fields PATCH /v1/checkouts/{id} shares with the buyer's CheckoutUpdatePublic.
+PUBLIC_UPDATE_FIELDS = frozenset(
+    {
+        "allow_trial",
+        "amount",
+        "customer_billing_address",
+        "customer_billing_name",
+        "customer_email",
+        "customer_name",
+        "customer_tax_id",
+        "is_business_customer",
+        "locale",
+        "product_id",
+        "product_price_id",
+        "seats",
+    }
+)
 ORIGIN_RE = re.compile(r"^https?://[^/\s?#]+$")
 INTERVALS = ("day", "week", "month", "year")
+
+
+def tax_id_needs_country() -> APIError:
+    """checkout/service.py: a tax id is validated against the billing country."""
+    return APIError(
+        422,
+        {
+            "detail": [
+                {
+                    "type": "missing",
+                    "loc": ["body", "customer_billing_address"],
+                    "msg": "Country is required to validate tax ID.",
+                    "input": None,
+                }
+            ]
+        },
+    )
+
+
+def has_street_address(billing_address: dict[str, Any]) -> bool:
+    """kit/address.py ``Address.has_address``."""
+    return any(billing_address[f] for f in ("line1", "line2", "city", "postal_code"))
 
 
 class Checkouts:
@@ -71,8 +112,12 @@ class Checkouts:
             existing = self.emu.customers.by_external_id(external_customer_id)
             customer_id = existing["id"] if existing else None
         discount_id = body.uuid("discount_id")
-        if discount_id is not None and discount_id not in self.st.discounts:
-            raise invalid(["body", "discount_id"], "Discount does not exist.")
+        if discount_id is not None:
+            self.emu.discounts.for_checkout(
+                product_id=products[0]["id"],
+                currency=self.emu.catalog.default_price(products[0])["price_currency"],
+                discount_id=discount_id,
+            )
         embed_origin = body.str("embed_origin")
         if embed_origin is not None and not ORIGIN_RE.match(embed_origin):
             raise invalid(
@@ -85,6 +130,18 @@ class Checkouts:
                 ["body", "subscription_id"],
                 "Upgrading a subscription through a checkout is not supported by the emulator.",
             )
+        billing_address = address(body, "customer_billing_address")
+        tax_id = body.str("customer_tax_id")
+        if tax_id is not None and billing_address is None:
+            raise tax_id_needs_country()
+        require_billing_address = body.bool("require_billing_address", False)
+        # checkout/service.py create: a street address, or a state outside US/CA, given
+        # up front makes the full billing address required.
+        if billing_address is not None and (
+            has_street_address(billing_address)
+            or (billing_address["state"] and billing_address["country"] not in ("US", "CA"))
+        ):
+            require_billing_address = True
         now = self.emu.clock.now()
         checkout_id = self.st.new_id()
         client_secret = self.st.token("polar_c_")
@@ -118,7 +175,7 @@ class Checkouts:
             "organization_id": self.st.organization["id"],
             "discount_id": discount_id,
             "allow_discount_codes": body.bool("allow_discount_codes", True),
-            "require_billing_address": body.bool("require_billing_address", False),
+            "require_billing_address": require_billing_address,
             "is_discount_applicable": True,
             "customer_id": customer_id,
             "is_business_customer": body.bool("is_business_customer", False),
@@ -127,8 +184,8 @@ class Checkouts:
             "customer_email": body.email("customer_email") or (customer or {}).get("email"),
             "customer_ip_address": body.str("customer_ip_address"),
             "customer_billing_name": body.str("customer_billing_name"),
-            "customer_billing_address": None,
-            "customer_tax_id": body.str("customer_tax_id"),
+            "customer_billing_address": billing_address,
+            "customer_tax_id": tax_id,
             "locale": body.str("locale"),
             "payment_method_type": None,
             "payment_processor_metadata": {},
@@ -220,6 +277,12 @@ class Checkouts:
         else:
             seats = None
         value = base_amount(price, seats=seats, amount=amount)
+        # checkout/service.py: changing product drops a discount that does not apply to it.
+        current = self.st.discounts.get(checkout["discount_id"] or "")
+        if current is not None and not discounts.is_applicable(
+            current, product["id"], price["price_currency"]
+        ):
+            checkout["discount_id"] = None
         discount = self.emu.catalog.discount_amount(checkout["discount_id"], value)
         net = value - discount
         tax = net * self.emu.tax_rate_bps // 10000
@@ -296,24 +359,36 @@ class Checkouts:
             if product_id not in checkout["_product_ids"]:
                 raise invalid(["body", "product_id"], "Product is not available in this checkout.")
             product = self.st.products[product_id]
-        if body.get("discount_code") is not None:
+        # checkout/service.py ``_update_checkout``: a code counts only where the checkout
+        # allows codes (otherwise it is ignored), is checked against the product and
+        # currency like a discount id, and an explicit null removes the discount.
+        if checkout["allow_discount_codes"] and body.has("discount_code"):
             code = body.str("discount_code")
-            discount = next(
-                (
-                    d
-                    for d in self.st.discounts.values()
-                    if (d["code"] or "").lower() == code.lower()
-                ),
-                None,
-            )
-            if discount is None or not checkout["allow_discount_codes"]:
-                raise invalid(["body", "discount_code"], "Discount code is invalid.")
-            checkout["discount_id"] = discount["id"]
+            if code is None:
+                checkout["discount_id"] = None
+            else:
+                checkout["discount_id"] = self.emu.discounts.for_checkout(
+                    product_id=product["id"],
+                    currency=self.emu.catalog.default_price(product)["price_currency"],
+                    code=code,
+                )["id"]
         if body.get("allow_trial") is False:
             checkout["allow_trial"] = False
-        for field in ("customer_name", "customer_billing_name", "customer_tax_id", "locale"):
+        for field in ("customer_name", "customer_billing_name", "locale"):
             if body.has(field):
                 checkout[field] = body.str(field)
+        # checkout/service.py update: a given billing address replaces the stored one; a
+        # tax id needs a country to be validated against.
+        billing_address = address(body, "customer_billing_address")
+        if billing_address is not None:
+            checkout["customer_billing_address"] = billing_address
+        if body.has("customer_tax_id"):
+            tax_id = body.str("customer_tax_id")
+            if tax_id is not None and checkout["customer_billing_address"] is None:
+                raise tax_id_needs_country()
+            checkout["customer_tax_id"] = tax_id
+        if body.get("is_business_customer") is False:
+            checkout["customer_tax_id"] = None
         if body.has("customer_email") and body.get("customer_email") is not None:
             checkout["customer_email"] = body.email("customer_email")
         if body.has("is_business_customer") and body.get("is_business_customer") is not None:
@@ -327,10 +402,40 @@ class Checkouts:
             loc="body",
             price_id=body.uuid("product_price_id"),
         )
+        self._check_subscription_uniqueness(checkout)
         checkout["modified_at"] = iso(self.emu.clock.now())
         if announce:
             self.emu.emit("checkout.updated", self.emu.ser.checkout(checkout["id"]))
         return checkout
+
+    def _check_subscription_uniqueness(self, checkout: dict[str, Any]) -> None:
+        """checkout/service.py ``_validate_subscription_uniqueness``: unless the
+        organization allows multiple subscriptions, a customer (known by id, else by
+        email) holding a billable subscription (trialing, active, past_due) cannot buy
+        another recurring product."""
+        if self.emu.organizations.setting("allow_multiple_subscriptions"):
+            return
+        if not self.st.products[checkout["product_id"]]["is_recurring"]:
+            return
+        if checkout["subscription_id"] is not None:
+            return
+        customer_ids: set[str] = set()
+        if checkout["customer_id"]:
+            customer_ids = {checkout["customer_id"]}
+        elif checkout["customer_email"]:
+            email = checkout["customer_email"].lower()
+            customer_ids = {
+                c["id"]
+                for c in self.st.customers.values()
+                if c["deleted_at"] is None and (c["email"] or "").lower() == email
+            }
+        if any(
+            s["customer_id"] in customer_ids and s["status"] in ("trialing", "active", "past_due")
+            for s in self.st.subscriptions.values()
+        ):
+            raise forbidden(
+                "AlreadyActiveSubscriptionError", "You already have an active subscription."
+            )
 
     def expire_if_due(self, checkout: dict[str, Any]) -> bool:
         if (
@@ -352,6 +457,13 @@ class Checkouts:
         self.update_client(checkout, data, announce=False)
         if not checkout["customer_email"] and not checkout["customer_id"]:
             raise invalid(["body", "customer_email"], "Field required", "missing")
+        discount = self.st.discounts.get(checkout["discount_id"] or "")
+        # checkout/service.py ``confirm`` redeems under a lock: a discount that ran out
+        # (or ended) since it was applied is refused.
+        if discount is not None and not discounts.is_redeemable(discount, self.emu.clock.now()):
+            raise invalid(
+                ["body", "discount_id"], "Discount is no longer redeemable.", value=discount["id"]
+            )
         checkout["status"] = "confirmed"
         checkout["modified_at"] = iso(self.emu.clock.now())
         self.emu.emit("checkout.updated", self.emu.ser.checkout(checkout["id"]))
@@ -380,6 +492,11 @@ class Checkouts:
                 trial=trial,
             )
             checkout["subscription_id"] = subscription["id"]
+            # subscription/service.py ``create_or_update_from_checkout``: created, active
+            # (trialing counts: ``_after_subscription_created``) and the extra updated,
+            # all before the order (checkout/service.py ``handle_success``).
+            for kind in ("subscription.created", "subscription.active", "subscription.updated"):
+                self.emu.emit(kind, self.emu.ser.subscription(subscription["id"]))
         amount = 0 if subscription and subscription["status"] == "trialing" else checkout["amount"]
         item = self.emu.orders.item(
             product["name"],
@@ -401,13 +518,10 @@ class Checkouts:
             metadata=metadata,
             paid=True,
         )
-        if checkout["discount_id"] in self.st.discounts:
-            self.st.discounts[checkout["discount_id"]]["redemptions_count"] += 1
-        if subscription is not None:
-            self.emu.emit("subscription.created", self.emu.ser.subscription(subscription["id"]))
-            if subscription["status"] == "active":
-                self.emu.emit("subscription.active", self.emu.ser.subscription(subscription["id"]))
-        self.emu.orders.mark_paid(order, announce_update=False)
+        self.emu.discounts.redeem(checkout["discount_id"])
+        # order/service.py ``_on_order_created``: a paid order also sends order.updated
+        # (the pending -> paid transition) before order.paid.
+        self.emu.orders.mark_paid(order, announce_update=True)
         checkout["status"] = "succeeded"
         checkout["modified_at"] = iso(self.emu.clock.now())
         self.emu.emit("checkout.updated", self.emu.ser.checkout(checkout["id"]))
@@ -425,34 +539,100 @@ class Checkouts:
         return confirmed
 
     def _customer_for(self, checkout: dict[str, Any]) -> dict[str, Any]:
+        """checkout/service.py ``_create_or_update_customer``: the checkout's customer, else
+        the customer with the buyer's email (who keeps their own ``external_id`` and gets
+        no customer session: the email alone proves nothing), else a new customer with
+        the checkout's ``external_customer_id``. The billing details typed at checkout
+        are stored on the customer."""
         customers = self.emu.customers
         customer = self.st.customers.get(checkout["customer_id"] or "")
-        if customer is None and checkout["external_customer_id"]:
-            customer = customers.by_external_id(checkout["external_customer_id"])
-        if customer is None and checkout["customer_email"]:
-            customer = customers.by_email(checkout["customer_email"])
-            if (
-                customer is not None
-                and checkout["external_customer_id"]
-                and customer["external_id"] is None
-            ):
-                customer["external_id"] = checkout["external_customer_id"]
-                customer["modified_at"] = iso(self.emu.clock.now())
-                self.emu.emit("customer.updated", self.emu.ser.customer(customer["id"]))
+        checkout["_customer_session"] = True
         if customer is None:
-            return customers.insert(
+            customer = customers.by_email(checkout["customer_email"])
+            if customer is not None:
+                checkout["_customer_session"] = False
+            elif checkout["external_customer_id"] and customers.by_external_id(
+                checkout["external_customer_id"]
+            ):
+                raise APIError(
+                    422,
+                    {
+                        "error": "CheckoutCustomerExternalIdMismatch",
+                        "detail": "A customer with this external ID already exists "
+                        "but with a different email address.",
+                    },
+                )
+        if customer is None:
+            customer = customers.insert(
                 email=checkout["customer_email"],
-                name=checkout["customer_name"],
+                name=checkout["customer_billing_name"] or checkout["customer_name"],
                 external_id=checkout["external_customer_id"],
                 metadata=checkout["customer_metadata"],
+                billing_address=checkout["customer_billing_address"],
+                tax_id=checkout["customer_tax_id"],
+                locale=checkout["locale"],
             )
-        if checkout["customer_metadata"]:
-            merged = {**customer["metadata"], **checkout["customer_metadata"]}
-            if merged != customer["metadata"]:
-                customer["metadata"] = merged
-                customer["modified_at"] = iso(self.emu.clock.now())
-                self.emu.emit("customer.updated", self.emu.ser.customer(customer["id"]))
+            if checkout["customer_billing_name"]:
+                customer["billing_name"] = checkout["customer_billing_name"]
+            return customer
+        before = dict(customer)
+        name = checkout["customer_billing_name"] or checkout["customer_name"]
+        if customer["name"] is None and name is not None:
+            customer["name"] = name
+        if checkout["customer_billing_name"] is not None:
+            customer["billing_name"] = checkout["customer_billing_name"]
+        if checkout["customer_billing_address"] is not None:
+            customer["billing_address"] = checkout["customer_billing_address"]
+        if checkout["customer_tax_id"] is not None:
+            customer["tax_id"] = [checkout["customer_tax_id"], None]
+        if checkout["locale"] is not None:
+            customer["locale"] = checkout["locale"]
+        customer["metadata"] = {**customer["metadata"], **checkout["customer_metadata"]}
+        if customer != before:
+            customer["modified_at"] = iso(self.emu.clock.now())
+            self.emu.emit("customer.updated", self.emu.ser.customer(customer["id"]))
         return customer
+
+    # server-side update (PATCH /v1/checkouts/{id}) -----------------------------------
+    def update(self, checkout: dict[str, Any], data: Any) -> dict[str, Any]:
+        """``CheckoutUpdate``: what the buyer may change plus the merchant's own fields
+        (checkout/service.py ``update``)."""
+        self._check_open(checkout)
+        body = Body(data)
+        if body.has("discount_code"):
+            raise invalid(
+                ["body", "discount_code"], "Extra inputs are not permitted", "extra_forbidden"
+            )
+        if body.has("discount_id"):
+            discount_id = body.uuid("discount_id")
+            if discount_id is not None and discount_id not in self.st.discounts:
+                raise invalid(["body", "discount_id"], "Discount does not exist.")
+            checkout["discount_id"] = discount_id
+        for field in ("metadata", "customer_metadata"):
+            if body.has(field):
+                checkout[field] = body.metadata(field, allow_float=field == "metadata") or {}
+        for field in ("allow_discount_codes", "require_billing_address"):
+            if body.get(field) is not None:
+                checkout[field] = body.bool(field)
+        for field in ("success_url", "return_url"):
+            if body.has(field):
+                checkout[field] = body.url(field)
+        if body.has("customer_ip_address"):
+            checkout["customer_ip_address"] = body.str("customer_ip_address")
+        if body.has("embed_origin"):
+            origin = body.str("embed_origin")
+            if origin is not None and not ORIGIN_RE.match(origin):
+                raise invalid(
+                    ["body", "embed_origin"],
+                    "Value error, embed_origin must be an origin like https://example.com.",
+                )
+            checkout["embed_origin"] = origin
+        if body.has("trial_interval"):
+            checkout["trial_interval"] = body.choice("trial_interval", INTERVALS)
+        if body.has("trial_interval_count"):
+            checkout["trial_interval_count"] = body.int("trial_interval_count", ge=1, le=1000)
+        public = {k: v for k, v in body.data.items() if k in PUBLIC_UPDATE_FIELDS}
+        return self.update_client(checkout, public)
 
     # checkout links ---------------------------------------------------------------
     def create_link(self, data: Any) -> dict[str, Any]:
@@ -494,9 +674,56 @@ class Checkouts:
         self.st.checkout_links[link["id"]] = link
         return link
 
+    def get_link(self, link_id: str) -> dict[str, Any]:
+        link = self.st.checkout_links.get(check_uuid(link_id, ["path", "id"]))
+        if link is None or link.get("_deleted"):
+            raise not_found("Checkout link not found")
+        return link
+
+    def update_link(self, link: dict[str, Any], data: Any) -> dict[str, Any]:
+        """``CheckoutLinkUpdate`` (checkout_link/service.py ``update``): the products, if
+        given, must exist and be live; other fields change when sent."""
+        body = Body(data)
+        if body.get("products") is not None:
+            ids = body.uuids("products", min_items=1)
+            self._products(ids)
+            link["_product_ids"] = ids
+        if body.has("discount_id"):
+            discount_id = body.uuid("discount_id")
+            if discount_id is not None and discount_id not in self.st.discounts:
+                raise invalid(["body", "discount_id"], "Discount does not exist.")
+            link["discount_id"] = discount_id
+        if body.has("metadata"):
+            link["metadata"] = body.metadata() or {}
+        for field in ("success_url", "return_url"):
+            if body.has(field):
+                link[field] = body.url(field)
+        if body.has("label"):
+            link["label"] = body.str("label")
+        for field in ("allow_discount_codes", "require_billing_address"):
+            if body.get(field) is not None:
+                link[field] = body.bool(field)
+        if body.has("trial_interval"):
+            link["trial_interval"] = body.choice("trial_interval", INTERVALS)
+        if body.has("trial_interval_count"):
+            link["trial_interval_count"] = body.int("trial_interval_count", ge=1, le=1000)
+        if body.has("seats"):
+            link["seats"] = body.int("seats", ge=1, le=10000)
+        link["modified_at"] = iso(self.emu.clock.now())
+        return link
+
+    def delete_link(self, link: dict[str, Any]) -> None:
+        """Soft delete: the link's URL stops opening checkouts."""
+        link["_deleted"] = True
+        link["modified_at"] = iso(self.emu.clock.now())
+
     def open_link(self, client_secret: str, *, embed_origin: str | None = None) -> dict[str, Any]:
         link = next(
-            (k for k in self.st.checkout_links.values() if k["client_secret"] == client_secret),
+            (
+                k
+                for k in self.st.checkout_links.values()
+                if k["client_secret"] == client_secret and not k.get("_deleted")
+            ),
             None,
         )
         if link is None:
@@ -518,4 +745,13 @@ class Checkouts:
                 data[key] = link[key]
         if embed_origin is not None:
             data["embed_origin"] = embed_origin
+        # checkout/service.py ``checkout_link_create``: a link's discount that is no
+        # longer valid is ignored, the checkout opens without it.
+        product = self.st.products[link["_product_ids"][0]]
+        if link["discount_id"] is not None and not self.emu.discounts.usable(
+            self.st.discounts.get(link["discount_id"]),
+            product["id"],
+            self.emu.catalog.default_price(product)["price_currency"],
+        ):
+            del data["discount_id"]
         return self.create(data, link=link)

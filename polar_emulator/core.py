@@ -19,26 +19,31 @@ from .bulk import bulk_seed
 from .catalog import Catalog
 from .checkouts import Checkouts
 from .customers import Customers
+from .discounts import Discounts
+from .dunning import Dunning
 from .errors import APIError, invalid, too_many_requests, unauthorized
 from .faults import Faults
 from .grants import Grants
 from .license_keys import LicenseKeys
 from .orders import Orders
+from .organizations import DEFAULT_SUBSCRIPTION_SETTINGS, Organizations
+from .payments import Payments
 from .seats import Seats
 from .seed import DEFAULT_SEED, apply_seed
 from .serializers import Serializer
 from .store import Clock, Store, iso
 from .subscriptions import Subscriptions
 from .usage import Usage
+from .webhook_endpoints import WebhookEndpoints
 from .webhooks import Endpoint, Target, Webhooks
 
 API_VERSION = "2026-10"
 SUPPORTED_VERSIONS = frozenset({API_VERSION})
 
 # Webhook types Polar 2026-10 has but the emulator never sends, and why:
-# organization.updated — the one organization is fixed; subscription.migrated — only for
-# subscriptions imported from another billing provider, which cannot happen here.
-NEVER_EMITTED = frozenset({"organization.updated", "subscription.migrated"})
+# subscription.migrated — only for subscriptions imported from another billing provider,
+# which cannot happen here.
+NEVER_EMITTED = frozenset({"subscription.migrated"})
 
 
 def _organization(store: Store, now: str) -> dict[str, Any]:
@@ -64,13 +69,7 @@ def _organization(store: Store, now: str) -> dict[str, Any]:
         # customer_seat/service.py follows); seat-based pricing is always enabled here
         # (check_seat_feature_enabled never refuses).
         "feature_settings": {"member_model_enabled": True},
-        "subscription_settings": {
-            "allow_multiple_subscriptions": True,
-            "proration_behavior": "prorate",
-            "benefit_revocation_grace_period": 0,
-            "prevent_trial_abuse": False,
-            "allow_customer_updates": True,
-        },
+        "subscription_settings": dict(DEFAULT_SUBSCRIPTION_SETTINGS),
         "customer_email_settings": {
             k: True
             for k in (
@@ -154,16 +153,21 @@ class Emulator:
         self._dirty_customers: list[str] = []
         self._depth = 0
         self.ser = Serializer(self)
+        self.organizations = Organizations(self)
         self.catalog = Catalog(self)
+        self.discounts = Discounts(self)
         self.customers = Customers(self)
         self.checkouts = Checkouts(self)
         self.subscriptions = Subscriptions(self)
+        self.dunning = Dunning(self)
         self.orders = Orders(self)
         self.grants = Grants(self)
         self.license_keys = LicenseKeys(self)
         self.seats = Seats(self)
         self.usage = Usage(self)
+        self.payments = Payments(self)
         self.webhooks = Webhooks(self)
+        self.webhook_endpoints = WebhookEndpoints(self)
         if not self.store.organization:
             self.store.organization = _organization(self.store, iso(self.clock.now()))
         self.clock.listeners.append(self.tick)
@@ -221,6 +225,12 @@ class Emulator:
         """Deliver signed events to a URL (real HTTP POST) or a callable(body, headers) -> status."""
         return self.webhooks.add_endpoint(target, secret=secret, scheme=scheme, events=events)
 
+    def route_webhook_url(self, url: str, target: Target) -> None:
+        """An endpoint made through ``POST /v1/webhooks/endpoints`` (Polar accepts public
+        https URLs only) delivers to ``target`` (a local URL or a callable) instead of
+        its URL: the emulator sends nothing off this machine."""
+        self.webhooks.route(url, target)
+
     def deliver(self, *, force: bool = False) -> int:
         """Flush due webhook deliveries (``force``: ignore retry backoff). Returns successes."""
         return self.webhooks.deliver(force=force)
@@ -229,6 +239,7 @@ class Emulator:
     def tick(self) -> None:
         """Apply everything the clock made due: renewals, period ends, trials, expiries."""
         with self.action():
+            self.orders.run_jobs()
             for _ in range(10000):
                 for checkout in list(self.store.checkouts.values()):
                     self.checkouts.expire_if_due(checkout)
@@ -300,10 +311,11 @@ class Emulator:
         elif method in ("POST", "PATCH", "PUT"):
             data = None
         with self.action():
+            self.orders.run_jobs()
             if (
                 data is None
                 and method in ("POST", "PATCH")
-                and not parts.path.endswith(("/confirm", "/invoice"))
+                and not parts.path.endswith(("/confirm", "/invoice", "/redeliver", "/secret"))
             ):
                 raise invalid(["body"], "Field required", "missing")
             return api.dispatch(
@@ -312,13 +324,16 @@ class Emulator:
 
     @staticmethod
     def _public_path(path: str) -> bool:
-        """Polar's checkout client and license key endpoints need no organization token."""
+        """Polar's checkout client endpoints, and the customer portal's license key
+        validate, activate and deactivate (customer_portal/endpoints/license_keys.py), need
+        no token. The organization's license key validate, activate and deactivate do: a
+        token with ``license_keys:write`` (license_key/endpoints.py, ``LicenseKeysWrite``)."""
         p = urlsplit(path).path
         # The seat claim endpoints are public too (customer_seat/endpoints.py: no auth).
         return p.startswith(("/v1/checkouts/client/", "/v1/customer-seats/claim")) or p in (
-            "/v1/license-keys/validate",
-            "/v1/license-keys/activate",
-            "/v1/license-keys/deactivate",
+            "/v1/customer-portal/license-keys/validate",
+            "/v1/customer-portal/license-keys/activate",
+            "/v1/customer-portal/license-keys/deactivate",
         )
 
     def transport(self) -> httpx.BaseTransport:
@@ -397,8 +412,13 @@ class Emulator:
         amount: int | None = None,
         seats: int | None = None,
         discount_code: str | None = None,
+        billing_address: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Press Pay on the hosted checkout; returns the checkout as the API shows it."""
+        """Press Pay on the hosted checkout; returns the checkout as the API shows it.
+
+        Polar's page cannot be paid without a billing country when a payment form is
+        shown (checkout/service.py ``_get_required_confirm_fields``), so the buyer gives
+        ``billing_address`` or, by default, ``{"country": "US"}``."""
         body: dict[str, Any] = {}
         for key, value in (
             ("customer_email", email),
@@ -411,6 +431,12 @@ class Emulator:
                 body[key] = value
         with self.action():
             checkout = self.checkouts.resolve(checkout_id_or_client_secret)
+            if billing_address is not None:
+                body["customer_billing_address"] = billing_address
+            elif checkout["customer_billing_address"] is None and checkout.get(
+                "is_payment_form_required"
+            ):
+                body["customer_billing_address"] = {"country": "US"}
             self.checkouts.confirm(checkout, body)
             return self.ser.checkout(checkout["id"])
 
@@ -462,10 +488,30 @@ class Emulator:
             )
             return self.ser.subscription(subscription_id)
 
-    def fail_next_renewal(self, subscription_id: str) -> None:
-        """The next renewal payment of this subscription is declined -> past_due."""
+    def configure_organization(
+        self,
+        *,
+        subscription_settings: dict[str, Any] | None = None,
+        feature_settings: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Change the organization's settings as the dashboard does (given keys replace
+        the current ones), e.g. ``subscription_settings={"allow_multiple_subscriptions":
+        True}`` or ``feature_settings={"reset_proration_behavior_enabled": True}``."""
         with self.action():
-            self.subscriptions.get(subscription_id)["_fail_next_renewal"] = True
+            self.organizations.configure(
+                subscription_settings=subscription_settings, feature_settings=feature_settings
+            )
+            return self.ser.organization()
+
+    def fail_next_renewal(self, subscription_id: str, *, failed_retries: int | None = None) -> None:
+        """The next renewal payment of this subscription is declined -> past_due, and
+        Polar's dunning retries (2, 7, 14, 21 days later) decline too: all of them
+        (``None``, until ``recover_subscription``; after the last the subscription is
+        revoked) or the first ``failed_retries`` ones, the next succeeding."""
+        with self.action():
+            sub = self.subscriptions.get(subscription_id)
+            sub["_fail_next_renewal"] = True
+            sub["_declines"] = failed_retries
 
     def recover_subscription(self, subscription_id: str) -> dict[str, Any]:
         """A past_due subscription's customer updates their card: pending renewal is paid."""

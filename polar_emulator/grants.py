@@ -101,7 +101,12 @@ class Grants:
             return {"files": list(benefit["properties"]["files"])}
         if kind == "meter_credit":
             props = benefit["properties"]
-            self.emu.usage.credit(grant["customer_id"], props["meter_id"], props["units"])
+            self.emu.usage.credit(
+                grant["customer_id"],
+                props["meter_id"],
+                props["units"],
+                rollover=props.get("rollover", False),
+            )
             return {
                 "last_credited_meter_id": props["meter_id"],
                 "last_credited_units": props["units"],
@@ -134,7 +139,13 @@ class Grants:
         previous = dict(grant["properties"])
         if benefit["type"] == "meter_credit":
             props = benefit["properties"]
-            self.emu.usage.credit(grant["customer_id"], props["meter_id"], props["units"])
+            self.emu.usage.cycle_credit(
+                grant["customer_id"],
+                props["meter_id"],
+                props["units"],
+                rollover=props.get("rollover", False),
+                last_credited_at=previous.get("last_credited_at") or grant["granted_at"],
+            )
             grant["properties"] = {
                 **previous,
                 "last_credited_units": props["units"],
@@ -183,11 +194,9 @@ class Grants:
 
     def product_benefits_changed(self, product: dict[str, Any], before: list[str]) -> None:
         for sub in self.st.subscriptions.values():
-            if sub["product_id"] == product["id"] and sub["status"] in (
-                "active",
-                "trialing",
-                "past_due",
-            ):
+            # subscription/service.py ``enqueue_benefits_grants``: only an active
+            # (trialing or active) subscription holds grants.
+            if sub["product_id"] == product["id"] and sub["status"] in ("active", "trialing"):
                 self.sync_subscription(sub)
         added = [b for b in product["_benefit_ids"] if b not in before]
         for order in self.st.orders.values():

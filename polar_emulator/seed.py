@@ -3,7 +3,9 @@
 Format (a dict, or the same as JSON)::
 
     {
-      "organization": {"name": "Acme", "slug": "acme"},            # optional
+      "organization": {"name": "Acme", "slug": "acme",             # optional
+                       "subscription_settings": {"allow_multiple_subscriptions": True},
+                       "feature_settings": {"reset_proration_behavior_enabled": True}},
       "meters": [{"key": "api-calls", "name": "API calls",
                   "event": "api_call",                              # or "filter": {...Polar Filter...}
                   "aggregation": "count"}],                         # or {"func": "sum", "property": "tokens"}
@@ -167,6 +169,12 @@ def apply_seed(emu: Emulator, seed: dict[str, Any]) -> dict[str, str]:
         emu.store.organization.update(
             {k: v for k, v in org.items() if k in ("name", "slug", "email", "website")}
         )
+        if org.get("subscription_settings") or org.get("feature_settings"):
+            emu.organizations.configure(
+                subscription_settings=org.get("subscription_settings"),
+                feature_settings=org.get("feature_settings"),
+                announce=False,
+            )
     for meter in seed.get("meters", []):
         aggregation = meter.get("aggregation", "count")
         if isinstance(aggregation, str):

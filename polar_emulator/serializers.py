@@ -176,7 +176,9 @@ class Serializer:
         subs = [
             s
             for s in self.st.subscriptions.values()
-            if s["customer_id"] == customer_id and s["status"] in ("active", "trialing", "past_due")
+            # customer/service.py ``get_state``: ``list_active_by_customer``, i.e.
+            # trialing and active only (models/subscription.py ``active_statuses``).
+            if s["customer_id"] == customer_id and s["status"] in ("active", "trialing")
         ]
         out["active_subscriptions"] = [self.state_subscription(s) for s in subs]
         grants = [
@@ -236,8 +238,10 @@ class Serializer:
         )
         out = {k: s.get(k) for k in keys}
         out["metadata"] = dict(s["metadata"])
-        # 2026-10 reports access, not billing status: past_due subscriptions are "disabled".
-        out["status"] = "disabled" if s["status"] == "past_due" else "granted"
+        # polar-sdk 1.0.2 reads an access status ("granted"/"disabled"), the server a
+        # billing one ("active"/"trialing"): only granting subscriptions are listed, so
+        # "granted" (docs/emulator.md, "Customer state").
+        out["status"] = "granted"
         out["custom_field_data"] = {}
         out["meters"] = [
             {

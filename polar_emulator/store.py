@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import random
 import uuid
 from collections.abc import Callable
@@ -27,6 +28,9 @@ COLLECTIONS = (
     "customer_meters",
     "customer_seats",
     "members",
+    "payments",
+    "payment_methods",
+    "jobs",
 )
 
 
@@ -50,6 +54,19 @@ def parse_iso(value: str) -> datetime:
     return dt.astimezone(UTC)
 
 
+def add_interval(start: datetime, interval: str, count: int = 1) -> datetime:
+    """``start`` plus ``count`` intervals; a month keeps the day, clamped to the month's end."""
+    if interval == "day":
+        return start + timedelta(days=count)
+    if interval == "week":
+        return start + timedelta(weeks=count)
+    months = count * (12 if interval == "year" else 1)
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
+
+
 class Clock:
     """The emulator's time source.
 
@@ -69,6 +86,12 @@ class Clock:
         if self.frozen:
             return self._frozen_at
         return datetime.now(UTC) + self._offset
+
+    def freeze(self) -> datetime:
+        """Stop the running clock where it is: from now on only ``advance`` moves it."""
+        self._frozen_at = self.now()
+        self.frozen = True
+        return self._frozen_at
 
     def advance(self, **delta: float) -> datetime:
         """Jump forward (``days=31``, ``hours=2``...) and let the emulator catch up."""

@@ -3,12 +3,12 @@ past due, pause/resume — each announcing the webhooks Polar sends, in Polar's 
 
 from __future__ import annotations
 
-import calendar
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .errors import APIError, forbidden, invalid, not_found
-from .store import iso, parse_iso
+from . import discounts
+from .errors import APIError, bad_request, forbidden, invalid, not_found
+from .store import add_interval, iso, parse_iso
 from .validation import Body
 
 if TYPE_CHECKING:
@@ -25,18 +25,8 @@ CANCEL_REASONS = (
     "other",
 )
 PRORATIONS = ("invoice", "prorate", "next_period", "reset")
-
-
-def add_interval(start: datetime, interval: str, count: int = 1) -> datetime:
-    if interval == "day":
-        return start + timedelta(days=count)
-    if interval == "week":
-        return start + timedelta(weeks=count)
-    months = count * (12 if interval == "year" else 1)
-    month_index = start.month - 1 + months
-    year, month = start.year + month_index // 12, month_index % 12 + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
-    return start.replace(year=year, month=month, day=day)
+# models/subscription.py SubscriptionStatus.billable_statuses()
+BILLABLE = ("trialing", "active", "past_due")
 
 
 def seat_price(price: dict[str, Any], seats: int) -> int:
@@ -152,6 +142,9 @@ class Subscriptions:
             "_prices": [dict(p) for p in prices],
             "_pending_update": None,
             "_fail_next_renewal": False,
+            # subscription/service.py ``create_or_update_from_checkout``: a discount counts
+            # its cycles from the first billed one (now, unless a trial comes first).
+            "_discount_applied_at": iso(now) if discount_id and not trial else None,
             "_proration_due": 0,
             "_pending_order_id": None,
         }
@@ -160,6 +153,61 @@ class Subscriptions:
         for price_meter in sub["_prices"]:
             if price_meter["amount_type"] == "metered_unit":
                 self.emu.usage.reset(customer_id, price_meter["meter_id"])
+        return sub
+
+    def create_free(self, data: Any) -> dict[str, Any]:
+        """POST /v1/subscriptions/ (subscription/service.py ``create``): a free recurring
+        product only (a paid one needs a checkout), for an existing customer by id or
+        external id. Active at once; webhooks subscription.created, subscription.active,
+        subscription.updated; benefits granted; no order."""
+        body = Body(data)
+        product_id = body.uuid("product_id", required=True)
+        if body.has("customer_id"):
+            customer_field, customer_value = "customer_id", body.uuid("customer_id", required=True)
+        elif body.has("external_customer_id"):
+            customer_field = "external_customer_id"
+            customer_value = body.str("external_customer_id", required=True, nullable=False)
+        else:
+            raise invalid(["body", "customer_id"], "Field required", "missing")
+        metadata = body.metadata() or {}
+        product = self.st.products.get(product_id)
+        if product is None:
+            raise invalid(["body", "product_id"], "Product does not exist.", value=product_id)
+        if not product["is_recurring"]:
+            raise invalid(
+                ["body", "product_id"], "Product is not a recurring product.", value=product_id
+            )
+        price = self.emu.catalog.default_price(product)
+        # models/product_price.py: only a fixed price of 0 ``is_free``.
+        if price["amount_type"] != "fixed" or price["price_amount"] != 0:
+            raise invalid(
+                ["body", "product_id"],
+                "Product is not free. The customer should go through a checkout "
+                "to create a paid subscription.",
+                value=product_id,
+            )
+        customer = (
+            self.st.customers.get(customer_value)
+            if customer_field == "customer_id"
+            else self.emu.customers.by_external_id(customer_value)
+        )
+        if customer is None or customer["deleted_at"] is not None:
+            raise invalid(
+                ["body", customer_field], "Customer does not exist.", value=customer_value
+            )
+        sub = self.create(
+            customer_id=customer["id"],
+            product=product,
+            price=price,
+            amount=0,
+            seats=None,
+            checkout_id=None,
+            discount_id=None,
+            metadata=metadata,
+            trial=None,
+        )
+        self._emit("subscription.created", "subscription.active", "subscription.updated", sub=sub)
+        self.emu.grants.grant_subscription(sub)
         return sub
 
     # PATCH ------------------------------------------------------------------------
@@ -222,17 +270,18 @@ class Subscriptions:
         trial_end = body.get("trial_end")
         metadata = body.metadata()
         proration = body.choice("proration_behavior", PRORATIONS)
+        if discount_id is not None:
+            self._require_live(sub)
+            self.emu.discounts.for_subscription(sub, discount_id, product_id or sub["product_id"])
         if product_id is not None:
             self.change(sub, product_id=product_id, proration=proration)
         if discount_id is not None:
-            self._require_live(sub)
-            if discount_id not in self.st.discounts:
-                raise invalid(["body", "discount_id"], "Discount does not exist.")
-            sub["discount_id"] = discount_id
+            self._set_discount(sub, discount_id)
+            self.emu.discounts.redeem(discount_id)
         # An explicit null removes the discount (SubscriptionUpdateBase.discount_id).
         removes_discount = body.has("discount_id") and discount_id is None
         if removes_discount:
-            sub["discount_id"] = None
+            self._set_discount(sub, None)
         if trial_end is not None:
             self._require_live(sub)
             if trial_end == "now":
@@ -282,9 +331,12 @@ class Subscriptions:
         self._emit("subscription.updated", "subscription.canceled", sub=sub)
 
     def uncancel(self, sub: dict[str, Any]) -> None:
-        self._require_live(sub)
-        if not sub["cancel_at_period_end"]:
-            return
+        # subscription/service.py uncancel: an ended subscription is 410 ResourceUnavailable;
+        # one not set to cancel (can_uncancel) is 400 BadRequest.
+        if sub["ended_at"]:
+            raise APIError(410, {"error": "ResourceUnavailable", "detail": "Unavailable"})
+        if not sub["cancel_at_period_end"] or sub["status"] not in BILLABLE:
+            raise bad_request("Bad request")
         sub.update(
             cancel_at_period_end=False,
             canceled_at=None,
@@ -300,22 +352,26 @@ class Subscriptions:
     ) -> None:
         self._require_live(sub)
         now = iso(self.emu.clock.now())
-        was_scheduled = sub["cancel_at_period_end"]
+        # subscription/service.py _perform_cancellation sets canceled_at to now even when a
+        # cancellation was already scheduled, and _after_subscription_updated then sends
+        # subscription.canceled (revoked=True) before subscription.revoked in both cases.
         sub.update(
             status="canceled",
             cancel_at_period_end=False,
-            canceled_at=sub["canceled_at"] or now,
+            canceled_at=now,
             ends_at=now,
             ended_at=now,
+            pause_at_period_end=False,
+            resumes_at=None,
             modified_at=now,
         )
         if reason is not None:
             sub["customer_cancellation_reason"] = reason
         if comment is not None:
             sub["customer_cancellation_comment"] = comment
-        events = ["subscription.updated"] + ([] if was_scheduled else ["subscription.canceled"])
-        self._emit(*events, "subscription.revoked", sub=sub)
+        self._emit("subscription.updated", "subscription.canceled", "subscription.revoked", sub=sub)
         self.emu.grants.revoke_subscription(sub)
+        self.emu.dunning.void_pending(sub)
 
     def end_at_period_end(self, sub: dict[str, Any]) -> None:
         end = sub["current_period_end"]
@@ -342,7 +398,8 @@ class Subscriptions:
                 "AlreadyCanceledSubscription",
                 "This subscription is already canceled or will be at the end of the period.",
             )
-        proration = proration or self.st.organization["subscription_settings"]["proration_behavior"]
+        self.emu.organizations.check_proration(proration, ["body", "proration_behavior"])
+        proration = proration or self.emu.organizations.setting("proration_behavior")
         product = self.st.products[sub["product_id"]]
         if product_id is not None:
             chosen = self.st.products.get(product_id)
@@ -403,52 +460,123 @@ class Subscriptions:
             self._touch(sub)
             self._emit("subscription.updated", sub=sub)
             return
-        old_amount = sub["amount"]
+        was_trialing = sub["status"] == "trialing"
+        old_product = self.st.products[sub["product_id"]]
+        old_amount, old_start = sub["amount"], parse_iso(sub["current_period_start"])
+        old_end = parse_iso(sub["current_period_end"])
+        old_price_id = sub["_prices"][0]["id"]
+        # subscription/update.py ``_generate_product_subscription_update``: an interval
+        # change (or ``reset``) starts a new cycle now, of the new product's interval.
+        interval_changed = (
+            product["recurring_interval"],
+            product["recurring_interval_count"] or 1,
+        ) != (
+            sub["recurring_interval"],
+            sub["recurring_interval_count"],
+        )
+        resets_cycle = proration == "reset" or interval_changed
         self._apply(sub, product, price, new_amount, new_seats)
-        if proration == "reset":
+        if was_trialing:
+            # subscription/service.py ``update_product`` / ``_resolve_trial_end``: the
+            # trial follows the new product's trial from the trial start; a product
+            # without one (or one already over) ends the trial now and bills a cycle.
+            trial_end = self._resolved_trial_end(sub, product) if product_id else sub["trial_end"]
+            if trial_end is None:
+                sub["trial_end"] = sub["current_period_end"] = iso(now)
+                self.emu.grants.sync_subscription(sub)
+                self.convert_trial(sub, at=now)
+                return
+            sub["trial_end"] = sub["current_period_end"] = trial_end
+            self._emit("subscription.updated", sub=sub)
+            self.emu.grants.sync_subscription(sub)
+            return
+        if resets_cycle:
             sub["current_period_start"] = iso(now)
             sub["current_period_end"] = iso(
                 add_interval(now, sub["recurring_interval"], sub["recurring_interval_count"])
             )
             self._meter_period(sub)
         self._emit("subscription.updated", sub=sub)
-        start, end = parse_iso(sub["current_period_start"]), parse_iso(sub["current_period_end"])
-        if proration == "reset":
-            self._bill(
-                sub,
-                [
-                    self.emu.orders.item(
-                        product["name"],
-                        new_amount,
-                        price_id=price["id"],
-                        start=iso(start),
-                        end=iso(end),
-                    )
-                ],
-                "subscription_update",
-            )
-        elif sub["status"] == "active":
-            fraction = max((end - now) / (end - start), 0) if end > start else 0
-            delta = round((new_amount - old_amount) * fraction)
-            if proration == "invoice" and delta > 0:
-                label = f"Remaining time on {product['name']}"
-                self._bill(
-                    sub,
-                    [
-                        self.emu.orders.item(
-                            label,
-                            delta,
-                            price_id=price["id"],
-                            proration=True,
-                            start=iso(now),
-                            end=iso(end),
-                        )
-                    ],
-                    "subscription_update",
-                )
-            elif proration == "prorate":
-                sub["_proration_due"] += delta
+        end = parse_iso(sub["current_period_end"])
+        items = self._proration_items(
+            sub,
+            old_product=old_product,
+            old_amount=old_amount,
+            old_price_id=old_price_id,
+            old_period=(old_start, old_end),
+            new_amount=new_amount,
+            price=price,
+            credit_unused=proration != "reset",
+            new_period=(parse_iso(sub["current_period_start"]), end),
+        )
+        # ``update_product``: ``invoice`` and ``reset`` (immediate) or an interval change
+        # bill at once, credits included (a negative total credits the customer's
+        # balance); ``prorate`` carries the difference to the next renewal.
+        if items and (proration in ("invoice", "reset") or interval_changed):
+            self._bill(sub, items, "subscription_update")
+        elif items and proration == "prorate":
+            sub["_proration_due"] += sum(item["amount"] for item in items)
         self.emu.grants.sync_subscription(sub)
+
+    def _resolved_trial_end(self, sub: dict[str, Any], product: dict[str, Any]) -> str | None:
+        if not product["trial_interval"] or not sub["trial_start"]:
+            return None
+        end = add_interval(
+            parse_iso(sub["trial_start"]),
+            product["trial_interval"],
+            product["trial_interval_count"] or 1,
+        )
+        return iso(end) if end > self.emu.clock.now() else None
+
+    def _proration_items(
+        self,
+        sub: dict[str, Any],
+        *,
+        old_product: dict[str, Any],
+        old_amount: int,
+        old_price_id: str,
+        old_period: tuple[datetime, datetime],
+        new_amount: int,
+        price: dict[str, Any],
+        credit_unused: bool,
+        new_period: tuple[datetime, datetime],
+    ) -> list[dict[str, Any]]:
+        """subscription/update.py: a credit for the unused time of the old plan and a
+        debit for the remaining time of the new one, each net of the subscription's
+        discount (prorations carry the discount themselves); free amounts are skipped."""
+        now = self.emu.clock.now()
+
+        def remaining(period: tuple[datetime, datetime]) -> float:
+            start, end = period
+            return max((end - now) / (end - start), 0) if end > start else 0
+
+        def net(amount: int) -> int:
+            return amount - self.emu.catalog.discount_amount(sub["discount_id"], amount)
+
+        def entry(label: str, amount: int, price_id: str, end: datetime) -> list[dict[str, Any]]:
+            if not amount:
+                return []
+            item = self.emu.orders.item(
+                label, amount, price_id=price_id, proration=True, start=iso(now), end=iso(end)
+            )
+            return [item]
+
+        if old_product["id"] == sub["product_id"]:
+            # ``_generate_quantity_subscription_update``: a seat change is one entry,
+            # the prorated difference (``reset``: the new amount in full).
+            delta = (
+                net(new_amount)
+                if not credit_unused
+                else round((net(new_amount) - net(old_amount)) * remaining(old_period))
+            )
+            label = f"Seats: {sub['seats']}" if sub["seats"] is not None else old_product["name"]
+            return entry(label, delta, price["id"], new_period[1])
+        credit = round(net(old_amount) * remaining(old_period)) if credit_unused else 0
+        debit = round(net(new_amount) * remaining(new_period))
+        new_name = self.st.products[sub["product_id"]]["name"]
+        return entry(
+            f"Unused time on {old_product['name']}", -credit, old_price_id, old_period[1]
+        ) + entry(f"Remaining time on {new_name}", debit, price["id"], new_period[1])
 
     def _apply(
         self,
@@ -476,8 +604,14 @@ class Subscriptions:
         self._touch(sub)
 
     def _bill(
-        self, sub: dict[str, Any], items: list[dict[str, Any]], reason: str
+        self,
+        sub: dict[str, Any],
+        items: list[dict[str, Any]],
+        reason: str,
+        *,
+        discount_id: str | None = None,
     ) -> dict[str, Any]:
+        """An order paid at once (prorations are net of the discount already)."""
         order = self.emu.orders.create(
             customer_id=sub["customer_id"],
             product_id=sub["product_id"],
@@ -485,25 +619,33 @@ class Subscriptions:
             billing_reason=reason,
             currency=sub["currency"],
             subscription_id=sub["id"],
-            discount_id=self._discount_for_cycle(sub),
+            discount_id=discount_id,
             seats=sub["seats"],
             metadata=sub["metadata"],
         )
         self.emu.orders.mark_paid(order, announce_update=True)
         return order
 
-    def _discount_for_cycle(self, sub: dict[str, Any]) -> str | None:
+    def _set_discount(self, sub: dict[str, Any], discount_id: str | None) -> None:
+        # models/subscription.py: a new discount counts its own cycles from scratch.
+        sub["discount_id"] = discount_id
+        sub["_discount_applied_at"] = None
+
+    def _clear_expired_discount(self, sub: dict[str, Any]) -> None:
+        """subscription/service.py ``_clear_expired_discount``, at every billed cycle: the
+        first one a discount meets starts its count; an expired discount is removed."""
         discount = self.st.discounts.get(sub["discount_id"] or "")
         if discount is None:
-            return None
-        if discount["duration"] == "forever":
-            return discount["id"]
-        if discount["duration"] == "repeating":
-            limit = add_interval(
-                parse_iso(sub["started_at"]), "month", discount["duration_in_months"]
-            )
-            return discount["id"] if self.emu.clock.now() < limit else None
-        return None
+            sub["discount_id"] = None
+            return
+        if sub.get("_discount_applied_at") is None:
+            sub["_discount_applied_at"] = sub["current_period_start"]
+        if discounts.is_repetition_expired(
+            discount,
+            parse_iso(sub["_discount_applied_at"]),
+            parse_iso(sub["current_period_start"]),
+        ):
+            sub["discount_id"] = None
 
     def set_period_end(self, sub: dict[str, Any], when: datetime) -> None:
         self._require_live(sub)
@@ -548,6 +690,7 @@ class Subscriptions:
             ),
         )
         self._meter_period(sub)
+        self._clear_expired_discount(sub)
         self._touch(sub)
         self._emit("subscription.updated", "subscription.resumed", sub=sub)
         price = sub["_prices"][0]
@@ -563,6 +706,7 @@ class Subscriptions:
                 )
             ],
             "subscription_cycle",
+            discount_id=sub["discount_id"],
         )
         self.emu.grants.grant_subscription(sub)
 
@@ -570,6 +714,9 @@ class Subscriptions:
         sub.update(status="paused", paused_at=sub["current_period_end"], pause_at_period_end=False)
         self._touch(sub)
         self._emit("subscription.updated", "subscription.paused", sub=sub)
+        # subscription/service.py ``cycle``: entering the pause revokes the benefits
+        # (a paused subscription is not active); resuming grants them again.
+        self.emu.grants.revoke_subscription(sub)
 
     # the passage of time ------------------------------------------------------------
     def convert_trial(self, sub: dict[str, Any], *, at: datetime) -> None:
@@ -582,7 +729,9 @@ class Subscriptions:
         )
         self._meter_period(sub)
         self._touch(sub)
-        self._emit("subscription.updated", "subscription.active", sub=sub)
+        # subscription/service.py ``cycle``: conversion is a renewal; trialing was already
+        # active (``active_statuses``), so no subscription.active is sent.
+        self._emit("subscription.updated", sub=sub)
         self._charge_cycle(sub, metered_usage=False)
 
     def renew(self, sub: dict[str, Any]) -> None:
@@ -606,6 +755,7 @@ class Subscriptions:
         self._charge_cycle(sub, metered_usage=True)
 
     def _charge_cycle(self, sub: dict[str, Any], *, metered_usage: bool) -> None:
+        self._clear_expired_discount(sub)
         product = self.st.products[sub["product_id"]]
         items = []
         for price in sub["_prices"]:
@@ -647,35 +797,27 @@ class Subscriptions:
             billing_reason="subscription_cycle",
             currency=sub["currency"],
             subscription_id=sub["id"],
-            discount_id=self._discount_for_cycle(sub),
+            discount_id=sub["discount_id"],
             seats=sub["seats"],
             metadata=sub["metadata"],
         )
-        if sub["_fail_next_renewal"] and order["total_amount"] > 0:
+        if sub["_fail_next_renewal"] and order["due_amount"] > 0:
             sub["_fail_next_renewal"] = False
-            sub["_pending_order_id"] = order["id"]
-            now = iso(self.emu.clock.now())
-            order["next_payment_attempt_at"] = iso(self.emu.clock.now() + timedelta(days=2))
-            sub.update(status="past_due", past_due_at=now, modified_at=now)
-            self._emit("subscription.updated", "subscription.past_due", sub=sub)
+            self._emit("subscription.cycled", sub=sub)
+            self.emu.dunning.start(sub, order)
             return
         self.emu.orders.mark_paid(order, announce_update=True)
         self.emu.grants.cycle_subscription(sub)
         self._emit("subscription.cycled", sub=sub)
 
     def recover(self, sub: dict[str, Any]) -> None:
-        """The customer fixed their card: the pending renewal is paid, access continues."""
-        if sub["status"] != "past_due":
-            raise forbidden("InactiveSubscription", "Subscription is not past due.")
-        order = self.st.orders[sub["_pending_order_id"]]
-        sub.update(status="active", past_due_at=None, _pending_order_id=None)
-        self._touch(sub)
-        self.emu.orders.mark_paid(order, announce_update=True)
-        self._emit("subscription.updated", "subscription.active", sub=sub)
-        self.emu.grants.cycle_subscription(sub)
+        """The customer fixed their card: the pending renewal is paid, access returns."""
+        self.emu.dunning.recover(sub)
 
     def tick(self) -> bool:
         """Apply one due transition; True when something happened (the caller loops)."""
+        if self.emu.dunning.tick():
+            return True
         now = self.emu.clock.now()
         for sub in list(self.st.subscriptions.values()):
             status = sub["status"]

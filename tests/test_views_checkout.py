@@ -155,16 +155,18 @@ def test_portal_redirects_to_the_requesters_own_portal(polar, browser, user):
     assert all(not (s.get("return_url") or "").startswith("https://evil") for s in sessions)
 
 
-def test_polar_failure_is_a_502_page_not_a_500(polar, browser, pro, settings):
+def test_polar_outage_is_a_503_page_with_retry_after_not_a_500(polar, browser, pro, settings):
     settings.POLAR = {**settings.POLAR, "MAX_RETRIES": 0}
     polar.faults.fail_next(5, status=503)
     response = browser.get(reverse("django_polar:checkout", args=[pro.pk]))
-    assert response.status_code == 502
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) >= 1
     assert b"try again" in response.content
     assert b"polar_oat" not in response.content
     polar.faults.reset()
     polar.faults.fail_next(5, status=503)
-    assert browser.get(reverse("django_polar:portal")).status_code == 502
+    portal = browser.get(reverse("django_polar:portal"))
+    assert portal.status_code == 503 and portal.has_header("Retry-After")
 
 
 @pytest.fixture

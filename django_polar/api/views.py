@@ -7,28 +7,40 @@ unhandled 500, and never carries a secret.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, Throttled
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from .. import license_keys
 from ..billable import Billable
-from ..errors import CheckoutError, CustomerConflictError, PolarError, PolarValidationError
+from ..errors import (
+    CheckoutError,
+    CustomerConflictError,
+    LicenseKeyError,
+    LicenseKeyInvalid,
+    PolarError,
+    PolarRateLimitError,
+    PolarValidationError,
+)
 from ..failures import UNAVAILABLE_MESSAGE, answer_for_failure
 from ..identity import billable_for_request
-from ..models import DEFAULT_TYPE, Order, Price, Product, Subscription, resolve_product_id
+from ..models import DEFAULT_TYPE, Order, Product, Subscription, resolve_product_id
 from ..same_site import is_allowed_origin, same_site_url
+from ..usage import meters_of
 from . import serializers as s
+from .parsers import JSONParser
 from .permissions import HasBillable
 from .schema import BillingAutoSchema
 
@@ -52,20 +64,41 @@ class PolarUnavailable(APIException):
     default_code = "polar_unavailable"
 
 
+class PolarBusy(APIException):
+    """Polar said when to try again: 503, with DRF's Retry-After from ``wait``."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = UNAVAILABLE_MESSAGE
+    default_code = "polar_unavailable"
+
+    def __init__(self, detail: str, wait: int) -> None:
+        super().__init__(detail)
+        self.wait = wait
+
+
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
+
+
+def api_error(exc: CheckoutError | CustomerConflictError | PolarError) -> APIException:
+    """The API error for a failure of an action that called Polar (400, 409, 502, 503)."""
+    if isinstance(exc, PolarValidationError | CheckoutError):
+        return DRFValidationError({"detail": str(exc)})
+    answer = answer_for_failure(exc, action="A billing API call")
+    if answer.status == 409:
+        return Conflict(answer.message)
+    if answer.retry_after is not None:
+        return PolarBusy(answer.message, answer.retry_after)
+    return PolarUnavailable(answer.message)
 
 
 def polar_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run an action that calls Polar, turning its errors into API errors."""
     try:
         return func(*args, **kwargs)
-    except (PolarValidationError, CheckoutError) as exc:
-        raise DRFValidationError({"detail": str(exc)}) from None
-    except (CustomerConflictError, PolarError) as exc:
-        answer = answer_for_failure(exc, action="A billing API call")
-        raise (Conflict if answer.status == 409 else PolarUnavailable)(answer.message) from None
+    except (CheckoutError, CustomerConflictError, PolarError) as exc:
+        raise api_error(exc) from None
 
 
 def own_absolute_url(request: Request, url: str | None, field: str) -> str | None:
@@ -97,7 +130,19 @@ def active_product(value: str, field: str = "products") -> Product:
         raise DRFValidationError({field: [f"{value!r} is not a product for sale."]}) from None
 
 
-class BillableAPIView(GenericAPIView):
+class PolarAPIMixin:
+    """What every billing endpoint shares: bad JSON of any depth is a 400, and a Polar
+    failure that escaped ``polar_call`` is still its 4xx/502/503, never a 500."""
+
+    parser_classes: Sequence[type[BaseParser]] = [JSONParser, FormParser, MultiPartParser]
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, CheckoutError | CustomerConflictError | PolarError):
+            exc = api_error(exc)
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+
+class BillableAPIView(PolarAPIMixin, GenericAPIView):
     """Base: login required and a billable required; ``self.billable`` is the payer."""
 
     permission_classes = [IsAuthenticated, HasBillable]
@@ -140,35 +185,7 @@ class BillingStateView(BillableAPIView):
         return Response(self.get_serializer(data).data)
 
 
-def meter_names() -> dict[str, str]:
-    """Meter id -> name, from the metered prices of the mirrored catalog (one query that
-    reads only the two JSON keys, not each price's whole JSON)."""
-    rows = Price.objects.filter(amount_type="metered_unit").values_list(
-        "data__meter__id", "data__meter__name"
-    )
-    return {str(meter_id): name or "" for meter_id, name in rows if meter_id}
-
-
-def meters_of(customer: Any) -> list[dict[str, Any]]:
-    """Usage meters from the last mirrored customer state (``active_meters``)."""
-    if customer is None:
-        return []
-    raw = (customer.data or {}).get("active_meters") or []
-    names = meter_names() if raw else {}
-    return [
-        {
-            "meter_id": m.get("meter_id"),
-            "name": names.get(str(m.get("meter_id")), ""),
-            "consumed_units": m.get("consumed_units") or 0,
-            "credited_units": m.get("credited_units") or 0,
-            "balance": m.get("balance") or 0,
-        }
-        for m in raw
-        if isinstance(m, dict) and m.get("meter_id")
-    ]
-
-
-class ProductListView(ListAPIView):
+class ProductListView(PolarAPIMixin, ListAPIView):
     """The catalog for sale (active products with their prices and benefits)."""
 
     permission_classes = [IsAuthenticated]
@@ -182,7 +199,7 @@ class ProductListView(ListAPIView):
 
 
 class SubscriptionViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    PolarAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """The billable's own subscriptions, and the actions a customer may take on them."""
 
@@ -190,6 +207,7 @@ class SubscriptionViewSet(
     schema = BillingAutoSchema()
 
     permission_classes = [IsAuthenticated, HasBillable]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
     pagination_class = BillingPagination
     serializer_class = s.SubscriptionSerializer
     lookup_value_regex = ANY_ID  # "a.b" is a JSON 404 of this view, not Django's HTML 404
@@ -256,10 +274,13 @@ class SubscriptionViewSet(
         return Response(s.SubscriptionSerializer(subscription, context={"request": request}).data)
 
 
-class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class OrderViewSet(
+    PolarAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """The billable's orders (one-time purchases and subscription invoices), newest first."""
 
     permission_classes = [IsAuthenticated, HasBillable]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
     pagination_class = BillingPagination
     serializer_class = s.OrderSerializer
     lookup_value_regex = ANY_ID
@@ -347,12 +368,49 @@ class PortalSessionView(BillableAPIView):
         )
 
 
+class LicenseKeyActivateView(GenericAPIView):
+    """Activate a license key on a device: what a desktop or CLI app calls with the key
+    its user typed (no account needed; the organization is this site's)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = s.LicenseKeyActivateSerializer
+    response_serializer_class = s.LicenseKeyActivationSerializer
+    operation_names = {"post": "activateLicenseKey"}
+    schema = BillingAutoSchema()
+
+    def post(self, request: Request) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            activation = license_keys.activate(
+                data["key"],
+                data["label"],
+                conditions=data.get("conditions"),
+                meta=data.get("meta"),
+            )
+        except LicenseKeyInvalid as exc:
+            raise NotFound(str(exc)) from None
+        except LicenseKeyError as exc:
+            raise PermissionDenied(str(exc)) from None
+        except PolarRateLimitError as exc:
+            raise Throttled(wait=exc.retry_after) from None
+        except PolarError as exc:
+            raise PolarUnavailable(
+                answer_for_failure(exc, action="Activating a license key").message
+            ) from None
+        return Response(
+            s.LicenseKeyActivationSerializer(activation).data, status=status.HTTP_201_CREATED
+        )
+
+
 __all__ = [
     "BenefitGrantListView",
     "BillingPagination",
     "BillingStateView",
     "CheckoutCreateView",
     "HasBillable",
+    "LicenseKeyActivateView",
     "OrderViewSet",
     "PortalSessionView",
     "ProductListView",

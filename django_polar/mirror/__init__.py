@@ -25,7 +25,7 @@ from .billing import (
     upsert_subscription,
 )
 from .bulk import KINDS, UpsertCounts, upsert_many
-from .catalog import upsert_benefit, upsert_price, upsert_product
+from .catalog import upsert_benefit, upsert_meter, upsert_price, upsert_product
 from .customers import billable_of, upsert_customer
 from .guard import Outcome, is_older, version_of
 from .seats import delete_member, upsert_member, upsert_seat
@@ -46,6 +46,7 @@ __all__ = [
     "upsert_customer",
     "upsert_many",
     "upsert_member",
+    "upsert_meter",
     "upsert_order",
     "upsert_price",
     "upsert_product",

@@ -3,7 +3,7 @@
 from django.db import models
 
 from ..client import get_client
-from ..errors import PolarNotFoundError
+from ..errors import PolarNotFoundError, RefundNotAllowedError
 from .base import PolarObject
 from .catalog import Product
 from .customer import Customer
@@ -87,7 +87,10 @@ class Order(PolarObject):
     def invoice_url(self) -> str | None:
         """The invoice PDF URL; asks Polar to generate it first when needed.
 
-        Returns None while Polar is still generating it (generation is asynchronous).
+        Returns None while Polar is still generating it (a worker renders it after the
+        request, so right after the first call it is usually None). Raises
+        ``PolarValidationError`` when the order lacks a billing name or address, which
+        Polar needs for an invoice (``MissingInvoiceBillingDetails``).
         """
         client = get_client()
         if not self.is_invoice_generated:
@@ -109,9 +112,18 @@ class Order(PolarObject):
         """Refund ``amount`` minor units (default: all that is refundable).
 
         Returns Polar's refund; the order is re-read and mirrored so its refunded state
-        is right before the ``order.refunded`` webhook arrives.
+        is right before the ``order.refunded`` webhook arrives. ``revoke_benefits`` is for
+        one-time purchases only: Polar revokes a subscription's benefits only when the
+        subscription ends (``Subscription.cancel_now()``), so asking for it on a
+        subscription's order raises ``RefundNotAllowedError`` without calling Polar.
         """
         from .. import mirror
+
+        if revoke_benefits and self.subscription_id is not None:
+            raise RefundNotAllowedError(
+                "Subscription benefits can only be revoked upon cancellation: refund without "
+                "revoke_benefits and end the subscription with Subscription.cancel_now()."
+            )
 
         client = get_client()
         body: dict = {

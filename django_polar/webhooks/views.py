@@ -43,6 +43,7 @@ from django.views.decorators.http import require_POST
 
 from .. import signals
 from ..conf import polar_settings
+from ..errors import UnstorableWebhookBody
 from ..mirror.convert import text, to_datetime
 from ..models import WebhookEvent, WebhookEventStatus
 from ..tasks import enqueue_event
@@ -72,30 +73,26 @@ def _read_body(request: HttpRequest, limit: int) -> bytes | None:
 MAX_JSON_DEPTH = 64
 
 
-class UnstorableBody(ValueError):
-    """Authentic JSON the database cannot hold as JSON (NaN, NUL, lone surrogates...)."""
-
-
 def _reject_constant(name: str) -> Any:
-    raise UnstorableBody(f"the body contains {name}, which is not JSON")
+    raise UnstorableWebhookBody(f"the body contains {name}, which is not JSON")
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise UnstorableBody(f"the number {text[:20]} does not fit a float")
+        raise UnstorableWebhookBody(f"the number {text[:20]} does not fit a float")
     return value
 
 
 def _check_storable(payload: Any) -> None:
-    """Raise UnstorableBody for what PostgreSQL's jsonb or SQLite's JSON_VALID refuse: NUL
+    """Raise UnstorableWebhookBody for what PostgreSQL's jsonb or SQLite's JSON_VALID refuse: NUL
     characters, lone surrogates, nesting deeper than MAX_JSON_DEPTH (walked without
     recursion, so a deep body cannot overflow the stack here either)."""
     stack: list[tuple[Any, int]] = [(payload, 0)]
     while stack:
         value, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            raise UnstorableBody(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
+            raise UnstorableWebhookBody(f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(value, dict):
             stack.extend((key, depth + 1) for key in value)
             stack.extend((item, depth + 1) for item in value.values())
@@ -103,19 +100,19 @@ def _check_storable(payload: Any) -> None:
             stack.extend((item, depth + 1) for item in value)
         elif isinstance(value, str):
             if "\x00" in value:
-                raise UnstorableBody("the body contains a NUL character")
+                raise UnstorableWebhookBody("the body contains a NUL character")
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError:
-                raise UnstorableBody("the body contains a lone surrogate") from None
+                raise UnstorableWebhookBody("the body contains a lone surrogate") from None
 
 
 def parse_body(body: str) -> Any:
-    """The body as JSON the database can store; UnstorableBody or ValueError otherwise."""
+    """The body as JSON the database can store; UnstorableWebhookBody or ValueError otherwise."""
     try:
         payload = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
-        raise UnstorableBody("the body is nested too deeply to parse") from None
+        raise UnstorableWebhookBody("the body is nested too deeply to parse") from None
     _check_storable(payload)
     return payload
 
@@ -145,7 +142,7 @@ def event_fields(body: str, webhook_id: str, signed_at: datetime) -> dict[str, A
     """The inbox row for an authentic body; malformed bodies are kept as ``failed``."""
     try:
         payload = parse_body(body)
-    except UnstorableBody as exc:
+    except UnstorableWebhookBody as exc:
         return malformed_fields(body, webhook_id, signed_at, str(exc))
     except ValueError:
         return malformed_fields(body, webhook_id, signed_at, "the body is not JSON")

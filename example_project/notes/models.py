@@ -33,7 +33,8 @@ class Team(Billable, models.Model):
         return reverse("notes:team", args=[self.pk])
 
     def get_polar_email(self) -> str:
-        return self.billing_email or self.owner.email
+        # Never the owner's address: Polar would then hold two customers for one email.
+        return self.billing_email
 
     def get_polar_name(self) -> str:
         return self.name

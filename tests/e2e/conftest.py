@@ -132,7 +132,9 @@ def jotter_site(live_server, polar_emulator_server, settings) -> Iterator[Site]:
     try:
         yield Site(live_server.url, polar_emulator_server.url, lock)
     finally:
-        polar_emulator_server.wait_for_webhooks(timeout=5)
+        # Every delivery must land before the database is flushed (a checkout alone sends
+        # a dozen events, each one a request to the live server); 2 shared cores are slow.
+        polar_emulator_server.wait_for_webhooks(timeout=20)
         # polar_emulator_server.stop() closes the webhook client's keep-alive connection.
         if original is not None:
             httpd.set_app(original)

@@ -45,9 +45,11 @@ def test_purchase_renewal_cancel_period_end(emu, hook, api):
         "checkout.created",
         "checkout.updated",
         "customer.created",
-        "order.created",
         "subscription.created",
         "subscription.active",
+        "subscription.updated",
+        "order.created",
+        "order.updated",
         "order.paid",
         "checkout.updated",
         "benefit_grant.created",
@@ -180,5 +182,7 @@ def test_one_time_purchase_and_refunds(emu, hook, api):
 
     assert api.get(f"/v1/orders/{order.id}/invoice").status_code == 404
     assert api.post(f"/v1/orders/{order.id}/invoice").status_code == 202
+    assert api.get(f"/v1/orders/{order.id}/invoice").status_code == 404  # still rendering
+    emu.clock.advance(seconds=1)
     invoice = load(api.get(f"/v1/orders/{order.id}/invoice").json(), "OrderInvoice")
     assert invoice.url.endswith(".pdf")

@@ -14,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ...errors import PolarError
 from ...identity import billable_from_external_id
 from ...models import Customer
 from ...pacing import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE
 from ...sync import Kind, Syncer
+from ..base import PolarCommand, rate_and_concurrency
 
 MAX_LISTED = 50
 
@@ -88,21 +89,18 @@ class LinkingSyncer(Syncer):
         return counts
 
 
-class Command(BaseCommand):
+class Command(PolarCommand):
     help = "Link billables to the Polar customers whose external id names them."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="action")
         link = sub.add_parser("link", help="Mirror Polar customers and link them to billables.")
         link.add_argument("--dry-run", action="store_true", help="Report the links; write nothing.")
-        link.add_argument("--rate", type=float, default=DEFAULT_RATE_PER_MINUTE)
-        link.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+        rate_and_concurrency(link, DEFAULT_RATE_PER_MINUTE, DEFAULT_CONCURRENCY)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] != "link":  # argparse already refuses others
             raise CommandError(f"unknown action {options['action']!r}")
-        if options["rate"] <= 0 or options["concurrency"] < 1:
-            raise CommandError("--rate must be > 0 and --concurrency at least 1.")
         syncer = LinkingSyncer(
             rate_per_minute=options["rate"],
             concurrency=options["concurrency"],

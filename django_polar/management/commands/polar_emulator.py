@@ -16,11 +16,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from polar_emulator import cli
 
 from ...conf import polar_settings
+from ..base import PolarCommand
 
 
 def _default_port() -> int:
@@ -30,7 +31,7 @@ def _default_port() -> int:
         return cli.DEFAULT_PORT
 
 
-class Command(BaseCommand):
+class Command(PolarCommand):
     help = (
         "Run the Polar emulator: the Polar API, hosted checkout and customer portal, on localhost."
     )

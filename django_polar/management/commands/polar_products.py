@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ...client import get_client
 from ...errors import PolarError
 from ...models import Product
+from ..base import PolarCommand
 from ..display import describe_price, table
 
 HEADERS = ("id", "name", "prices", "recurring", "archived")
@@ -42,7 +43,7 @@ def product_row(data: dict[str, Any]) -> tuple[str, str, str, str, str]:
     )
 
 
-class Command(BaseCommand):
+class Command(PolarCommand):
     help = "List Polar products (id, name, prices, recurring, archived) from Polar or the mirror."
 
     def add_arguments(self, parser: CommandParser) -> None:

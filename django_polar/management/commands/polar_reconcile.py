@@ -15,15 +15,16 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ...identity import billable_from_external_id
 from ...models import Customer
 from ...pacing import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE
 from ...reconcile import Reconciler, Target, target_for_billable, targets_for_customers
+from ..base import PolarCommand, rate_and_concurrency
 
 
-class Command(BaseCommand):
+class Command(PolarCommand):
     help = "Repair customers' subscriptions and benefit grants from Polar's customer state."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,12 +43,9 @@ class Command(BaseCommand):
             help="A Polar customer id (repeatable).",
         )
         parser.add_argument("--dry-run", action="store_true", help="Report changes; write nothing.")
-        parser.add_argument("--rate", type=float, default=DEFAULT_RATE_PER_MINUTE)
-        parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+        rate_and_concurrency(parser, DEFAULT_RATE_PER_MINUTE, DEFAULT_CONCURRENCY)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["rate"] <= 0 or options["concurrency"] < 1:
-            raise CommandError("--rate must be > 0 and --concurrency at least 1.")
         targets = list(self._targets(options["billable"], options["customer"]))
         if not targets:
             self.stdout.write("No customers to reconcile.")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from ...errors import PolarError
 from ...pacing import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE
@@ -25,6 +25,7 @@ from ...sync import (
     parse_since,
     resolve_kinds,
 )
+from ..base import PolarCommand, rate_and_concurrency
 from ..progress import ProgressReporter
 
 COLUMNS = (
@@ -58,7 +59,7 @@ def summary_table(results: list[KindResult], *, since: bool, prune: bool) -> lis
     return lines
 
 
-class Command(BaseCommand):
+class Command(PolarCommand):
     help = (
         "Mirror Polar objects into the database through the webhook mirror functions "
         f"(kinds: {', '.join(ALL_KINDS)}, or all; default: {' and '.join(DEFAULT_KINDS)})."
@@ -80,19 +81,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Report what would change; write nothing."
         )
-        parser.add_argument(
-            "--rate",
-            type=float,
-            default=DEFAULT_RATE_PER_MINUTE,
-            help="Requests per minute to stay under (Polar allows 300 per organization; "
-            "lower it to leave room for live traffic).",
-        )
-        parser.add_argument(
-            "--concurrency",
-            type=int,
-            default=DEFAULT_CONCURRENCY,
-            help="Pages fetched in parallel.",
-        )
+        rate_and_concurrency(parser, DEFAULT_RATE_PER_MINUTE, DEFAULT_CONCURRENCY)
         parser.add_argument(
             "--no-progress", action="store_true", help="No progress output, only the summary."
         )
@@ -103,10 +92,6 @@ class Command(BaseCommand):
             since = parse_since(options["since"]) if options["since"] else None
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        if options["rate"] <= 0:
-            raise CommandError("--rate must be greater than 0.")
-        if options["concurrency"] < 1:
-            raise CommandError("--concurrency must be at least 1.")
 
         quiet = options["verbosity"] == 0  # errors only (scripts, `manage.py demo`)
         show_progress = not (options["no_progress"] or quiet)

@@ -16,19 +16,18 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db.models import Count, Q
 
 from ...models import WebhookEvent, WebhookEventStatus
+from ...tasks import release_abandoned_tasks
 from ...webhooks.dispatch import STALE_PENDING_AFTER, next_due, process_event, replay
+from ..base import MAX_LIST_LIMIT, PolarCommand, whole_number
 
 logger = logging.getLogger("django_polar.webhooks")
 
 
-MAX_LIST_LIMIT = 10_000
-
-
-class Command(BaseCommand):
+class Command(PolarCommand):
     help = "List, replay and retry stored Polar webhook events."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,7 +35,12 @@ class Command(BaseCommand):
         listing = sub.add_parser("list", help="List events (newest first).")
         listing.add_argument("--status", choices=WebhookEventStatus.values)
         listing.add_argument("--type", dest="event_type")
-        listing.add_argument("--limit", type=int, default=50, help="1 to 10000 (default 50).")
+        listing.add_argument(
+            "--limit",
+            type=whole_number("--limit", 1, MAX_LIST_LIMIT),
+            default=50,
+            help=f"How many, 1 to {MAX_LIST_LIMIT} (default 50).",
+        )
         one = sub.add_parser("replay", help="Apply one event again, whatever its status.")
         one.add_argument("event", help="webhook-id or primary key")
         retry = sub.add_parser(
@@ -51,7 +55,7 @@ class Command(BaseCommand):
         )
         retry.add_argument(
             "--stale-after",
-            type=int,
+            type=whole_number("--stale-after", 0, 10 * 365 * 86400),
             default=int(STALE_PENDING_AFTER.total_seconds()),
             metavar="SECONDS",
             help="Apply pending events received at least this long ago (default: %(default)s).",
@@ -74,8 +78,6 @@ class Command(BaseCommand):
         self._list(None, None, 10)
 
     def _list(self, status: str | None, event_type: str | None, limit: int) -> None:
-        if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise CommandError(f"--limit must be between 1 and {MAX_LIST_LIMIT}.")
         events = WebhookEvent.objects.all()
         if status:
             events = events.filter(status=status)
@@ -105,8 +107,9 @@ class Command(BaseCommand):
             raise CommandError(f"Event {event.webhook_id} failed again; see its last error.")
 
     def _retry(self, everything: bool, stale_after: int) -> None:
-        if stale_after < 0:
-            raise CommandError("--stale-after must be 0 or more seconds.")
+        released = release_abandoned_tasks(timedelta(seconds=stale_after))
+        if released:
+            self.stdout.write(f"Released {released} task(s) a dead worker left running.")
         events = next_due(stale_after=timedelta(seconds=stale_after))
         if everything:
             events = events | WebhookEvent.objects.failed()

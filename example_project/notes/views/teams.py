@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 @login_required
 def team_list(request: HttpRequest) -> HttpResponse:
-    form = TeamForm(request.POST or None, initial={"billing_email": request.user.email})
+    form = TeamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         team = form.save(commit=False)
         team.owner = request.user

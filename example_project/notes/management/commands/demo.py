@@ -15,17 +15,18 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.urls import reverse
 
 from django_polar.conf import polar_settings
+from django_polar.management.base import PolarCommand
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "jotter-demo-123"
 DEMO_EMAIL = "demo@jotter.example"
 
 
-class Command(BaseCommand):
+class Command(PolarCommand):
     help = (
         "Set up and run the Jotter demo (on the Polar emulator unless POLAR_SERVER says otherwise)."
     )
