@@ -21,7 +21,7 @@ from tests.testapp.models import User
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"<!-- readme-test: (?P<name>[\w-]+) -->\n```python\n(?P<code>.*?)```", re.S)
 MARKER = re.compile(r"<!-- readme-test: (?:[\w-]+|not runnable \(.+?\)) -->\n```python\n")
-EXECUTED = {"purchase", "access", "signals", "emulator"}  # the tests below
+EXECUTED = {"purchase", "access", "signals", "emulator", "agents"}  # the tests below
 
 urlpatterns = [
     path("polar/", include("django_polar.urls")),
