@@ -21,7 +21,7 @@ from tests.testapp.models import User
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"<!-- readme-test: (?P<name>[\w-]+) -->\n```python\n(?P<code>.*?)```", re.S)
 MARKER = re.compile(r"<!-- readme-test: (?:[\w-]+|not runnable \(.+?\)) -->\n```python\n")
-EXECUTED = {"purchase", "access", "signals", "emulator"}  # the tests below
+EXECUTED = {"purchase", "access", "signals", "emulator", "agents"}  # the tests below
 
 urlpatterns = [
     path("polar/", include("django_polar.urls")),
@@ -42,6 +42,7 @@ def test_every_python_block_is_executed_or_marked_not_runnable():
         "the test that runs it, or as not runnable (why)"
     )
     assert {m["name"] for m in BLOCK.finditer(text)} == EXECUTED
+    assert {f"test_readme_{name}_example" for name in EXECUTED} <= set(globals())
 
 
 @pytest.mark.django_db
