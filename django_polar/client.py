@@ -620,6 +620,41 @@ class PolarClient:
     def revoke_subscription(self, subscription_id: str) -> Json:
         return self.request("DELETE", _path("/v1/subscriptions/{}", subscription_id), require="id")
 
+    def create_subscription(self, body: Json) -> Json:
+        """Subscribe a customer to a *free* recurring product (a paid one needs a checkout):
+        ``{"product_id": ..., "customer_id" or "external_customer_id": ...}``."""
+        return self.request("POST", "/v1/subscriptions/", json=body)
+
+    # -- customer seats ----------------------------------------------------------------------
+
+    def list_seats(self, subscription_id: str) -> Json:
+        """``{"seats": [...], "available_seats": n, "total_seats": n}``."""
+        return self.request(
+            "GET", "/v1/customer-seats", params={"subscription_id": subscription_id}
+        )
+
+    def assign_seat(self, body: Json) -> Json:
+        """``{"subscription_id", "email" | "external_member_id" | ..., "immediate_claim"}``."""
+        return self.request("POST", "/v1/customer-seats", json=body)
+
+    def revoke_seat(self, seat_id: str) -> Json:
+        return self.request("DELETE", _path("/v1/customer-seats/{}", seat_id))
+
+    def resend_seat_invitation(self, seat_id: str) -> Json:
+        return self.request("POST", _path("/v1/customer-seats/{}/resend", seat_id), json={})
+
+    def get_seat_claim_info(self, invitation_token: str) -> Json:
+        return self.request("GET", _path("/v1/customer-seats/claim/{}", invitation_token))
+
+    def claim_seat(self, invitation_token: str) -> Json:
+        """``{"seat": ..., "customer_session_token": ...}``; the token is single use."""
+        return self.request(
+            "POST", "/v1/customer-seats/claim", json={"invitation_token": invitation_token}
+        )
+
+    def list_members(self, **params: Any) -> Iterator[Json]:
+        return self.paginate("/v1/members/", **params)
+
     # -- orders, refunds, discounts ----------------------------------------------------------
 
     def list_orders(self, **params: Any) -> Iterator[Json]:
@@ -633,6 +668,19 @@ class PolarClient:
 
     def get_invoice(self, order_id: str) -> Json:
         return self.request("GET", _path("/v1/orders/{}/invoice", order_id))
+
+    def update_order(self, order_id: str, body: Json) -> Json:
+        """Set the invoice's ``billing_name`` / ``billing_address`` (Polar refuses a new
+        country or state once an address is set)."""
+        return self.request("PATCH", _path("/v1/orders/{}", order_id), json=body)
+
+    def get_receipt(self, order_id: str) -> Json | None:
+        """The receipt PDF's ``{"url"}``; None while Polar is still rendering it (202)."""
+        return self.request("GET", _path("/v1/orders/{}/receipt", order_id))
+
+    def list_payment_methods(self, customer_id: str) -> Iterator[Json]:
+        """The customer's saved payment methods (cards), the default one flagged."""
+        return self.paginate(_path("/v1/customers/{}/payment-methods", customer_id))
 
     def create_refund(self, body: Json) -> Json:
         return self.request("POST", "/v1/refunds/", json=body, require="id")
@@ -680,6 +728,33 @@ class PolarClient:
 
     def list_license_keys(self, **params: Any) -> Iterator[Json]:
         return self.paginate("/v1/license-keys/", **params)
+
+    # -- webhook endpoints and deliveries ----------------------------------------------------
+
+    def list_webhook_endpoints(self, **params: Any) -> Iterator[Json]:
+        return self.paginate("/v1/webhooks/endpoints", **params)
+
+    def create_webhook_endpoint(self, body: Json) -> Json:
+        """``{"url": "https://...", "format": "raw", "events": [...]}``; Polar generates the
+        signing ``secret`` and answers it once here."""
+        return self.request("POST", "/v1/webhooks/endpoints", json=body)
+
+    def get_webhook_endpoint(self, endpoint_id: str) -> Json:
+        return self.request("GET", _path("/v1/webhooks/endpoints/{}", endpoint_id))
+
+    def update_webhook_endpoint(self, endpoint_id: str, body: Json) -> Json:
+        return self.request("PATCH", _path("/v1/webhooks/endpoints/{}", endpoint_id), json=body)
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> None:
+        self.request("DELETE", _path("/v1/webhooks/endpoints/{}", endpoint_id))
+
+    def list_webhook_deliveries(self, **params: Any) -> Iterator[Json]:
+        """Delivery attempts, newest first (filters: ``endpoint_id``, ``succeeded``...)."""
+        return self.paginate("/v1/webhooks/deliveries", **params)
+
+    def redeliver_webhook_event(self, event_id: str) -> None:
+        """Send a webhook event (the ``webhook-id`` of a delivery) to its endpoint again."""
+        self.request("POST", _path("/v1/webhooks/events/{}/redeliver", event_id))
 
     def get_license_key(self, license_key_id: str) -> Json:
         """The full key (the mirror's grant only holds Polar's masked ``display_key``)."""

@@ -8,7 +8,13 @@ sandbox, create the same products in the dashboard instead.
 from typing import Any
 
 JOTTER_SEED: dict[str, Any] = {
-    "organization": {"name": "Jotter", "slug": "jotter"},
+    # Jotter sells its AI add-on beside a plan: two subscriptions per customer, which
+    # Polar allows only when the organization says so (Settings -> Subscriptions).
+    "organization": {
+        "name": "Jotter",
+        "slug": "jotter",
+        "subscription_settings": {"allow_multiple_subscriptions": True},
+    },
     "meters": [
         {
             "key": "ai-summaries",
