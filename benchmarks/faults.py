@@ -230,6 +230,18 @@ def wait_idle(expected: int, timeout: float, quiet_for: float = 5.0) -> None:
         time.sleep(0.2)
 
 
+def end_dead_sessions() -> None:
+    """End the database sessions of processes that are gone (a SIGKILLed worker's lingers
+    until PostgreSQL notices), so the database can be dropped right after a run."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 def running_tasks() -> int:
     from django_tasks_db.models import DBTaskResult
 
@@ -271,6 +283,7 @@ def run(backend: str, distinct: int, duplicates: int, database_url: str) -> Outc
     finally:
         for proc in [*workers, web]:
             stop(proc)
+        end_dead_sessions()
     outcome.seconds = round(time.monotonic() - started, 1)
     outcome.stored = WebhookEvent.objects.count()
     outcome.processed = processed_count()

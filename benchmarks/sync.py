@@ -34,6 +34,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from database import ensure_database  # benchmarks/ is sys.path[0] when run as a script
+from sections import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -229,6 +230,8 @@ def main() -> None:
     if args.from_json:
         write_section(
             args.markdown or ROOT / "BENCHMARKS.md",
+            START,
+            END,
             render_markdown(json.loads(args.from_json.read_text())),
         )
         return
@@ -274,7 +277,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(reports, indent=2))
     if args.markdown:
-        write_section(args.markdown, render_markdown(reports))
+        write_section(args.markdown, START, END, render_markdown(reports))
 
 
 START, END = "<!-- sync:start -->", "<!-- sync:end -->"
@@ -338,18 +341,6 @@ def render_markdown(reports: dict[str, Any]) -> str:
         lines += ["", reports["notes"]]
     lines.append(END)
     return "\n".join(lines)
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this script's section of ``path`` (or append it), leaving the rest alone."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 def _describe(title: str, report: dict[str, Any]) -> str:

@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from database import ensure_database  # noqa: E402  (benchmarks/ is sys.path[0] as a script)
+from sections import write_section  # noqa: E402
 
 from tests import polar_payloads as pp  # noqa: E402
 
@@ -167,7 +168,6 @@ def run(processing: str, n: int, concurrency: int, port: int) -> dict:
 
 def write_markdown(results: list[dict], args: argparse.Namespace) -> None:
     path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
     cpu = platform.processor() or platform.machine()
     lines = [
         MARK_START,
@@ -202,12 +202,7 @@ def write_markdown(results: list[dict], args: argparse.Namespace) -> None:
         )
     lines.append(MARK_END)
     block = "\n".join(lines)
-    if MARK_START in text:
-        head, rest = text.split(MARK_START, 1)
-        text = head + block + rest.split(MARK_END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    write_section(path, MARK_START, MARK_END, block)
 
 
 def main() -> None:

@@ -3,6 +3,9 @@
     @subscription_required                      # the "default" subscription
     @subscription_required(type="swimming", redirect_to="pricing")
     @benefit_required("<benefit id>")
+    @credits_required("api-calls", units=1)     # the meter's balance covers it
+
+    class Summaries(CreditsRequiredMixin, View): credits_meter = "api-calls"
 
     class Dashboard(SubscriptionRequiredMixin, TemplateView): subscription_type = "default"
 
@@ -46,8 +49,17 @@ def benefit_test(benefit: Any) -> Test:
     return lambda billable: billable.has_benefit(benefit)
 
 
+def credits_test(meter: str, units: float = 1) -> Test:
+    if not meter:
+        raise ImproperlyConfigured("credits_required needs the meter (its name or Polar id).")
+    return lambda billable: billable.has_credits(meter, units)
+
+
 def check_access(
-    request: HttpRequest, test: Test, redirect_to: str | None = None
+    request: HttpRequest,
+    test: Test,
+    redirect_to: str | None = None,
+    message: str = "This page needs an active subscription.",
 ) -> HttpResponse | None:
     """None when the request's billable passes ``test``; else the response to send.
 
@@ -60,17 +72,17 @@ def check_access(
         return None
     target = redirect_to or polar_settings.SUBSCRIPTION_REQUIRED_URL
     if not target:
-        raise PermissionDenied("This page needs an active subscription.")
+        raise PermissionDenied(message)
     url = resolve_url(target)
     separator = "&" if "?" in url else "?"
     return HttpResponseRedirect(f"{url}{separator}{urlencode({'next': request.get_full_path()})}")
 
 
-def _decorator(test: Test, redirect_to: str | None) -> Callable:
+def _decorator(test: Test, redirect_to: str | None, **options: Any) -> Callable:
     def decorate(view_func: Callable) -> Callable:
         @functools.wraps(view_func)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            denied = check_access(request, test, redirect_to)
+            denied = check_access(request, test, redirect_to, **options)
             return denied if denied is not None else view_func(request, *args, **kwargs)
 
         return wrapped
@@ -95,14 +107,26 @@ def benefit_required(benefit: Any, *, redirect_to: str | None = None) -> Callabl
     return _decorator(benefit_test(benefit), redirect_to)
 
 
+CREDITS_MESSAGE = "Not enough credits left for this."
+
+
+def credits_required(meter: str, units: float = 1, *, redirect_to: str | None = None) -> Callable:
+    """Require ``units`` more in the meter's balance (Polar does not block usage past the
+    balance, so the app must). Reads the mirror and local usage, never Polar."""
+    return _decorator(credits_test(meter, units), redirect_to, message=CREDITS_MESSAGE)
+
+
 class _AccessMixin:
     access_redirect_to: str | None = None
+    access_denied_message = "This page needs an active subscription."
 
     def get_access_test(self) -> Test:
         raise NotImplementedError
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        denied = check_access(request, self.get_access_test(), self.access_redirect_to)
+        denied = check_access(
+            request, self.get_access_test(), self.access_redirect_to, self.access_denied_message
+        )
         if denied is not None:
             return denied
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]  # a mixin: the View comes later in the MRO
@@ -126,6 +150,17 @@ class BenefitRequiredMixin(_AccessMixin):
 
     def get_access_test(self) -> Test:
         return benefit_test(self.required_benefit)
+
+
+class CreditsRequiredMixin(_AccessMixin):
+    """Class-based views: set ``credits_meter`` (name or Polar id) and ``credits_units``."""
+
+    credits_meter: str = ""
+    credits_units: float = 1
+    access_denied_message = CREDITS_MESSAGE
+
+    def get_access_test(self) -> Test:
+        return credits_test(self.credits_meter, self.credits_units)
 
 
 #: DRF permissions that used to live here: name -> where they are now.

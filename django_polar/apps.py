@@ -9,4 +9,11 @@ class DjangoPolarConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers system checks; importing is the registration.
-        from . import checks  # noqa: F401
+        from . import checks
+
+        if checks.tasks_framework_available():
+            from . import signals, tasks
+
+            signals.usage_flush_requested.connect(
+                tasks.enqueue_usage_flush, dispatch_uid="django_polar.enqueue_usage_flush"
+            )

@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
-from . import mirror
+from . import mirror, usage
 from .checkout import CheckoutBuilder
 from .client import get_client
-from .errors import CustomerConflictError, PolarError, PolarNotFoundError, PolarValidationError
+from .entitlements import benefit_q
+from .errors import CustomerConflictError, PolarNotFoundError, PolarValidationError
 from .identity import (
     EXTERNAL_ID_SEPARATOR,
     BillableIdentity,
@@ -41,6 +43,7 @@ from .identity import (
 )
 from .models import (
     DEFAULT_TYPE,
+    Benefit,
     BenefitGrant,
     Customer,
     Order,
@@ -301,14 +304,49 @@ class Billable(BillableIdentity):
             .exists()
         )
 
+    def _polar_grant_q(self) -> Q:
+        """Grants that give this billable access: its customers' grants. (Seat members
+        extend this with grants whose member maps to the billable.)"""
+        return Q(customer__in=self._polar_customer_ids())
+
     @property
     def benefit_grants(self) -> models.QuerySet[BenefitGrant]:
-        """Benefits currently granted (not revoked)."""
-        return BenefitGrant.objects.granted().filter(customer__in=self._polar_customer_ids())
+        """Benefits currently granted (granted and not revoked)."""
+        return BenefitGrant.objects.granted().filter(self._polar_grant_q())
 
     def has_benefit(self, benefit: Any) -> bool:
-        """Whether the benefit (a Polar benefit id or a Benefit row) is granted now."""
-        return self.benefit_grants.filter(benefit_id__in=_ids(benefit)).exists()
+        """Whether any grant of the benefit is held now (one query).
+
+        ``benefit``: a Polar benefit id, a Benefit row, or the project's key for it (the
+        benefit's metadata ``key`` or ``slug``). Several subscriptions or orders may grant
+        one benefit; it stays held until the last of those grants is revoked.
+        """
+        return self.benefit_grants.filter(
+            benefit__in=Benefit.objects.filter(benefit_q(benefit))
+        ).exists()
+
+    def benefits(self) -> list[BenefitGrant]:
+        """The active grants with their benefit and properties (license key, files ...)."""
+        return list(self.benefit_grants.select_related("benefit").order_by("granted_at", "pk"))
+
+    def license_keys(self) -> list[dict[str, Any]]:
+        """The license keys of active ``license_keys`` grants, from the mirror:
+        ``{"id", "display_key", "benefit_id", "grant_id"}``. Polar's grants carry only the
+        key's id; ``django_polar.license_keys.get(id)`` fetches the key itself."""
+        keys = []
+        for grant in self.benefit_grants.filter(benefit__type="license_keys").select_related(
+            "benefit"
+        ):
+            props = grant.properties or {}
+            keys.append(
+                {
+                    "id": props.get("license_key_id"),
+                    "display_key": props.get("display_key"),
+                    "benefit_id": str(grant.benefit_id),
+                    "grant_id": str(grant.pk),
+                }
+            )
+        return keys
 
     # -- customer portal -------------------------------------------------------------------
     def customer_portal_url(self, return_url: str | None = None) -> str:
@@ -322,32 +360,59 @@ class Billable(BillableIdentity):
     def redirect_to_customer_portal(self, return_url: str | None = None) -> HttpResponseRedirect:
         return see_other(self.customer_portal_url(return_url))
 
-    # -- usage -----------------------------------------------------------------------------
-    def ingest_usage(
+    # -- usage, meters and credits (django_polar.usage) -----------------------------------
+    def record_usage(
         self,
         name: str,
         metadata: dict[str, Any] | None = None,
+        *,
         timestamp: datetime | None = None,
+        external_id: str | None = None,
     ) -> UsageEvent:
-        """Record a usage event and send it to Polar once the transaction commits.
+        """Record a usage event: one row in the current transaction, no call to Polar.
 
-        The row is the source of truth: a failed send keeps it (``ingested_at`` empty,
-        ``last_error`` set) and schedules the ``send_usage_events`` task to retry it with
-        backoff when the task backend can defer; ``manage.py polar_usage flush`` (run it
-        from cron) sends whatever is still pending. Polar de-duplicates on the row's
-        ``external_id``, so resending is safe.
+        Polar's metadata rules are checked here (``InvalidUsageEvent``). Once the
+        transaction commits one flush is requested (``POLAR["USAGE_SENDING"]``); the flusher
+        sends the row with its stable ``external_id``, which Polar de-duplicates on.
         """
-        if not name or len(name) > 128:
-            raise ValueError("A usage event name must be 1 to 128 characters long.")
-        event = UsageEvent.objects.create(
-            name=name,
-            customer=self.polar_customer,
-            external_customer_id=self.get_polar_external_id(),
-            metadata=dict(metadata or {}),
-            timestamp=timestamp or timezone.now(),
+        return usage.record(self, name, metadata, timestamp=timestamp, external_id=external_id)
+
+    #: The earlier name of ``record_usage``.
+    ingest_usage = record_usage
+
+    def record_usage_many(self, events: Iterable[str | dict[str, Any]]) -> list[UsageEvent]:
+        """Record many events in one INSERT (names, or dicts of name/metadata/timestamp/
+        external_id); one bad event records none."""
+        return usage.record_many(self, events)
+
+    def meter_time(
+        self, name: str, metadata: dict[str, Any] | None = None, *, key: str = "seconds"
+    ) -> AbstractContextManager[dict[str, Any]]:
+        """``with user.meter_time("render"):`` records the block's elapsed seconds."""
+        return usage.meter_time(self, name, metadata, key=key)
+
+    def record_llm_usage(
+        self, name: str, *, model: str, input_tokens: int, output_tokens: int, **options: Any
+    ) -> UsageEvent:
+        """Record one LLM call in Polar's conventional metadata (see ``usage.llm_metadata``:
+        ``vendor``, ``cached_input_tokens``, ``cost_cents`` and extra keys are options)."""
+        metadata = usage.llm_metadata(
+            model=model, input_tokens=input_tokens, output_tokens=output_tokens, **options
         )
-        transaction.on_commit(lambda: _send_or_schedule_retry(event), robust=True)
-        return event
+        return self.record_usage(name, metadata)
+
+    def meters(self, *, refresh: bool = False) -> list[usage.MeterBalance]:
+        """Consumed, credited and balance per meter, from the mirrored customer state
+        (``refresh=True`` fetches it from Polar first), with local unsent usage."""
+        return usage.meters(self, refresh_state=refresh)
+
+    def meter(self, name_or_id: str, *, refresh: bool = False) -> usage.MeterBalance | None:
+        """One meter by Polar id or name, or None."""
+        return usage.meter(self, name_or_id, refresh_state=refresh)
+
+    def has_credits(self, meter: str, units: float = 1) -> bool:
+        """Whether ``units`` more fit in the meter's balance (no Polar call)."""
+        return usage.has_credits(self, meter, units)
 
 
 # -- helpers shared by views, tags and access ------------------------------------------
@@ -449,100 +514,3 @@ def _group_by_model(billables: Sequence[Billable]) -> dict[type[Billable], list[
     for billable in billables:
         groups.setdefault(type(billable), []).append(billable)
     return groups
-
-
-#: Polar's ``POST /v1/events/ingest`` takes the events of one request in a list; this
-#: app sends at most this many per request.
-MAX_INGEST_BATCH = 100
-
-
-def _send_or_schedule_retry(event: UsageEvent) -> None:
-    """The on-commit send of ``ingest_usage``; a failure hands the row to the retry task."""
-    if send_usage_events([event]) == 0:
-        from .tasks import schedule_usage_retry
-
-        schedule_usage_retry([event.pk], event.attempts)
-
-
-def pending_usage_events() -> models.QuerySet[UsageEvent]:
-    """Usage events Polar has not acknowledged yet, oldest first."""
-    return UsageEvent.objects.filter(ingested_at__isnull=True).order_by("timestamp", "pk")
-
-
-def _pending_batches(batch_size: int) -> Iterable[list[UsageEvent]]:
-    """Every pending row in batches, walked by pk so a failing batch is not re-read."""
-    last = 0
-    while True:
-        batch = list(
-            UsageEvent.objects.filter(ingested_at__isnull=True, pk__gt=last).order_by("pk")[
-                :batch_size
-            ]
-        )
-        if not batch:
-            return
-        yield batch
-        last = batch[-1].pk
-
-
-def send_usage_events(
-    events: Iterable[UsageEvent] | None = None, batch_size: int = MAX_INGEST_BATCH
-) -> int:
-    """Send usage events to Polar; by default every one not yet ingested. Returns sent count.
-
-    Batches of up to 100 events per ``POST /v1/events/ingest``. Failures are recorded on
-    the rows (attempts, last_error) and never raised: the caller's request must not fail
-    because metering is briefly unavailable. A batch Polar rejects as invalid (422) is
-    resent one event at a time, so one bad event cannot hold back the others.
-    """
-    batch_size = max(1, min(batch_size, MAX_INGEST_BATCH))
-    if events is None:
-        batches = _pending_batches(batch_size)
-    else:
-        pending = [e for e in events if e.ingested_at is None]
-        batches = (pending[i : i + batch_size] for i in range(0, len(pending), batch_size))
-    return sum(_send_batch(batch) for batch in batches)
-
-
-def _send_batch(batch: list[UsageEvent]) -> int:
-    """One ``POST /v1/events/ingest``; records the outcome on the rows, returns sent count."""
-    body = [
-        {
-            "name": e.name,
-            "external_customer_id": e.external_customer_id,
-            "external_id": str(e.external_id),
-            "timestamp": e.timestamp.isoformat(),
-            "metadata": e.metadata,
-        }
-        for e in batch
-    ]
-    ids = [e.pk for e in batch]
-    try:
-        get_client().ingest_events(body)
-    except PolarValidationError as exc:
-        if len(batch) > 1:
-            return sum(_send_batch([e]) for e in batch)
-        _record_failure(batch, ids, exc)
-        return 0
-    except PolarError as exc:
-        _record_failure(batch, ids, exc)
-        return 0
-    now = timezone.now()
-    UsageEvent.objects.filter(pk__in=ids).update(
-        ingested_at=now, attempts=models.F("attempts") + 1, last_error=""
-    )
-    for e in batch:
-        e.ingested_at = now
-        e.attempts += 1
-        e.last_error = ""
-    return len(batch)
-
-
-def _record_failure(batch: list[UsageEvent], ids: list[Any], exc: Exception) -> None:
-    logger.warning("Sending %d usage events to Polar failed: %s", len(batch), exc)
-    error = str(exc)[:2000]
-    UsageEvent.objects.filter(pk__in=ids).update(
-        attempts=models.F("attempts") + 1, last_error=error
-    )
-    for e in batch:
-        e.attempts += 1
-        e.last_error = error

@@ -125,3 +125,33 @@ def check_tasks(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
             id="django_polar.E005",
         )
     ]
+
+
+@register(Tags.compatibility)
+def check_usage_sending(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Usage sent by task with the immediate backend is sent by nobody but cron."""
+    raw = raw_settings()
+    sending = (
+        (raw or {}).get("USAGE_SENDING", DEFAULTS["USAGE_SENDING"])
+        if isinstance(raw or {}, dict)
+        else None
+    )
+    if sending != "task" or not tasks_framework_available():
+        return []
+    # Without TASKS, Django (and the backport) use the immediate backend.
+    configured = getattr(settings, "TASKS", None) or {}
+    backend = (configured.get("default") or {}).get("BACKEND", ".ImmediateBackend")
+    if not str(backend).endswith(".ImmediateBackend"):
+        return []
+    return [
+        Warning(
+            "Recorded usage is sent to Polar only by `manage.py polar_usage flush`: "
+            "POLAR['USAGE_SENDING'] is 'task' and the task backend is the immediate one, "
+            "which would make each request wait on Polar.",
+            hint="Run `manage.py polar_usage flush` from cron every minute, use a worker "
+            "task backend, or set POLAR['USAGE_SENDING'] = 'inline' (development).",
+            id="django_polar.W010",
+        )
+    ]

@@ -406,12 +406,12 @@ class PolarClient:
             )
             if response.is_success:
                 return response
-            wait = self._retry_wait(response, retry, safe)
-            if wait is None or not affordable(wait):
-                later = wait if wait is not None else self.backoff(retry)
+            retry_wait = self._retry_wait(response, retry, safe)
+            if retry_wait is None or not affordable(retry_wait):
+                later = retry_wait if retry_wait is not None else self.backoff(retry)
                 raise self._api_error(response, method, shown, retry_after=later)
-            self._wait(wait, retry, method, shown, f"status {response.status_code}")
-            slept += wait
+            self._wait(retry_wait, retry, method, shown, f"status {response.status_code}")
+            slept += retry_wait
             retry += 1
 
     def _decoded(
@@ -620,6 +620,11 @@ class PolarClient:
     def revoke_subscription(self, subscription_id: str) -> Json:
         return self.request("DELETE", _path("/v1/subscriptions/{}", subscription_id), require="id")
 
+    def create_subscription(self, body: Json) -> Json:
+        """Subscribe a customer to a *free* recurring product (a paid one needs a checkout):
+        ``{"product_id": ..., "customer_id" or "external_customer_id": ...}``."""
+        return self.request("POST", "/v1/subscriptions/", json=body)
+
     # -- orders, refunds, discounts ----------------------------------------------------------
 
     def list_orders(self, **params: Any) -> Iterator[Json]:
@@ -633,6 +638,19 @@ class PolarClient:
 
     def get_invoice(self, order_id: str) -> Json:
         return self.request("GET", _path("/v1/orders/{}/invoice", order_id))
+
+    def update_order(self, order_id: str, body: Json) -> Json:
+        """Set the invoice's ``billing_name`` / ``billing_address`` (Polar refuses a new
+        country or state once an address is set)."""
+        return self.request("PATCH", _path("/v1/orders/{}", order_id), json=body)
+
+    def get_receipt(self, order_id: str) -> Json | None:
+        """The receipt PDF's ``{"url"}``; None while Polar is still rendering it (202)."""
+        return self.request("GET", _path("/v1/orders/{}/receipt", order_id))
+
+    def list_payment_methods(self, customer_id: str) -> Iterator[Json]:
+        """The customer's saved payment methods (cards), the default one flagged."""
+        return self.paginate(_path("/v1/customers/{}/payment-methods", customer_id))
 
     def create_refund(self, body: Json) -> Json:
         return self.request("POST", "/v1/refunds/", json=body, require="id")
@@ -660,19 +678,57 @@ class PolarClient:
 
     # -- license keys ------------------------------------------------------------------------
 
-    def validate_license_key(self, body: Json) -> Json:
+    @staticmethod
+    def _license_path(action: str, portal: bool) -> str:
+        """The organization endpoint, or its customer-portal twin (no token needed; 3
+        requests a second per client IP)."""
+        return f"/v1/{'customer-portal/' if portal else ''}license-keys/{action}"
+
+    def validate_license_key(self, body: Json, *, portal: bool = False) -> Json:
         """Validate a key; a read (retried) unless it increments usage."""
         safe = not body.get("increment_usage")
-        return self.request("POST", "/v1/license-keys/validate", json=body, idempotent=safe)
+        path = self._license_path("validate", portal)
+        return self.request("POST", path, json=body, idempotent=safe)
 
-    def activate_license_key(self, body: Json) -> Json:
-        return self.request("POST", "/v1/license-keys/activate", json=body, require="id")
+    def activate_license_key(self, body: Json, *, portal: bool = False) -> Json:
+        return self.request("POST", self._license_path("activate", portal), json=body, require="id")
 
-    def deactivate_license_key(self, body: Json) -> None:
-        self.request("POST", "/v1/license-keys/deactivate", json=body)
+    def deactivate_license_key(self, body: Json, *, portal: bool = False) -> None:
+        self.request("POST", self._license_path("deactivate", portal), json=body)
 
     def list_license_keys(self, **params: Any) -> Iterator[Json]:
         return self.paginate("/v1/license-keys/", **params)
+
+    # -- webhook endpoints and deliveries ----------------------------------------------------
+
+    def list_webhook_endpoints(self, **params: Any) -> Iterator[Json]:
+        return self.paginate("/v1/webhooks/endpoints", **params)
+
+    def create_webhook_endpoint(self, body: Json) -> Json:
+        """``{"url": "https://...", "format": "raw", "events": [...]}``; Polar generates the
+        signing ``secret`` and answers it once here."""
+        return self.request("POST", "/v1/webhooks/endpoints", json=body)
+
+    def get_webhook_endpoint(self, endpoint_id: str) -> Json:
+        return self.request("GET", _path("/v1/webhooks/endpoints/{}", endpoint_id))
+
+    def update_webhook_endpoint(self, endpoint_id: str, body: Json) -> Json:
+        return self.request("PATCH", _path("/v1/webhooks/endpoints/{}", endpoint_id), json=body)
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> None:
+        self.request("DELETE", _path("/v1/webhooks/endpoints/{}", endpoint_id))
+
+    def list_webhook_deliveries(self, **params: Any) -> Iterator[Json]:
+        """Delivery attempts, newest first (filters: ``endpoint_id``, ``succeeded``...)."""
+        return self.paginate("/v1/webhooks/deliveries", **params)
+
+    def redeliver_webhook_event(self, event_id: str) -> None:
+        """Send a webhook event (the ``webhook-id`` of a delivery) to its endpoint again."""
+        self.request("POST", _path("/v1/webhooks/events/{}/redeliver", event_id))
+
+    def get_license_key(self, license_key_id: str) -> Json:
+        """The full key (the mirror's grant only holds Polar's masked ``display_key``)."""
+        return self.request("GET", _path("/v1/license-keys/{}", license_key_id))
 
 
 # -- the process-wide client -------------------------------------------------------------------

@@ -43,6 +43,14 @@ Webhooks
                             Default ``"inline"``.
     WEBHOOK_MAX_ATTEMPTS    Processing attempts before an event is left failed. Default 5.
 
+Usage metering
+    USAGE_SENDING           How recorded usage reaches Polar once the transaction commits:
+                            ``"task"`` (enqueue one flush per commit on the task backend; with
+                            the immediate backend nothing is enqueued, so no request waits on
+                            Polar: run ``polar_usage flush`` from cron), ``"inline"`` (flush
+                            right after the commit, in the same process: demos and tests) or
+                            ``"cron"`` (only ``polar_usage flush``). Default ``"task"``.
+
 Access and checkout
     PAST_DUE_GRANTS_ACCESS  Whether a ``past_due`` subscription still counts as subscribed.
                             Default False, as on Polar: a failed renewal revokes the
@@ -101,6 +109,7 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_TOLERANCE": 300,
     "WEBHOOK_PROCESSING": "inline",
     "WEBHOOK_MAX_ATTEMPTS": 5,
+    "USAGE_SENDING": "task",
     "PAST_DUE_GRANTS_ACCESS": False,
     "BILLABLE_RESOLVER": None,
     "PRODUCTS": {},
@@ -335,6 +344,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "WEBHOOK_MAX_BODY_BYTES": _int_at_least("WEBHOOK_MAX_BODY_BYTES", 1, "bytes"),
     "WEBHOOK_TOLERANCE": _positive_number("WEBHOOK_TOLERANCE"),
     "WEBHOOK_PROCESSING": _choice("WEBHOOK_PROCESSING", ("inline", "task")),
+    "USAGE_SENDING": _choice("USAGE_SENDING", ("task", "inline", "cron")),
     "WEBHOOK_MAX_ATTEMPTS": _int_at_least("WEBHOOK_MAX_ATTEMPTS", 1, "attempts"),
     "PAST_DUE_GRANTS_ACCESS": _bool("PAST_DUE_GRANTS_ACCESS"),
     "BILLABLE_RESOLVER": _billable_resolver,

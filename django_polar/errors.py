@@ -254,3 +254,58 @@ class StoredRowMissing(Exception):
 class WorkerLost(Exception):
     """A task worker died (SIGKILL, OOM, a lost machine) while running a webhook task; the
     task is marked failed with this and ``polar_webhooks retry-failed`` applies the event."""
+
+
+# -- usage, credits, license keys -------------------------------------------------------------
+
+
+class InvalidUsageEvent(ValueError):
+    """A usage event Polar would refuse (its ``EventMetadataInput`` rules), raised when it
+    is recorded so the caller sees the mistake instead of a row that never ingests."""
+
+
+class LicenseKeyError(PolarError):
+    """A license key Polar refused; ``status`` and ``detail`` are Polar's answer."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class LicenseKeyInvalid(LicenseKeyError):
+    """No such key in the organization (mistyped, or another organization's)."""
+
+
+class LicenseKeyRevoked(LicenseKeyError):
+    """The key exists but is no longer active (its benefit grant was revoked or disabled)."""
+
+
+class LicenseKeyExpired(LicenseKeyError):
+    """The key is past its ``expires_at``."""
+
+
+class LicenseKeyLimitReached(LicenseKeyError):
+    """Activation or usage limit reached (``activate`` past ``limit_activations``,
+    ``validate(increment_usage=...)`` past ``limit_usage``)."""
+
+
+class LicenseKeyConditionsMismatch(LicenseKeyError):
+    """The activation exists but was made for other conditions (another machine)."""
+
+
+class AgentTokenError(Exception):
+    """An agent token is unknown, expired or revoked (the message never holds the token)."""
+
+
+class AgentToolError(Exception):
+    """A tool call that cannot succeed: bad arguments, a refused action, or Polar's error.
+
+    The message is what the assistant reads (Polar's own words when Polar refused);
+    ``retry_after`` carries Polar's hint in seconds on a rate limit.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after

@@ -88,3 +88,8 @@ def for_event(event_type: str) -> Signal:
         with _lock:
             signal = _by_type.setdefault(event_type, Signal())
     return signal
+
+
+#: Sent once per committed transaction that recorded usage (``USAGE_SENDING = "task"``):
+#: the task layer enqueues one flush for it. sender=UsageEvent, no kwargs.
+usage_flush_requested = Signal()

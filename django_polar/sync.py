@@ -458,15 +458,22 @@ def _refetch_plan(
     def one(getter: str, pk: Any) -> Callable[[PolarClient], list[dict[str, Any]]]:
         return lambda client: [getattr(client, getter)(str(pk))]
 
-    def refund(pk: Any) -> Callable[[PolarClient], list[dict[str, Any]]]:
-        return lambda client: client.get_page("/v1/refunds/", id=str(pk))["items"]
-
     def grants_of(
         customer_id: Any, wanted: set[str]
     ) -> Callable[[PolarClient], list[dict[str, Any]]]:
         def fetch(client: PolarClient) -> list[dict[str, Any]]:
             grants = client.list_benefit_grants(customer_id=str(customer_id))
             return [grant for grant in grants if str(grant.get("id")) in wanted]
+
+        return fetch
+
+    def refund(pk: Any) -> Callable[[PolarClient], list[dict[str, Any]]]:
+        def fetch(client: PolarClient) -> list[dict[str, Any]]:
+            # Polar has no GET /v1/refunds/{id}; the list filters by ``id``
+            # (refund/endpoints.py). Keep only that refund all the same: a page of other
+            # refunds must never be mirrored as this one.
+            items = client.get_page("/v1/refunds/", id=str(pk))["items"]
+            return [item for item in items if str(item.get("id")) == str(pk)]
 
         return fetch
 

@@ -20,16 +20,13 @@ try:  # Django >= 6.0
 except ImportError:  # the backport, same API
     from django_tasks import task  # type: ignore[no-redef]
 
+from . import usage
 from .client import background
 from .errors import WorkerLost
 from .webhooks.dispatch import process_event
 
 logger = logging.getLogger("django_polar.webhooks")
 usage_logger = logging.getLogger("django_polar.usage")
-
-#: Deferred retries of a usage event before it is left to ``polar_usage flush`` (cron).
-#: Counting the first send, with the backoff (1, 2, 4 ... minutes) that spans ~8.5 hours.
-USAGE_RETRY_ATTEMPTS = 10
 
 
 @task
@@ -88,35 +85,40 @@ def schedule_retry(event_pk: int, when: datetime) -> bool:
 
 @task
 def send_usage_events(event_pks: list[int] | None = None) -> int:
-    """Send pending usage events (those of ``event_pks``, or all) to Polar.
-
-    Events of ``event_pks`` still pending afterwards get another deferred retry, with
-    backoff; a run over all pending events (a periodic job) schedules nothing itself.
-    """
-    from .billable import send_usage_events as send
-    from .models import UsageEvent
-
-    pending = UsageEvent.objects.filter(ingested_at__isnull=True)
+    """Flush the usage outbox (every due row; ``event_pks`` is accepted for tasks queued
+    by earlier versions). When Polar failed or throttled, one deferred retry follows, at
+    its Retry-After or with backoff. Returns how many events Polar acknowledged."""
     with background():  # nobody waits on a task: Polar's Retry-After is worth waiting out
-        if event_pks is None:
-            return send()
-        sent = send(pending.filter(pk__in=event_pks))
-    left = list(pending.filter(pk__in=event_pks).values_list("pk", "attempts"))
-    if left:
-        schedule_usage_retry([pk for pk, _ in left], min(attempts for _, attempts in left))
-    return sent
+        report = usage.flush()
+    if report.retry_at is not None:
+        schedule_usage_retry(report.retry_at)
+    return report.sent
 
 
-def schedule_usage_retry(event_pks: list[int], attempts: int) -> bool:
-    """Retry sending these usage events later, if the backend can defer and they have
-    attempts left; else ``polar_usage flush`` sends them. Returns whether it was queued."""
-    from .webhooks.dispatch import backoff
-
-    if attempts >= USAGE_RETRY_ATTEMPTS or not send_usage_events.get_backend().supports_defer:
-        usage_logger.info(
-            "%d usage event(s) not sent to Polar; left for `polar_usage flush`", len(event_pks)
-        )
+def schedule_usage_retry(when: datetime) -> bool:
+    """Flush again at ``when`` if the backend can defer; else ``polar_usage flush`` (cron)
+    sends the rows. Returns whether a retry was queued."""
+    if not send_usage_events.get_backend().supports_defer:
+        usage_logger.info("Usage events not sent to Polar; left for `polar_usage flush`")
         return False
-    deferred = send_usage_events.using(run_after=timezone.now() + backoff(attempts))
-    transaction.on_commit(lambda: deferred.enqueue(list(event_pks)))
+    deferred = send_usage_events.using(run_after=when)
+    transaction.on_commit(lambda: deferred.enqueue())
     return True
+
+
+def enqueue_usage_flush(**kwargs: object) -> bool:
+    """Receiver of ``usage_flush_requested``: one flush task per committed transaction.
+
+    The immediate backend would run the flush inside the request that recorded the usage
+    (the very wait the outbox removes), so nothing is queued there; the ``django_polar.W010``
+    check says to run ``polar_usage flush`` from cron or use a worker backend.
+    """
+    if runs_inline(send_usage_events.get_backend()):
+        return False
+    send_usage_events.enqueue()
+    return True
+
+
+def runs_inline(backend: object) -> bool:
+    """Whether a task backend runs tasks in the enqueuing process, immediately."""
+    return type(backend).__name__ == "ImmediateBackend"

@@ -12,6 +12,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from django_polar.conf import DEMO_ACCESS_TOKEN, DEMO_WEBHOOK_SECRET
+from example_project.notes.catalog_seed import JOTTER_ORGANIZATION_ID
 
 BASE_DIR = Path(__file__).resolve().parent
 env = environ.Env()
@@ -136,6 +137,15 @@ POLAR = {
     # The vendored @polar-sh/checkout 0.4.1 (no CDN needed); see notes/embed.py.
     "EMBED_SCRIPT_URL": env("POLAR_EMBED_SCRIPT_URL", default=f"{SITE_URL}/polar-embed.js"),
     "SUBSCRIPTION_REQUIRED_URL": "notes:pricing",
+    # The demo runs tasks inline, so usage is flushed right after each commit (a real
+    # deployment keeps the default "task" with a worker, or runs `polar_usage flush`).
+    "USAGE_SENDING": "inline",
+    # License key calls (the API's license-keys/activate/) name the organization; on the
+    # emulator it is the seeded Jotter's.
+    "ORGANIZATION_ID": env(
+        "POLAR_ORGANIZATION_ID",
+        default=JOTTER_ORGANIZATION_ID if POLAR_SERVER == "emulator" else None,
+    ),
 }
 
 #: The demo emulator keeps its state here between runs of `manage.py demo`.

@@ -15,6 +15,8 @@ urlpatterns = [
         name="api-docs",
     ),
     path("api/billing/", include("django_polar.api.urls")),
+    # MCP for AI assistants (streamable HTTP, Bearer agent tokens): docs/agents.md.
+    path("polar/mcp/", include("django_polar.agents.urls")),
     path("api/notes/export/", NoteExportView.as_view(), name="notes-export"),
     path("", include("example_project.notes.urls")),
 ]

@@ -8,13 +8,16 @@ import math
 import operator
 import re
 from collections.abc import Callable, Collection, Iterable
+from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from . import spec_tables
 from .errors import APIError, insufficient_scope, invalid, not_found
 from .scopes import required as required_scopes
-from .validation import check_uuid, query_bool, query_int
+from .store import parse_iso
+from .validation import check_uuid, expected_one_of, query_bool, query_datetime, query_int
 
 if TYPE_CHECKING:
     from .core import Emulator
@@ -68,10 +71,25 @@ def dispatch(
                     needed = required_scopes(method, PATTERNS[handler])
                     if needed is not None and not needed & scopes:
                         raise insufficient_scope(needed)
-                return handler(emu, params, query, body)
+                return handler(emu, params, check_sorting(method, PATTERNS[handler], query), body)
+    # Polar (FastAPI/Starlette) answers a path it does not route, and an operation of the
+    # spec the emulator does not implement, with exactly this body.
     if allowed:
         raise APIError(405, {"detail": "Method Not Allowed"})
     raise APIError(404, {"detail": "Not Found"})
+
+
+def check_sorting(method: str, pattern: str, query: Query) -> Query:
+    """Polar's ``SortingGetter`` (kit/sorting.py) types ``sorting`` as a list of the
+    list's sort-property enum: any other criterion is FastAPI's 422 at
+    ``["query", "sorting", i]``. A list without ``sorting`` ignores the parameter."""
+    allowed = spec_tables.sorting(method, pattern)
+    if allowed is None:
+        return {k: v for k, v in query.items() if k != "sorting"} if "sorting" in query else query
+    for i, criterion in enumerate(query.get("sorting") or []):
+        if criterion not in allowed:
+            raise invalid(["query", "sorting", i], expected_one_of(allowed), "enum", criterion)
+    return query
 
 
 # helpers ------------------------------------------------------------------------------
@@ -111,9 +129,6 @@ def metadata_ok(record: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     return True
 
 
-SORTABLE = ("created_at", "timestamp", "name", "email")
-
-
 def paginate(
     emu: Emulator,
     query: Query,
@@ -134,9 +149,12 @@ def paginate(
     limit = query_int(params, "limit", 10, ge=1, le=100)
     sorting = query.get("sorting")
     if sorting:
+        # The first criterion decides; a property the records do not carry (a computed
+        # one such as a product's ``price_amount``) falls back to the default key.
         field = sorting[0]
         newest_first = field.startswith("-")
-        key = field.lstrip("-") if field.lstrip("-") in SORTABLE else key
+        wanted = field.lstrip("-")
+        key = wanted if records and wanted in records[0] else key
     # Creation times never decrease along a collection (records are stored with the
     # emulator clock's now, which only moves forward), so that order needs no check.
     chunk = page_slice(
@@ -166,9 +184,9 @@ def page_slice(
     """
     if start >= len(records):
         return []
-    keys: list[str] = []
+    keys: list[tuple[int, float, str]] = []
     if not presorted:
-        keys = [str(r.get(key) or "") for r in records]
+        keys = [sort_key(r.get(key)) for r in records]
     if presorted or all(map(operator.le, keys, islice(keys, 1, None))):
         if not descending:
             return records[start:stop]
@@ -179,9 +197,35 @@ def page_slice(
     return [records[i] for i in best[start:stop]]
 
 
+def sort_key(value: Any) -> tuple[int, float, str]:
+    """None first, then numbers by value, then text."""
+    if value is None:
+        return (-1, 0.0, "")
+    if isinstance(value, bool | int | float):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
 def when(active: object, test: Callable[[Any], bool]) -> Callable[[Any], bool] | None:
     """``test`` when its filter was asked for (``active`` is truthy), else None."""
     return test if active else None
+
+
+def within(
+    key: str, start: datetime | None, end: datetime | None, *, inclusive: bool = True
+) -> Callable[[Any], bool] | None:
+    """Records whose ``key`` timestamp is between ``start`` and ``end`` (either may be
+    None); None (no filter) when neither was asked for."""
+    if start is None and end is None:
+        return None
+
+    def test(record: Any) -> bool:
+        moment = parse_iso(record[key])
+        if inclusive:
+            return (start is None or moment >= start) and (end is None or moment <= end)
+        return (start is None or moment > start) and (end is None or moment < end)
+
+    return test
 
 
 def member(key: str, values: Collection[str] | None) -> Callable[[Any], bool] | None:
@@ -230,7 +274,7 @@ def get_organization(emu: Emulator, params: Params, query: Query, body: Any) -> 
 
 
 @route("PATCH", "/v1/organizations/{id}")
-def update_organization(emu, params, query, body):
+def update_organization(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     if uuid_param(params["id"], ["path", "id"]) != emu.store.organization["id"]:
         raise not_found("Organization not found")
     emu.organizations.update(body)
@@ -434,6 +478,25 @@ def get_customer_state(emu: Emulator, params: Params, query: Query, body: Any) -
     )
 
 
+@route("GET", "/v1/customers/{id}/payment-methods")
+def list_payment_methods(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    customer = emu.customers.get(uuid_param(params["id"], ["path", "id"]))
+    return _payment_methods(emu, query, customer)
+
+
+@route("GET", "/v1/customers/external/{external_id}/payment-methods")
+def list_payment_methods_external(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    return _payment_methods(emu, query, emu.customers.get_external(params["external_id"]))
+
+
+def _payment_methods(emu: Emulator, query: Query, customer: dict[str, Any]) -> tuple[int, Any]:
+    """customer/endpoints.py list_payment_methods: the customer's saved cards."""
+    methods = [m for m in emu.store.payment_methods.values() if m["customer_id"] == customer["id"]]
+    return paginate(emu, query, methods, emu.payments.render_method)
+
+
 @route("POST", "/v1/customer-sessions/")
 def create_customer_session(
     emu: Emulator, params: Params, query: Query, body: Any
@@ -487,8 +550,11 @@ def confirm_checkout_client(
 ) -> tuple[int, Any]:
     checkout = emu.checkouts.by_secret(params["client_secret"])
     out = emu.checkouts.confirm(checkout, body if body is not None else {})
-    session = emu.customers.create_session({"customer_id": checkout["customer_id"]})
-    out["customer_session_token"] = session["token"]
+    # checkout/service.py confirm: no customer session for a customer matched by email.
+    out["customer_session_token"] = None
+    if checkout.get("_customer_session", True):
+        session = emu.customers.create_session({"customer_id": checkout["customer_id"]})
+        out["customer_session_token"] = session["token"]
     return 200, out
 
 
@@ -497,6 +563,12 @@ def get_checkout(emu: Emulator, params: Params, query: Query, body: Any) -> tupl
     checkout = emu.checkouts.get(uuid_param(params["id"], ["path", "id"]))
     emu.checkouts.expire_if_due(checkout)
     return 200, emu.ser.checkout(checkout["id"])
+
+
+@route("PATCH", "/v1/checkouts/{id}")
+def update_checkout(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    checkout = emu.checkouts.get(uuid_param(params["id"], ["path", "id"]))
+    return 200, emu.ser.checkout(emu.checkouts.update(checkout, body)["id"])
 
 
 @route("POST", "/v1/checkout-links/")
@@ -509,17 +581,26 @@ def list_checkout_links(emu: Emulator, params: Params, query: Query, body: Any) 
     return paginate(
         emu,
         query,
-        list(emu.store.checkout_links.values()),
+        [k for k in emu.store.checkout_links.values() if not k.get("_deleted")],
         lambda k: emu.ser.checkout_link(k["id"]),
     )
 
 
 @route("GET", "/v1/checkout-links/{id}")
 def get_checkout_link(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
-    link = emu.store.checkout_links.get(uuid_param(params["id"], ["path", "id"]))
-    if link is None:
-        raise not_found("Checkout link not found")
-    return 200, emu.ser.checkout_link(link["id"])
+    return 200, emu.ser.checkout_link(emu.checkouts.get_link(params["id"])["id"])
+
+
+@route("PATCH", "/v1/checkout-links/{id}")
+def update_checkout_link(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    link = emu.checkouts.get_link(params["id"])
+    return 200, emu.ser.checkout_link(emu.checkouts.update_link(link, body)["id"])
+
+
+@route("DELETE", "/v1/checkout-links/{id}")
+def delete_checkout_link(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    emu.checkouts.delete_link(emu.checkouts.get_link(params["id"]))
+    return 204, None
 
 
 # discounts --------------------------------------------------------------------------------
@@ -580,6 +661,11 @@ def list_subscriptions(emu: Emulator, params: Params, query: Query, body: Any) -
     return paginate(emu, query, items, lambda s: emu.ser.subscription(s["id"]))
 
 
+@route("POST", "/v1/subscriptions/")
+def create_subscription(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 201, emu.ser.subscription(emu.subscriptions.create_free(body)["id"])
+
+
 @route("GET", "/v1/subscriptions/{id}")
 def get_subscription(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.ser.subscription(
@@ -631,10 +717,22 @@ def get_order(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[i
     return 200, emu.ser.order(emu.orders.get(uuid_param(params["id"], ["path", "id"]))["id"])
 
 
+@route("PATCH", "/v1/orders/{id}")
+def update_order(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    order_id = uuid_param(params["id"], ["path", "id"])
+    return 200, emu.ser.order(emu.orders.update(order_id, body)["id"])
+
+
 @route("POST", "/v1/orders/{id}/invoice")
 def generate_invoice(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
-    emu.orders.generate_invoice(uuid_param(params["id"], ["path", "id"]))
+    emu.orders.trigger_invoice(uuid_param(params["id"], ["path", "id"]))
     return 202, {}
+
+
+@route("GET", "/v1/orders/{id}/receipt")
+def get_receipt(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    receipt = emu.orders.receipt(uuid_param(params["id"], ["path", "id"]))
+    return (202, None) if receipt is None else (200, receipt)
 
 
 @route("GET", "/v1/orders/{id}/invoice")
@@ -649,15 +747,52 @@ def create_refund(emu: Emulator, params: Params, query: Query, body: Any) -> tup
 
 @route("GET", "/v1/refunds/")
 def list_refunds(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    # refund/endpoints.py list: id, order_id, subscription_id, customer_id and
+    # external_customer_id are multiple-value filters; succeeded a boolean.
+    ids = uuids(query, "id")
+    orders = uuids(query, "order_id")
+    subs = uuids(query, "subscription_id")
+    customers = by_customer(emu, query)
+    succeeded = query_bool(flat(query), "succeeded")
+    items = select(
+        emu.store.refunds.values(),
+        member("id", ids),
+        member("order_id", orders),
+        member("subscription_id", subs),
+        member("customer_id", customers),
+        when(succeeded is not None, lambda r: (r["status"] == "succeeded") == succeeded),
+    )
+    return paginate(emu, query, items, lambda r: emu.ser.refund(r["id"]))
+
+
+# payments ---------------------------------------------------------------------------------
+@route("GET", "/v1/payments/")
+def list_payments(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    checkouts = uuids(query, "checkout_id")
     orders = uuids(query, "order_id")
     customers = by_customer(emu, query)
-    items = [
-        r
-        for r in emu.store.refunds.values()
-        if (orders is None or r["order_id"] in orders)
-        and (customers is None or r["customer_id"] in customers)
-    ]
-    return paginate(emu, query, items, lambda r: emu.ser.refund(r["id"]))
+    statuses = query.get("status")
+    methods = query.get("method")
+    emails = {e.lower() for e in query.get("customer_email") or []}
+
+    def email_of(payment: dict[str, Any]) -> str:
+        return str(emu.store.customers[payment["_customer_id"]]["email"] or "").lower()
+
+    items = select(
+        emu.store.payments.values(),
+        member("checkout_id", checkouts),
+        member("order_id", orders),
+        member("_customer_id", customers),
+        member("status", statuses),
+        member("method", methods),
+        when(emails, lambda p: email_of(p) in emails),
+    )
+    return paginate(emu, query, items, emu.payments.render)
+
+
+@route("GET", "/v1/payments/{id}")
+def get_payment(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.payments.render(emu.payments.get(uuid_param(params["id"], ["path", "id"])))
 
 
 # usage ------------------------------------------------------------------------------------
@@ -673,28 +808,65 @@ def list_events(emu: Emulator, params: Params, query: Query, body: Any) -> tuple
     external = set(query.get("external_customer_id") or [])
     meter_ids = uuids(query, "meter_id")
     sources = query.get("source")
+    params_ = flat(query)
+    # event/endpoints.py: "Filter events after / before this timestamp".
+    start = query_datetime(params_, "start_timestamp")
+    end = query_datetime(params_, "end_timestamp")
+    parent = one(query, "parent_id")
+    parent = uuid_param(parent, ["query", "parent_id"]) if parent is not None else None
+    depth = query_int(params_, "depth", -1, ge=0, le=5) if "depth" in params_ else None
     from .usage import matches
 
-    items = [
-        e
-        for e in emu.store.events.values()
-        if (
-            customers is None
-            or e["customer_id"] in customers
-            or e["external_customer_id"] in external
-        )
-        and (not names or e["name"] in names)
-        and (not sources or e["source"] in sources)
-        and (
-            meter_ids is None
-            or any(
+    levels = emu.usage.levels(parent) if parent is not None or depth is not None else None
+    wanted = customers or set()
+    items = select(
+        emu.store.events.values(),
+        when(
+            customers is not None,
+            lambda e: e["customer_id"] in wanted or e["external_customer_id"] in external,
+        ),
+        member("name", names),
+        member("source", sources),
+        when(
+            meter_ids is not None,
+            lambda e: any(
                 matches(emu.store.meters[m]["filter"], e)
-                for m in meter_ids
+                for m in meter_ids or ()
                 if m in emu.store.meters
-            )
-        )
-    ]
+            ),
+        ),
+        within("timestamp", start, end),
+        when(
+            levels is not None,
+            lambda e: (
+                e["id"] in (levels or {}) and (depth is None or (levels or {})[e["id"]] <= depth)
+            ),
+        ),
+    )
     return paginate(emu, query, items, lambda e: emu.ser.event(e["id"]), key="timestamp")
+
+
+@route("GET", "/v1/events/names")
+def list_event_names(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    """event/service.py list_names: one row per (name, source) with its occurrences and
+    first and last timestamps; newest ``last_seen`` first by default."""
+    customers = by_customer(emu, query)
+    external = set(query.get("external_customer_id") or [])
+    sources = query.get("source")
+    text = (one(query, "query") or "").lower()
+    wanted = customers or set()
+    events = select(
+        emu.store.events.values(),
+        when(
+            customers is not None,
+            lambda e: e["customer_id"] in wanted or e["external_customer_id"] in external,
+        ),
+        member("source", sources),
+        when(text, lambda e: text in e["name"].lower()),
+    )
+    return paginate(
+        emu, query, emu.usage.names(events), lambda n: n, newest_first=True, key="last_seen"
+    )
 
 
 @route("GET", "/v1/events/{id}")
@@ -721,6 +893,14 @@ def get_meter(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[i
     if meter_id not in emu.store.meters:
         raise not_found("Meter not found")
     return 200, emu.ser.meter(meter_id)
+
+
+@route("GET", "/v1/meters/{id}/quantities")
+def get_meter_quantities(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    meter_id = uuid_param(params["id"], ["path", "id"])
+    if meter_id not in emu.store.meters:
+        raise not_found("Meter not found")
+    return 200, emu.usage.quantities(meter_id, query)
 
 
 @route("GET", "/v1/customer-meters/")
@@ -765,6 +945,21 @@ def get_license_key(emu: Emulator, params: Params, query: Query, body: Any) -> t
     return 200, emu.ser.license_key(key["id"], activations=True)
 
 
+@route("PATCH", "/v1/license-keys/{id}")
+def update_license_key(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    key_id = uuid_param(params["id"], ["path", "id"])
+    return 200, emu.ser.license_key(emu.license_keys.update(key_id, body)["id"])
+
+
+@route("GET", "/v1/license-keys/{id}/activations/{activation_id}")
+def get_license_key_activation(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    key = emu.license_keys.get(uuid_param(params["id"], ["path", "id"]))
+    activation_id = uuid_param(params["activation_id"], ["path", "activation_id"])
+    return 200, emu.ser.activation(emu.license_keys.activation_of(key, activation_id)["id"])
+
+
 @route("POST", "/v1/license-keys/validate")
 def validate_license_key(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.license_keys.validate(body)
@@ -781,6 +976,133 @@ def deactivate_license_key(
 ) -> tuple[int, Any]:
     emu.license_keys.deactivate(body)
     return 204, None
+
+
+# webhook endpoints and deliveries ---------------------------------------------------------
+@route("GET", "/v1/webhooks/endpoints")
+def list_webhook_endpoints(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    endpoints = emu.webhook_endpoints
+    return paginate(emu, query, endpoints.api_endpoints(), endpoints.render)
+
+
+@route("POST", "/v1/webhooks/endpoints")
+def create_webhook_endpoint(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    endpoints = emu.webhook_endpoints
+    return 201, endpoints.render(endpoints.create(body))
+
+
+@route("GET", "/v1/webhooks/endpoints/{id}")
+def get_webhook_endpoint(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    endpoints = emu.webhook_endpoints
+    return 200, endpoints.render(endpoints.get(uuid_param(params["id"], ["path", "id"])))
+
+
+@route("PATCH", "/v1/webhooks/endpoints/{id}")
+def update_webhook_endpoint(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    endpoints = emu.webhook_endpoints
+    endpoint = endpoints.get(uuid_param(params["id"], ["path", "id"]))
+    return 200, endpoints.render(endpoints.update(endpoint, body))
+
+
+@route("PATCH", "/v1/webhooks/endpoints/{id}/secret")
+def reset_webhook_endpoint_secret(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    endpoints = emu.webhook_endpoints
+    endpoint = endpoints.get(uuid_param(params["id"], ["path", "id"]))
+    return 200, endpoints.render(endpoints.reset_secret(endpoint))
+
+
+@route("DELETE", "/v1/webhooks/endpoints/{id}")
+def delete_webhook_endpoint(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    endpoints = emu.webhook_endpoints
+    endpoints.delete(endpoints.get(uuid_param(params["id"], ["path", "id"])))
+    return 204, None
+
+
+@route("GET", "/v1/webhooks/deliveries")
+def list_webhook_deliveries(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    """webhook/service.py list_deliveries: newest first, with its filters."""
+    endpoints = emu.webhook_endpoints
+    api_ids = {e.id for e in endpoints.api_endpoints()}
+    wanted = uuids(query, "endpoint_id")
+    params_ = flat(query)
+    start = query_datetime(params_, "start_timestamp")
+    end = query_datetime(params_, "end_timestamp")
+    succeeded = query_bool(params_, "succeeded")
+    text = (one(query, "query") or "").lower()
+    code_class = one(query, "http_code_class")
+    classes = ("2xx", "3xx", "4xx", "5xx")
+    if code_class is not None and code_class not in classes:
+        raise invalid(["query", "http_code_class"], expected_one_of(classes), "literal_error")
+    types = query.get("event_type")
+    events = emu.webhooks.webhook_events
+
+    def matches_text(d: dict[str, Any]) -> bool:
+        fields = (d["id"], d["_webhook_event_id"], str(d["http_code"]))
+        return any(text in f.lower() for f in fields)
+
+    items = select(
+        emu.webhooks.deliveries,
+        lambda d: d["_endpoint_id"] in api_ids,
+        member("_endpoint_id", wanted),
+        within("created_at", start, end, inclusive=False),
+        when(succeeded is not None, lambda d: d["succeeded"] == succeeded),
+        when(text, matches_text),
+        when(
+            code_class,
+            lambda d: d["http_code"] is not None and str(d["http_code"])[0] == str(code_class)[0],
+        ),
+        when(types, lambda d: events[d["_webhook_event_id"]]["type"] in (types or ())),
+    )
+    return paginate(emu, query, items, endpoints.render_delivery)
+
+
+@route("POST", "/v1/webhooks/events/{id}/redeliver")
+def redeliver_webhook_event(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    event_id = uuid_param(params["id"], ["path", "id"])
+    record = emu.webhooks.webhook_events.get(event_id)
+    api_ids = {e.id for e in emu.webhook_endpoints.api_endpoints()}
+    if record is None or record["_endpoint_id"] not in api_ids:
+        raise not_found()
+    emu.webhooks.redeliver(event_id)
+    return 202, {}
+
+
+# The customer-portal twins need no token and share the service with the organization
+# endpoints (server/polar/customer_portal/endpoints/license_keys.py: validate, activate,
+# deactivate call the same license_key_service methods).
+@route("POST", "/v1/customer-portal/license-keys/validate")
+def portal_validate_license_key(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    return validate_license_key(emu, params, query, body)
+
+
+@route("POST", "/v1/customer-portal/license-keys/activate")
+def portal_activate_license_key(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    return activate_license_key(emu, params, query, body)
+
+
+@route("POST", "/v1/customer-portal/license-keys/deactivate")
+def portal_deactivate_license_key(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    return deactivate_license_key(emu, params, query, body)
 
 
 __all__ = ["ROUTES", "dispatch", "invalid"]

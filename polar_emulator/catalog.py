@@ -6,7 +6,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from .errors import invalid, not_found
+from .errors import Invalid, invalid, not_found
+from .spec_tables import ZERO_DECIMAL, maximum_amount, minimum_amount, tables
 from .store import iso
 from .validation import Body, check_uuid
 
@@ -25,6 +26,79 @@ BENEFIT_TYPES = (
     "feature_flag",
 )
 UNIT_AMOUNT_RE = re.compile(r"^\d{0,12}(\.\d{0,12})?$")
+
+
+# babel's en_US symbols for the currencies people use most; others print their code.
+SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
+
+
+def format_currency(amount: int, currency: str) -> str:
+    """kit/currency.py ``format_currency`` (babel, en_US) for the error messages."""
+    factor = 1 if currency in ZERO_DECIMAL else 100
+    places = 0 if factor == 1 else 2
+    number = f"{amount / factor:,.{places}f}"
+    symbol = SYMBOLS.get(currency)
+    return f"{symbol}{number}" if symbol else f"{currency.upper()}\xa0{number}"
+
+
+def check_price_amount(currency: str, amount: int, loc: list[Any]) -> int:
+    """product/schemas.py ``validate_price_amount(allow_zero=True)``: 0 (free) or at least
+    the currency's minimum, and at most its maximum (the spec's per-currency tables)."""
+    minimum = minimum_amount(currency)
+    if amount < minimum and amount != 0:
+        raise invalid(
+            loc,
+            f"Amount must be at least {format_currency(minimum, currency)} or 0 for free pricing",
+            "minimum_price",
+            amount,
+        )
+    maximum = maximum_amount(currency)
+    if amount > maximum:
+        raise invalid(
+            loc,
+            f"Amount must be at most {format_currency(maximum, currency)}",
+            "maximum_price",
+            amount,
+        )
+    return amount
+
+
+def check_price_set(prices: list[dict[str, Any]], loc: list[Any]) -> None:
+    """product/service.py price rules, per currency: at most one fixed, one seat-based and
+    one custom price; a custom price stands alone; a meter once; one tax behavior."""
+    errors = Invalid()
+    by_currency: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for index, price in enumerate(prices):
+        by_currency.setdefault(price["price_currency"], []).append((index, price))
+    for group in by_currency.values():
+        kinds = [p["amount_type"] for _, p in group]
+        fixed, seats, custom = (
+            kinds.count("fixed"),
+            kinds.count("seat_based"),
+            kinds.count("custom"),
+        )
+        if fixed > 1:
+            errors.add(loc, "Only one fixed price is allowed.")
+        if seats > 1:
+            errors.add(loc, "Only one seat-based price is allowed.")
+        if custom > 1:
+            errors.add(loc, "Only one custom price is allowed.")
+        if custom and (fixed or seats):
+            errors.add(
+                loc,
+                "A custom price cannot be combined with a fixed, seat-based or unit-based price.",
+            )
+        meters: set[str] = set()
+        for index, price in group:
+            if price["amount_type"] == "metered_unit":
+                if price["meter_id"] in meters:
+                    errors.add(
+                        [*loc, index, "meter_id"], "Meter is already used for another price."
+                    )
+                meters.add(price["meter_id"])
+        if len({p["tax_behavior"] for _, p in group}) > 1:
+            errors.add(loc, "All prices for the same currency must have the same tax behavior.")
+    errors.raise_if_any()
 
 
 class Catalog:
@@ -71,17 +145,28 @@ class Catalog:
             "id": self.st.new_id(),
             "source": "catalog",
             "amount_type": kind,
-            "price_currency": (body.str("price_currency", "usd") or "usd").lower(),
+            "price_currency": body.choice("price_currency", tuple(tables()["currencies"]), "usd"),
             "tax_behavior": body.choice("tax_behavior", ("location", "inclusive", "exclusive")),
             "is_archived": False,
             "product_id": product_id,
         }
+        currency = price["price_currency"]
         if kind == "fixed":
-            price["price_amount"] = body.int("price_amount", required=True, ge=0, le=99999999)
+            price["price_amount"] = check_price_amount(
+                currency, body.int("price_amount", required=True, ge=0), [*loc, "price_amount"]
+            )
         elif kind == "custom":
-            minimum = body.int("minimum_amount", 50, ge=0, le=99999999)
-            maximum = body.int("maximum_amount", ge=1, le=99999999)
-            preset = body.int("preset_amount", ge=0, le=99999999)
+            minimum = body.int("minimum_amount", 50, ge=0)
+            maximum = body.int("maximum_amount", ge=1)
+            preset = body.int("preset_amount", ge=0)
+            for field, amount in (
+                ("minimum_amount", minimum),
+                ("maximum_amount", maximum),
+                ("preset_amount", preset),
+            ):
+                # A field validator: it checks what was sent, not the default.
+                if amount is not None and body.has(field):
+                    check_price_amount(currency, amount, [*loc, field])
             if maximum is not None and maximum < minimum:
                 raise invalid(
                     [*loc, "maximum_amount"],
@@ -163,6 +248,7 @@ class Catalog:
         prices = [
             self.parse_price(p, ["body", "prices", i], product_id) for i, p in enumerate(raw_prices)
         ]
+        check_price_set(prices, ["body", "prices"])
         if interval is None and any(p["amount_type"] == "metered_unit" for p in prices):
             raise invalid(
                 ["body", "prices"], "Metered prices are only allowed on recurring products."
@@ -252,6 +338,8 @@ class Catalog:
                     keep.add(price_id)
                 else:
                     new_prices.append(self.parse_price(item, ["body", "prices", i], product_id))
+            kept = [p for p in product["prices"] if p["id"] in keep]
+            check_price_set(kept + new_prices, ["body", "prices"])
             now = iso(self.emu.clock.now())
             for price in product["prices"]:
                 if price["id"] not in keep and not price["is_archived"]:

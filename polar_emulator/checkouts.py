@@ -9,16 +9,56 @@ from typing import TYPE_CHECKING, Any
 
 from . import discounts
 from .errors import APIError, forbidden, invalid, not_found
-from .store import iso, parse_iso
-from .subscriptions import add_interval, base_amount
-from .validation import Body
+from .store import add_interval, iso, parse_iso
+from .subscriptions import base_amount
+from .validation import Body, address, check_uuid
 
 if TYPE_CHECKING:
     from .core import Emulator
 
-CHECKOUT_TTL = timedelta(hours=1)
+# config.py CHECKOUT_TTL_SECONDS = 60 * 60 * 24: a checkout session lives 24 hours.
+CHECKOUT_TTL = timedelta(hours=24)
+# Fields PATCH /v1/checkouts/{id} shares with the buyer's CheckoutUpdatePublic.
+PUBLIC_UPDATE_FIELDS = frozenset(
+    {
+        "allow_trial",
+        "amount",
+        "customer_billing_address",
+        "customer_billing_name",
+        "customer_email",
+        "customer_name",
+        "customer_tax_id",
+        "is_business_customer",
+        "locale",
+        "product_id",
+        "product_price_id",
+        "seats",
+    }
+)
 ORIGIN_RE = re.compile(r"^https?://[^/\s?#]+$")
 INTERVALS = ("day", "week", "month", "year")
+
+
+def tax_id_needs_country() -> APIError:
+    """checkout/service.py: a tax id is validated against the billing country."""
+    return APIError(
+        422,
+        {
+            "detail": [
+                {
+                    "type": "missing",
+                    "loc": ["body", "customer_billing_address"],
+                    "msg": "Country is required to validate tax ID.",
+                    "input": None,
+                }
+            ]
+        },
+    )
+
+
+def has_street_address(billing_address: dict[str, Any]) -> bool:
+    """kit/address.py ``Address.has_address``."""
+    return any(billing_address[f] for f in ("line1", "line2", "city", "postal_code"))
 
 
 class Checkouts:
@@ -90,6 +130,18 @@ class Checkouts:
                 ["body", "subscription_id"],
                 "Upgrading a subscription through a checkout is not supported by the emulator.",
             )
+        billing_address = address(body, "customer_billing_address")
+        tax_id = body.str("customer_tax_id")
+        if tax_id is not None and billing_address is None:
+            raise tax_id_needs_country()
+        require_billing_address = body.bool("require_billing_address", False)
+        # checkout/service.py create: a street address, or a state outside US/CA, given
+        # up front makes the full billing address required.
+        if billing_address is not None and (
+            has_street_address(billing_address)
+            or (billing_address["state"] and billing_address["country"] not in ("US", "CA"))
+        ):
+            require_billing_address = True
         now = self.emu.clock.now()
         checkout_id = self.st.new_id()
         client_secret = self.st.token("polar_c_")
@@ -120,7 +172,7 @@ class Checkouts:
             "organization_id": self.st.organization["id"],
             "discount_id": discount_id,
             "allow_discount_codes": body.bool("allow_discount_codes", True),
-            "require_billing_address": body.bool("require_billing_address", False),
+            "require_billing_address": require_billing_address,
             "is_discount_applicable": True,
             "customer_id": customer_id,
             "is_business_customer": body.bool("is_business_customer", False),
@@ -129,8 +181,8 @@ class Checkouts:
             "customer_email": body.email("customer_email") or (customer or {}).get("email"),
             "customer_ip_address": body.str("customer_ip_address"),
             "customer_billing_name": body.str("customer_billing_name"),
-            "customer_billing_address": None,
-            "customer_tax_id": body.str("customer_tax_id"),
+            "customer_billing_address": billing_address,
+            "customer_tax_id": tax_id,
             "locale": body.str("locale"),
             "payment_method_type": None,
             "payment_processor_metadata": {},
@@ -296,9 +348,21 @@ class Checkouts:
                 )["id"]
         if body.get("allow_trial") is False:
             checkout["allow_trial"] = False
-        for field in ("customer_name", "customer_billing_name", "customer_tax_id", "locale"):
+        for field in ("customer_name", "customer_billing_name", "locale"):
             if body.has(field):
                 checkout[field] = body.str(field)
+        # checkout/service.py update: a given billing address replaces the stored one; a
+        # tax id needs a country to be validated against.
+        billing_address = address(body, "customer_billing_address")
+        if billing_address is not None:
+            checkout["customer_billing_address"] = billing_address
+        if body.has("customer_tax_id"):
+            tax_id = body.str("customer_tax_id")
+            if tax_id is not None and checkout["customer_billing_address"] is None:
+                raise tax_id_needs_country()
+            checkout["customer_tax_id"] = tax_id
+        if body.get("is_business_customer") is False:
+            checkout["customer_tax_id"] = None
         if body.has("customer_email") and body.get("customer_email") is not None:
             checkout["customer_email"] = body.email("customer_email")
         if body.has("is_business_customer") and body.get("is_business_customer") is not None:
@@ -445,34 +509,100 @@ class Checkouts:
         return confirmed
 
     def _customer_for(self, checkout: dict[str, Any]) -> dict[str, Any]:
+        """checkout/service.py ``_create_or_update_customer``: the checkout's customer, else
+        the customer with the buyer's email (who keeps their own ``external_id`` and gets
+        no customer session: the email alone proves nothing), else a new customer with
+        the checkout's ``external_customer_id``. The billing details typed at checkout
+        are stored on the customer."""
         customers = self.emu.customers
         customer = self.st.customers.get(checkout["customer_id"] or "")
-        if customer is None and checkout["external_customer_id"]:
-            customer = customers.by_external_id(checkout["external_customer_id"])
-        if customer is None and checkout["customer_email"]:
-            customer = customers.by_email(checkout["customer_email"])
-            if (
-                customer is not None
-                and checkout["external_customer_id"]
-                and customer["external_id"] is None
-            ):
-                customer["external_id"] = checkout["external_customer_id"]
-                customer["modified_at"] = iso(self.emu.clock.now())
-                self.emu.emit("customer.updated", self.emu.ser.customer(customer["id"]))
+        checkout["_customer_session"] = True
         if customer is None:
-            return customers.insert(
+            customer = customers.by_email(checkout["customer_email"])
+            if customer is not None:
+                checkout["_customer_session"] = False
+            elif checkout["external_customer_id"] and customers.by_external_id(
+                checkout["external_customer_id"]
+            ):
+                raise APIError(
+                    422,
+                    {
+                        "error": "CheckoutCustomerExternalIdMismatch",
+                        "detail": "A customer with this external ID already exists "
+                        "but with a different email address.",
+                    },
+                )
+        if customer is None:
+            customer = customers.insert(
                 email=checkout["customer_email"],
-                name=checkout["customer_name"],
+                name=checkout["customer_billing_name"] or checkout["customer_name"],
                 external_id=checkout["external_customer_id"],
                 metadata=checkout["customer_metadata"],
+                billing_address=checkout["customer_billing_address"],
+                tax_id=checkout["customer_tax_id"],
+                locale=checkout["locale"],
             )
-        if checkout["customer_metadata"]:
-            merged = {**customer["metadata"], **checkout["customer_metadata"]}
-            if merged != customer["metadata"]:
-                customer["metadata"] = merged
-                customer["modified_at"] = iso(self.emu.clock.now())
-                self.emu.emit("customer.updated", self.emu.ser.customer(customer["id"]))
+            if checkout["customer_billing_name"]:
+                customer["billing_name"] = checkout["customer_billing_name"]
+            return customer
+        before = dict(customer)
+        name = checkout["customer_billing_name"] or checkout["customer_name"]
+        if customer["name"] is None and name is not None:
+            customer["name"] = name
+        if checkout["customer_billing_name"] is not None:
+            customer["billing_name"] = checkout["customer_billing_name"]
+        if checkout["customer_billing_address"] is not None:
+            customer["billing_address"] = checkout["customer_billing_address"]
+        if checkout["customer_tax_id"] is not None:
+            customer["tax_id"] = [checkout["customer_tax_id"], None]
+        if checkout["locale"] is not None:
+            customer["locale"] = checkout["locale"]
+        customer["metadata"] = {**customer["metadata"], **checkout["customer_metadata"]}
+        if customer != before:
+            customer["modified_at"] = iso(self.emu.clock.now())
+            self.emu.emit("customer.updated", self.emu.ser.customer(customer["id"]))
         return customer
+
+    # server-side update (PATCH /v1/checkouts/{id}) -----------------------------------
+    def update(self, checkout: dict[str, Any], data: Any) -> dict[str, Any]:
+        """``CheckoutUpdate``: what the buyer may change plus the merchant's own fields
+        (checkout/service.py ``update``)."""
+        self._check_open(checkout)
+        body = Body(data)
+        if body.has("discount_code"):
+            raise invalid(
+                ["body", "discount_code"], "Extra inputs are not permitted", "extra_forbidden"
+            )
+        if body.has("discount_id"):
+            discount_id = body.uuid("discount_id")
+            if discount_id is not None and discount_id not in self.st.discounts:
+                raise invalid(["body", "discount_id"], "Discount does not exist.")
+            checkout["discount_id"] = discount_id
+        for field in ("metadata", "customer_metadata"):
+            if body.has(field):
+                checkout[field] = body.metadata(field, allow_float=field == "metadata") or {}
+        for field in ("allow_discount_codes", "require_billing_address"):
+            if body.get(field) is not None:
+                checkout[field] = body.bool(field)
+        for field in ("success_url", "return_url"):
+            if body.has(field):
+                checkout[field] = body.url(field)
+        if body.has("customer_ip_address"):
+            checkout["customer_ip_address"] = body.str("customer_ip_address")
+        if body.has("embed_origin"):
+            origin = body.str("embed_origin")
+            if origin is not None and not ORIGIN_RE.match(origin):
+                raise invalid(
+                    ["body", "embed_origin"],
+                    "Value error, embed_origin must be an origin like https://example.com.",
+                )
+            checkout["embed_origin"] = origin
+        if body.has("trial_interval"):
+            checkout["trial_interval"] = body.choice("trial_interval", INTERVALS)
+        if body.has("trial_interval_count"):
+            checkout["trial_interval_count"] = body.int("trial_interval_count", ge=1, le=1000)
+        public = {k: v for k, v in body.data.items() if k in PUBLIC_UPDATE_FIELDS}
+        return self.update_client(checkout, public)
 
     # checkout links ---------------------------------------------------------------
     def create_link(self, data: Any) -> dict[str, Any]:
@@ -514,9 +644,56 @@ class Checkouts:
         self.st.checkout_links[link["id"]] = link
         return link
 
+    def get_link(self, link_id: str) -> dict[str, Any]:
+        link = self.st.checkout_links.get(check_uuid(link_id, ["path", "id"]))
+        if link is None or link.get("_deleted"):
+            raise not_found("Checkout link not found")
+        return link
+
+    def update_link(self, link: dict[str, Any], data: Any) -> dict[str, Any]:
+        """``CheckoutLinkUpdate`` (checkout_link/service.py ``update``): the products, if
+        given, must exist and be live; other fields change when sent."""
+        body = Body(data)
+        if body.get("products") is not None:
+            ids = body.uuids("products", min_items=1)
+            self._products(ids)
+            link["_product_ids"] = ids
+        if body.has("discount_id"):
+            discount_id = body.uuid("discount_id")
+            if discount_id is not None and discount_id not in self.st.discounts:
+                raise invalid(["body", "discount_id"], "Discount does not exist.")
+            link["discount_id"] = discount_id
+        if body.has("metadata"):
+            link["metadata"] = body.metadata() or {}
+        for field in ("success_url", "return_url"):
+            if body.has(field):
+                link[field] = body.url(field)
+        if body.has("label"):
+            link["label"] = body.str("label")
+        for field in ("allow_discount_codes", "require_billing_address"):
+            if body.get(field) is not None:
+                link[field] = body.bool(field)
+        if body.has("trial_interval"):
+            link["trial_interval"] = body.choice("trial_interval", INTERVALS)
+        if body.has("trial_interval_count"):
+            link["trial_interval_count"] = body.int("trial_interval_count", ge=1, le=1000)
+        if body.has("seats"):
+            link["seats"] = body.int("seats", ge=1, le=10000)
+        link["modified_at"] = iso(self.emu.clock.now())
+        return link
+
+    def delete_link(self, link: dict[str, Any]) -> None:
+        """Soft delete: the link's URL stops opening checkouts."""
+        link["_deleted"] = True
+        link["modified_at"] = iso(self.emu.clock.now())
+
     def open_link(self, client_secret: str, *, embed_origin: str | None = None) -> dict[str, Any]:
         link = next(
-            (k for k in self.st.checkout_links.values() if k["client_secret"] == client_secret),
+            (
+                k
+                for k in self.st.checkout_links.values()
+                if k["client_secret"] == client_secret and not k.get("_deleted")
+            ),
             None,
         )
         if link is None:

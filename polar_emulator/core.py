@@ -27,11 +27,13 @@ from .grants import Grants
 from .license_keys import LicenseKeys
 from .orders import Orders
 from .organizations import DEFAULT_SUBSCRIPTION_SETTINGS, Organizations
+from .payments import Payments
 from .seed import DEFAULT_SEED, apply_seed
 from .serializers import Serializer
 from .store import Clock, Store, iso
 from .subscriptions import Subscriptions
 from .usage import Usage
+from .webhook_endpoints import WebhookEndpoints
 from .webhooks import Endpoint, Target, Webhooks
 
 API_VERSION = "2026-10"
@@ -169,7 +171,9 @@ class Emulator:
         self.grants = Grants(self)
         self.license_keys = LicenseKeys(self)
         self.usage = Usage(self)
+        self.payments = Payments(self)
         self.webhooks = Webhooks(self)
+        self.webhook_endpoints = WebhookEndpoints(self)
         if not self.store.organization:
             self.store.organization = _organization(self.store, iso(self.clock.now()))
         self.clock.listeners.append(self.tick)
@@ -227,6 +231,12 @@ class Emulator:
         """Deliver signed events to a URL (real HTTP POST) or a callable(body, headers) -> status."""
         return self.webhooks.add_endpoint(target, secret=secret, scheme=scheme, events=events)
 
+    def route_webhook_url(self, url: str, target: Target) -> None:
+        """An endpoint made through ``POST /v1/webhooks/endpoints`` (Polar accepts public
+        https URLs only) delivers to ``target`` (a local URL or a callable) instead of
+        its URL: the emulator sends nothing off this machine."""
+        self.webhooks.route(url, target)
+
     def deliver(self, *, force: bool = False) -> int:
         """Flush due webhook deliveries (``force``: ignore retry backoff). Returns successes."""
         return self.webhooks.deliver(force=force)
@@ -235,6 +245,7 @@ class Emulator:
     def tick(self) -> None:
         """Apply everything the clock made due: renewals, period ends, trials, expiries."""
         with self.action():
+            self.orders.run_jobs()
             for _ in range(10000):
                 for checkout in list(self.store.checkouts.values()):
                     self.checkouts.expire_if_due(checkout)
@@ -306,10 +317,11 @@ class Emulator:
         elif method in ("POST", "PATCH", "PUT"):
             data = None
         with self.action():
+            self.orders.run_jobs()
             if (
                 data is None
                 and method in ("POST", "PATCH")
-                and not parts.path.endswith(("/confirm", "/invoice"))
+                and not parts.path.endswith(("/confirm", "/invoice", "/redeliver", "/secret"))
             ):
                 raise invalid(["body"], "Field required", "missing")
             return api.dispatch(
@@ -318,12 +330,15 @@ class Emulator:
 
     @staticmethod
     def _public_path(path: str) -> bool:
-        """Polar's checkout client and license key endpoints need no organization token."""
+        """Polar's checkout client endpoints, and the customer portal's license key
+        validate, activate and deactivate (customer_portal/endpoints/license_keys.py), need
+        no token. The organization's license key validate, activate and deactivate do: a
+        token with ``license_keys:write`` (license_key/endpoints.py, ``LicenseKeysWrite``)."""
         p = urlsplit(path).path
         return p.startswith("/v1/checkouts/client/") or p in (
-            "/v1/license-keys/validate",
-            "/v1/license-keys/activate",
-            "/v1/license-keys/deactivate",
+            "/v1/customer-portal/license-keys/validate",
+            "/v1/customer-portal/license-keys/activate",
+            "/v1/customer-portal/license-keys/deactivate",
         )
 
     def transport(self) -> httpx.BaseTransport:
@@ -402,8 +417,13 @@ class Emulator:
         amount: int | None = None,
         seats: int | None = None,
         discount_code: str | None = None,
+        billing_address: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Press Pay on the hosted checkout; returns the checkout as the API shows it."""
+        """Press Pay on the hosted checkout; returns the checkout as the API shows it.
+
+        Polar's page cannot be paid without a billing country when a payment form is
+        shown (checkout/service.py ``_get_required_confirm_fields``), so the buyer gives
+        ``billing_address`` or, by default, ``{"country": "US"}``."""
         body: dict[str, Any] = {}
         for key, value in (
             ("customer_email", email),
@@ -416,6 +436,12 @@ class Emulator:
                 body[key] = value
         with self.action():
             checkout = self.checkouts.resolve(checkout_id_or_client_secret)
+            if billing_address is not None:
+                body["customer_billing_address"] = billing_address
+            elif checkout["customer_billing_address"] is None and checkout.get(
+                "is_payment_form_required"
+            ):
+                body["customer_billing_address"] = {"country": "US"}
             self.checkouts.confirm(checkout, body)
             return self.ser.checkout(checkout["id"])
 

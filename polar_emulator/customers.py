@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import invalid, not_found
 from .store import iso, parse_iso
-from .validation import Body
+from .validation import Body, address
 
 if TYPE_CHECKING:
     from .core import Emulator
@@ -42,19 +42,7 @@ class Customers:
         return customer
 
     def _address(self, body: Body) -> dict[str, Any] | None:
-        address = body.object("billing_address")
-        if address is None:
-            return None
-        return {
-            "line1": address.str("line1"),
-            "line2": address.str("line2"),
-            "postal_code": address.str("postal_code"),
-            "city": address.str("city"),
-            "state": address.str("state"),
-            "country": address.str(
-                "country", required=True, nullable=False, min_length=2, max_length=2
-            ),
-        }
+        return address(body, "billing_address")
 
     def create(self, data: Any) -> dict[str, Any]:
         body = Body(data)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .errors import forbidden
+from .payments import decline
 from .store import iso, parse_iso
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class Dunning:
         ``mark_past_due``: past due now, first retry in two days, grants revoked unless
         the organization gives a revocation grace period (0 days by default)."""
         now = self.emu.clock.now()
+        decline(self.emu, order)  # the renewal's payment, recorded failed (payment/)
         sub["_pending_order_id"] = order["id"]
         order["_failed_attempts"] = 1
         order["next_payment_attempt_at"] = iso(now + DUNNING_RETRY_INTERVALS[0])
@@ -104,6 +106,7 @@ class Dunning:
             return
         if declines is not None:
             sub["_declines"] = declines - 1
+        decline(self.emu, order, trigger="retry_dunning")
         order["_failed_attempts"] = failed = order.get("_failed_attempts", 1) + 1
         deadline = past_due_deadline(sub)
         if failed > len(DUNNING_RETRY_INTERVALS) or (deadline is not None and deadline < at):

@@ -90,7 +90,12 @@ class Grants:
             return {"files": list(benefit["properties"]["files"])}
         if kind == "meter_credit":
             props = benefit["properties"]
-            self.emu.usage.credit(grant["customer_id"], props["meter_id"], props["units"])
+            self.emu.usage.credit(
+                grant["customer_id"],
+                props["meter_id"],
+                props["units"],
+                rollover=props.get("rollover", False),
+            )
             return {
                 "last_credited_meter_id": props["meter_id"],
                 "last_credited_units": props["units"],
@@ -123,7 +128,13 @@ class Grants:
         previous = dict(grant["properties"])
         if benefit["type"] == "meter_credit":
             props = benefit["properties"]
-            self.emu.usage.credit(grant["customer_id"], props["meter_id"], props["units"])
+            self.emu.usage.cycle_credit(
+                grant["customer_id"],
+                props["meter_id"],
+                props["units"],
+                rollover=props.get("rollover", False),
+                last_credited_at=previous.get("last_credited_at") or grant["granted_at"],
+            )
             grant["properties"] = {
                 **previous,
                 "last_credited_units": props["units"],

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from .errors import APIError, bad_request, forbidden, invalid, not_found
-from .store import iso
-from .validation import Body
+from .errors import APIError, Invalid, bad_request, forbidden, invalid, not_found
+from .store import iso, parse_iso
+from .validation import Body, address
 
 if TYPE_CHECKING:
     from .core import Emulator
+
+# Invoices and receipts are rendered by Polar's worker (order/service.py
+# trigger_invoice_generation enqueues "order.invoice"; receipt/service.py
+# get_pdf_url_or_status enqueues "receipt.render"), not in the request that asks.
+# The emulator's worker finishes a job this long after it was queued (emulator clock).
+WORKER_DELAY = timedelta(seconds=1)
 
 REFUND_REASONS = (
     "duplicate",
@@ -105,6 +112,7 @@ class Orders:
             "billing_address": customer["billing_address"],
             "invoice_number": f"{prefix}-{number:04d}",
             "is_invoice_generated": False,
+            "_receipt_rendered": False,
             "receipt_number": f"{prefix}-R{number:04d}" if paid else None,
             "seats": seats,
             "units": None,
@@ -162,35 +170,130 @@ class Orders:
             number = int(order["invoice_number"].rsplit("-", 1)[1])
             prefix = order["invoice_number"].rsplit("-", 1)[0]
             order["receipt_number"] = f"{prefix}-R{number:04d}"
+        self._charge_card(order)
         if announce_update:
             self.emu.emit("order.updated", self.emu.ser.order(order["id"]))
         self.emu.emit("order.paid", self.emu.ser.order(order["id"]))
 
-    # invoices ---------------------------------------------------------------------
-    def generate_invoice(self, order_id: str) -> None:
+    def _charge_card(self, order: dict[str, Any]) -> None:
+        """The test card pays what is due; a free checkout saves the card only when the
+        checkout asked for one (a trial still needs a payment method)."""
+        if order["total_amount"] > 0:
+            if not any(
+                p["order_id"] == order["id"] and p["status"] == "succeeded"
+                for p in self.st.payments.values()
+            ):
+                self.emu.payments.record(order)
+            return
+        checkout = self.st.checkouts.get(order["checkout_id"] or "")
+        if checkout is not None and checkout.get("is_payment_form_required"):
+            self.emu.payments.card_of(order["customer_id"])
+
+    # update -----------------------------------------------------------------------
+    def update(self, order_id: str, data: Any) -> dict[str, Any]:
+        """PATCH /v1/orders/{id}: the invoice's billing name and address. Polar refuses a
+        new country or state once an address is set (order/service.py ``update``)."""
         order = self.get(order_id)
-        if not order["paid"]:
+        body = Body(data)
+        new_address = address(body, "billing_address") if body.has("billing_address") else None
+        current = order["billing_address"]
+        if new_address is not None and current is not None:
+            errors = Invalid()
+            if new_address["country"] != current["country"]:
+                errors.add(["body", "billing_address", "country"], "Country cannot be changed")
+            if new_address["state"] != current["state"]:
+                errors.add(["body", "billing_address", "state"], "State cannot be changed")
+            errors.raise_if_any()
+        if body.has("billing_name"):
+            order["billing_name"] = body.str("billing_name")
+        if body.has("billing_address"):
+            order["billing_address"] = new_address
+        order["modified_at"] = iso(self.emu.clock.now())
+        self.emu.emit("order.updated", self.emu.ser.order(order_id))
+        return order
+
+    # invoices and receipts (worker jobs) -----------------------------------------------
+    def trigger_invoice(self, order_id: str) -> None:
+        """POST /v1/orders/{id}/invoice: checked now, rendered by the worker later, so a GET
+        right after the POST may still be a 404 (order/service.py
+        ``trigger_invoice_generation``: draft or void orders 409, no billing name *or* no
+        billing address 422 ``MissingInvoiceBillingDetails``)."""
+        order = self.get(order_id)
+        if order["status"] in ("draft", "void"):
             raise APIError(
-                422, {"error": "OrderNotEligibleForInvoice", "detail": "Order is not paid."}
+                409,
+                {
+                    "error": "OrderNotEligibleForInvoice",
+                    "detail": f"Order {order_id} is not eligible for invoice generation "
+                    f"(current status: {order['status']}).",
+                },
             )
-        if order["billing_address"] is None and order["billing_name"] is None:
+        if order["billing_name"] is None or order["billing_address"] is None:
             raise APIError(
                 422,
                 {
                     "error": "MissingInvoiceBillingDetails",
-                    "detail": "Billing name and address are required to generate an invoice.",
+                    "detail": "Billing name and address are required "
+                    "to generate an invoice for this order.",
                 },
             )
-        if not order["is_invoice_generated"]:
-            order["is_invoice_generated"] = True
-            order["modified_at"] = iso(self.emu.clock.now())
-            self.emu.emit("order.updated", self.emu.ser.order(order_id))
+        self._queue("invoice", order_id)
+
+    def generate_invoice(self, order_id: str) -> None:
+        """Trigger and wait for the worker: what Polar's customer portal does (it polls
+        until the invoice exists) before it downloads the PDF."""
+        self.trigger_invoice(order_id)
+        self.run_jobs(force=True)
 
     def invoice(self, order_id: str) -> dict[str, str]:
         order = self.get(order_id)
         if not order["is_invoice_generated"]:
-            raise not_found("Invoice not generated yet")
+            # order/service.py InvoiceDoesNotExist
+            raise not_found(f"No invoice exists for order {order_id}.")
         return {"url": f"{self.emu.base_url}/invoices/{order_id}/{order['invoice_number']}.pdf"}
+
+    def receipt(self, order_id: str) -> dict[str, str] | None:
+        """GET /v1/orders/{id}/receipt: 404 ``ReceiptNotAllocated`` before payment; the
+        first request queues the render and answers None (HTTP 202), a later one the URL
+        (order/endpoints.py ``receipt``, receipt/service.py ``get_pdf_url_or_status``)."""
+        order = self.get(order_id)
+        if order["receipt_number"] is None:
+            raise APIError(
+                404,
+                {
+                    "error": "ReceiptNotAllocated",
+                    "detail": f"No receipt allocated for order {order_id}.",
+                },
+            )
+        if not order.get("_receipt_rendered"):
+            self._queue("receipt", order_id)
+            return None
+        return {"url": f"{self.emu.base_url}/receipts/{order_id}/{order['receipt_number']}.pdf"}
+
+    def _queue(self, kind: str, order_id: str) -> None:
+        due = iso(self.emu.clock.now() + WORKER_DELAY)
+        self.st.jobs.setdefault(
+            f"{kind}:{order_id}", {"kind": kind, "order_id": order_id, "due_at": due}
+        )
+
+    def run_jobs(self, *, force: bool = False) -> None:
+        """Finish the worker jobs that are due (``force``: all of them)."""
+        if not self.st.jobs:
+            return
+        now = self.emu.clock.now()
+        for key, job in list(self.st.jobs.items()):
+            if not force and parse_iso(job["due_at"]) > now:
+                continue
+            del self.st.jobs[key]
+            order = self.st.orders.get(job["order_id"])
+            if order is None:
+                continue
+            if job["kind"] == "receipt":
+                order["_receipt_rendered"] = True
+            elif not order["is_invoice_generated"]:
+                order["is_invoice_generated"] = True
+                order["modified_at"] = iso(now)
+                self.emu.emit("order.updated", self.emu.ser.order(order["id"]))
 
     # refunds ----------------------------------------------------------------------
     def refund(self, data: Any) -> dict[str, Any]:

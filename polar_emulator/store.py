@@ -26,6 +26,9 @@ COLLECTIONS = (
     "events",
     "customer_sessions",
     "customer_meters",
+    "payments",
+    "payment_methods",
+    "jobs",
 )
 
 
@@ -81,6 +84,12 @@ class Clock:
         if self.frozen:
             return self._frozen_at
         return datetime.now(UTC) + self._offset
+
+    def freeze(self) -> datetime:
+        """Stop the running clock where it is: from now on only ``advance`` moves it."""
+        self._frozen_at = self.now()
+        self.frozen = True
+        return self._frozen_at
 
     def advance(self, **delta: float) -> datetime:
         """Jump forward (``days=31``, ``hours=2``...) and let the emulator catch up."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import discounts
-from .errors import forbidden, invalid, not_found
+from .errors import APIError, bad_request, forbidden, invalid, not_found
 from .store import add_interval, iso, parse_iso
 from .validation import Body
 
@@ -25,6 +25,8 @@ CANCEL_REASONS = (
     "other",
 )
 PRORATIONS = ("invoice", "prorate", "next_period", "reset")
+# models/subscription.py SubscriptionStatus.billable_statuses()
+BILLABLE = ("trialing", "active", "past_due")
 
 
 def seat_price(price: dict[str, Any], seats: int) -> int:
@@ -153,6 +155,61 @@ class Subscriptions:
                 self.emu.usage.reset(customer_id, price_meter["meter_id"])
         return sub
 
+    def create_free(self, data: Any) -> dict[str, Any]:
+        """POST /v1/subscriptions/ (subscription/service.py ``create``): a free recurring
+        product only (a paid one needs a checkout), for an existing customer by id or
+        external id. Active at once; webhooks subscription.created, subscription.active,
+        subscription.updated; benefits granted; no order."""
+        body = Body(data)
+        product_id = body.uuid("product_id", required=True)
+        if body.has("customer_id"):
+            customer_field, customer_value = "customer_id", body.uuid("customer_id", required=True)
+        elif body.has("external_customer_id"):
+            customer_field = "external_customer_id"
+            customer_value = body.str("external_customer_id", required=True, nullable=False)
+        else:
+            raise invalid(["body", "customer_id"], "Field required", "missing")
+        metadata = body.metadata() or {}
+        product = self.st.products.get(product_id)
+        if product is None:
+            raise invalid(["body", "product_id"], "Product does not exist.", value=product_id)
+        if not product["is_recurring"]:
+            raise invalid(
+                ["body", "product_id"], "Product is not a recurring product.", value=product_id
+            )
+        price = self.emu.catalog.default_price(product)
+        # models/product_price.py: only a fixed price of 0 ``is_free``.
+        if price["amount_type"] != "fixed" or price["price_amount"] != 0:
+            raise invalid(
+                ["body", "product_id"],
+                "Product is not free. The customer should go through a checkout "
+                "to create a paid subscription.",
+                value=product_id,
+            )
+        customer = (
+            self.st.customers.get(customer_value)
+            if customer_field == "customer_id"
+            else self.emu.customers.by_external_id(customer_value)
+        )
+        if customer is None or customer["deleted_at"] is not None:
+            raise invalid(
+                ["body", customer_field], "Customer does not exist.", value=customer_value
+            )
+        sub = self.create(
+            customer_id=customer["id"],
+            product=product,
+            price=price,
+            amount=0,
+            seats=None,
+            checkout_id=None,
+            discount_id=None,
+            metadata=metadata,
+            trial=None,
+        )
+        self._emit("subscription.created", "subscription.active", "subscription.updated", sub=sub)
+        self.emu.grants.grant_subscription(sub)
+        return sub
+
     # PATCH ------------------------------------------------------------------------
     def update(self, sub: dict[str, Any], data: Any) -> dict[str, Any]:
         body = Body(data)
@@ -274,9 +331,12 @@ class Subscriptions:
         self._emit("subscription.updated", "subscription.canceled", sub=sub)
 
     def uncancel(self, sub: dict[str, Any]) -> None:
-        self._require_live(sub)
-        if not sub["cancel_at_period_end"]:
-            return
+        # subscription/service.py uncancel: an ended subscription is 410 ResourceUnavailable;
+        # one not set to cancel (can_uncancel) is 400 BadRequest.
+        if sub["ended_at"]:
+            raise APIError(410, {"error": "ResourceUnavailable", "detail": "Unavailable"})
+        if not sub["cancel_at_period_end"] or sub["status"] not in BILLABLE:
+            raise bad_request("Bad request")
         sub.update(
             cancel_at_period_end=False,
             canceled_at=None,
@@ -292,21 +352,24 @@ class Subscriptions:
     ) -> None:
         self._require_live(sub)
         now = iso(self.emu.clock.now())
-        was_scheduled = sub["cancel_at_period_end"]
+        # subscription/service.py _perform_cancellation sets canceled_at to now even when a
+        # cancellation was already scheduled, and _after_subscription_updated then sends
+        # subscription.canceled (revoked=True) before subscription.revoked in both cases.
         sub.update(
             status="canceled",
             cancel_at_period_end=False,
-            canceled_at=sub["canceled_at"] or now,
+            canceled_at=now,
             ends_at=now,
             ended_at=now,
+            pause_at_period_end=False,
+            resumes_at=None,
             modified_at=now,
         )
         if reason is not None:
             sub["customer_cancellation_reason"] = reason
         if comment is not None:
             sub["customer_cancellation_comment"] = comment
-        events = ["subscription.updated"] + ([] if was_scheduled else ["subscription.canceled"])
-        self._emit(*events, "subscription.revoked", sub=sub)
+        self._emit("subscription.updated", "subscription.canceled", "subscription.revoked", sub=sub)
         self.emu.grants.revoke_subscription(sub)
         self.emu.dunning.void_pending(sub)
 

@@ -129,12 +129,7 @@ class Body:
         if value is None:
             return default if name not in self.data else None
         if value not in choices:
-            expected = (
-                ", ".join(f"'{c}'" for c in choices[:-1]) + f" or '{choices[-1]}'"
-                if len(choices) > 1
-                else f"'{choices[0]}'"
-            )
-            raise invalid(self._loc(name), f"Input should be {expected}", "enum")
+            raise invalid(self._loc(name), expected_one_of(choices), "enum")
         return value
 
     def uuid(
@@ -223,6 +218,54 @@ class Body:
         if value is None and not required:
             return None
         return Body(value, (*self.loc, name))
+
+
+# kit/address.py USState and CASubdivision: the subdivisions Polar accepts for the two
+# countries whose state it validates (ISO 3166-2 codes of the 50 states + DC, and the
+# 13 provinces and territories).
+US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
+    "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC".split()
+)
+CA_SUBDIVISIONS = frozenset("AB BC MB NB NL NS NT NU ON PE QC SK YT".split())
+
+
+def address(body: Body, name: str) -> dict[str, Any] | None:
+    """Polar's ``AddressInput`` (kit/address.py): empty strings become None, the country
+    is upper-cased and must be one of ``CountryAlpha2Input`` (every ISO country but the
+    embargoed ones), and a US or CA state is prefixed (``CA`` -> ``US-CA``) and checked."""
+    from .spec_tables import tables
+
+    value = body.object(name)
+    if value is None:
+        return None
+    out: dict[str, Any] = {}
+    for field in ("line1", "line2", "postal_code", "city", "state"):
+        text = value.str(field)
+        out[field] = text or None
+    country = value.get("country", required=True)
+    if isinstance(country, str):
+        country = country.upper()
+    countries = tables()["countries"]
+    if country not in countries:
+        raise invalid([*value.loc, "country"], expected_one_of(countries), "enum", country)
+    out["country"] = country
+    state = out["state"]
+    if state is not None and country in ("US", "CA"):
+        if not state.startswith(f"{country}-"):
+            state = out["state"] = f"{country}-{state}"
+        valid = US_STATES if country == "US" else CA_SUBDIVISIONS
+        if state.split("-", 1)[1] not in valid:
+            kind = "US state" if country == "US" else "CA subdivision"
+            raise invalid(list(value.loc), f"Value error, Invalid {kind}")
+    return {k: out[k] for k in ("line1", "line2", "postal_code", "city", "state", "country")}
+
+
+def expected_one_of(choices: tuple[str, ...] | list[str]) -> str:
+    """Pydantic's enum message: ``Input should be 'a', 'b' or 'c'``."""
+    if len(choices) == 1:
+        return f"Input should be '{choices[0]}'"
+    return "Input should be " + ", ".join(f"'{c}'" for c in choices[:-1]) + f" or '{choices[-1]}'"
 
 
 def _listed(chars: str) -> str:
@@ -337,6 +380,22 @@ def query_int(
     return value
 
 
+def query_datetime(params: dict[str, str], name: str) -> datetime | None:
+    """A pydantic ``AwareDatetime`` query parameter (a naive one is refused)."""
+    raw = params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(
+            ["query", name], "Input should be a valid datetime", "datetime_from_date_parsing"
+        ) from None
+    if value.tzinfo is None:
+        raise invalid(["query", name], "Input should have timezone info", "timezone_aware")
+    return parse_iso(raw)
+
+
 def query_bool(params: dict[str, str], name: str) -> bool | None:
     raw = params.get(name)
     if raw is None:
@@ -353,4 +412,14 @@ def query_bool(params: dict[str, str], name: str) -> bool | None:
     )
 
 
-__all__ = ["MISSING", "APIError", "Body", "check_metadata", "check_uuid", "query_bool", "query_int"]
+__all__ = [
+    "MISSING",
+    "APIError",
+    "Body",
+    "address",
+    "check_metadata",
+    "check_uuid",
+    "query_bool",
+    "query_datetime",
+    "query_int",
+]

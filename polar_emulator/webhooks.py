@@ -60,6 +60,12 @@ class Endpoint:
     enabled: bool = True
     consecutive_failures: int = 0
     queue: list[Delivery] = field(default_factory=list)
+    # Set for endpoints made through POST /v1/webhooks/endpoints (webhook_endpoints.py).
+    url: str | None = None
+    name: str | None = None
+    format: str = "raw"
+    created_at: str | None = None
+    modified_at: str | None = None
 
     def wants(self, event_type: str) -> bool:
         return self.enabled and (self.events is None or event_type in self.events)
@@ -71,6 +77,13 @@ class Webhooks:
         self.endpoints: list[Endpoint] = []
         self.sent_events: list[dict[str, Any]] = []
         self.delivery_log: list[dict[str, Any]] = []
+        # Per endpoint, per event: Polar's WebhookEvent (the webhook-id header is its id)
+        # and every attempt as a WebhookDelivery, for GET /v1/webhooks/deliveries.
+        self.webhook_events: dict[str, dict[str, Any]] = {}
+        self.deliveries: list[dict[str, Any]] = []
+        # Where an API-made endpoint's https URL really leads (see ``route``): the
+        # emulator never sends a webhook off this machine by itself.
+        self.routes: dict[str, Target] = {}
         self._deliver_lock = threading.RLock()
         self._http: httpx.Client | None = None
         self._quiet = 0
@@ -132,10 +145,42 @@ class Webhooks:
         body = json.dumps(event, separators=(",", ":")).encode()
         for endpoint in self.endpoints:
             if endpoint.wants(event_type):
-                endpoint.queue.append(
-                    Delivery(webhook_id=self.emu.store.new_id(), type=event_type, body=body)
-                )
+                delivery = Delivery(webhook_id=self.emu.store.new_id(), type=event_type, body=body)
+                endpoint.queue.append(delivery)
+                self.webhook_events[delivery.webhook_id] = {
+                    "created_at": event["timestamp"],
+                    "modified_at": None,
+                    "id": delivery.webhook_id,
+                    "last_http_code": None,
+                    "succeeded": None,
+                    "skipped": False,
+                    "api_version": self.emu.api_version,
+                    "payload": body.decode(),
+                    "type": event_type,
+                    "is_archived": False,
+                    "_endpoint_id": endpoint.id,
+                }
         return event
+
+    def route(self, url: str, target: Target) -> None:
+        """Deliver what an API-made endpoint at ``url`` receives to ``target`` (a local
+        URL or a callable): Polar only accepts public https URLs for endpoints, which the
+        emulator does not reach; an endpoint whose URL is not routed fails every attempt."""
+        self.routes[url] = target
+
+    def redeliver(self, webhook_event_id: str) -> None:
+        """POST /v1/webhooks/events/{id}/redeliver: the same event (same webhook-id and
+        body) is queued again on its endpoint (webhook/service.py ``redeliver_event``)."""
+        record = self.webhook_events[webhook_event_id]
+        endpoint = next((e for e in self.endpoints if e.id == record["_endpoint_id"]), None)
+        if endpoint is not None:
+            endpoint.queue.append(
+                Delivery(
+                    webhook_id=webhook_event_id,
+                    type=record["type"],
+                    body=record["payload"].encode(),
+                )
+            )
 
     def headers(self, endpoint: Endpoint, delivery: Delivery) -> dict[str, str]:
         # The header timestamp is the real send time: receivers check it against their
@@ -152,15 +197,45 @@ class Webhooks:
             "webhook-signature": signature,
         }
 
-    def _send(self, endpoint: Endpoint, delivery: Delivery) -> tuple[int | None, str | None]:
+    def _send(
+        self, endpoint: Endpoint, delivery: Delivery
+    ) -> tuple[int | None, str | None, str | None]:
+        """(HTTP status or None, error name or None, response body or error message)."""
         headers = self.headers(endpoint, delivery)
+        target = endpoint.target
+        if endpoint.url is not None:
+            routed = self.routes.get(endpoint.url)
+            if routed is None:
+                message = "Not delivered: the emulator sends nothing off this machine."
+                return None, "NotRouted", message
+            target = routed
         try:
-            if callable(endpoint.target):
-                return int(endpoint.target(delivery.body, headers)), None
-            response = self.http.post(endpoint.target, content=delivery.body, headers=headers)
-            return response.status_code, None
+            if callable(target):
+                return int(target(delivery.body, headers)), None, None
+            response = self.http.post(target, content=delivery.body, headers=headers)
+            return response.status_code, None, response.text[:2048]
         except httpx.HTTPError as exc:
-            return None, type(exc).__name__
+            return None, type(exc).__name__, str(exc) or type(exc).__name__
+
+    def _record(
+        self, endpoint: Endpoint, delivery: Delivery, status: int | None, ok: bool, text: str | None
+    ) -> None:
+        now = iso(self.emu.clock.now())
+        self.deliveries.append(
+            {
+                "created_at": now,
+                "modified_at": None,
+                "id": self.emu.store.new_id(),
+                "succeeded": ok,
+                "http_code": status,
+                "response": text,
+                "_webhook_event_id": delivery.webhook_id,
+                "_endpoint_id": endpoint.id,
+            }
+        )
+        record = self.webhook_events.get(delivery.webhook_id)
+        if record is not None:
+            record.update(last_http_code=status, succeeded=ok, modified_at=now)
 
     def pending(self) -> int:
         return sum(len(e.queue) for e in self.endpoints if e.enabled)
@@ -186,8 +261,9 @@ class Webhooks:
                     ):
                         break
                     delivery.attempts += 1
-                    status, error = self._send(endpoint, delivery)
+                    status, error, text = self._send(endpoint, delivery)
                     ok = status is not None and 200 <= status < 300
+                    self._record(endpoint, delivery, status, ok, text)
                     self.delivery_log.append(
                         {
                             "endpoint_id": endpoint.id,

@@ -89,6 +89,8 @@ POLAR = {
     "WEBHOOK_SECRET": "whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5",
     "SERVER": "emulator",
     "MAX_RETRIES": 3,
+    # Usage is flushed right after each commit, so a test sees it in Polar at once.
+    "USAGE_SENDING": "inline",
 }
 
 LOGGING = {

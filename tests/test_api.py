@@ -91,8 +91,13 @@ def test_full_subscription_lifecycle_through_the_api(api, polar, catalog, ada):
 
     [order] = api.get(API + "orders/").json()["results"]
     assert order["paid"] is True and order["total_amount"] == 1000 and order["currency"] == "usd"
+    polar.clock.freeze()
     invoice = api.get(order["invoice_url"])
-    assert invoice.status_code == 200, invoice.content  # the emulator invoices at once
+    assert invoice.status_code == 202, invoice.content  # Polar renders it in a worker
+    assert invoice.json() == {"url": None, "status": "generating"}
+    polar.clock.advance(seconds=1)
+    invoice = api.get(order["invoice_url"])
+    assert invoice.status_code == 200, invoice.content
     assert invoice.json()["status"] == "ready"
     assert invoice.json()["url"].startswith("http")
 

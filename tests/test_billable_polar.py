@@ -2,9 +2,11 @@
 
 import pytest
 
-from django_polar.billable import CustomerConflictError, send_usage_events
+from django_polar.billable import CustomerConflictError
 from django_polar.client import get_client
+from django_polar.errors import InvalidUsageEvent
 from django_polar.models import Customer, UsageEvent
+from django_polar.usage import flush
 from tests.fixtures import polar_fixture  # noqa: F401  (the polar fixture)
 from tests.testapp.models import Team, User
 
@@ -124,7 +126,7 @@ def test_usage_is_recorded_and_sent_with_its_external_id(
     ]
     # Sending again is harmless: Polar de-duplicates on external_id.
     UsageEvent.objects.filter(pk=event.pk).update(ingested_at=None)
-    assert send_usage_events() == 1
+    assert flush().sent == 1
     assert len(list(get_client().list_events(name="tokens"))) == 1
 
 
@@ -138,12 +140,12 @@ def test_failed_usage_send_keeps_the_row_for_a_retry(
     event.refresh_from_db()
     assert event.ingested_at is None
     assert event.attempts == 1 and "503" in event.last_error
-    assert send_usage_events() == 1
+    assert flush().sent == 1
     event.refresh_from_db()
     assert event.ingested_at is not None and event.last_error == ""
     assert len(list(get_client().list_events(name="tokens"))) == 1
 
 
 def test_usage_name_is_validated(user):
-    with pytest.raises(ValueError, match="128"):
+    with pytest.raises(InvalidUsageEvent, match="128"):
         user.ingest_usage("x" * 129)

@@ -9,13 +9,35 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
+from tests.settings import TASKS_PACKAGE
+
 TOKEN = "polar_oat_checks_SECRET_abcdef123456"
 SECRET = "whsec_Y2hlY2tzLXNlY3JldC1kby1ub3Qtc2hvdw=="
 GOOD = {"ACCESS_TOKEN": TOKEN, "WEBHOOK_SECRET": SECRET, "SERVER": "sandbox"}
 
 
-def polar_messages():
-    return [m for m in run_checks() if (m.id or "").startswith("django_polar.")]
+def test_task_sending_with_the_immediate_backend_warns_that_only_cron_sends():
+    # The test settings use the immediate backend.
+    with override_settings(POLAR=GOOD):
+        (message,) = polar_messages(usage=True)
+    assert message.id == "django_polar.W010" and "polar_usage flush" in message.hint
+    worker = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
+    for overrides in (
+        {"POLAR": {**GOOD, "USAGE_SENDING": "inline"}},
+        {"POLAR": GOOD, "TASKS": worker},
+    ):
+        with override_settings(**overrides):
+            assert polar_messages(usage=True) == []
+
+
+def polar_messages(*, usage: bool = False):
+    """Our messages; W010 (usage sending with the immediate backend the test settings
+    use) only when ``usage``."""
+    return [
+        m
+        for m in run_checks()
+        if (m.id or "").startswith("django_polar.") and (usage or m.id != "django_polar.W010")
+    ]
 
 
 def ids():

@@ -736,5 +736,8 @@ def test_the_architecture_method_names_all_exist():
     update_subscription revoke_subscription list_orders get_order generate_invoice get_invoice
     create_refund create_discount list_benefit_grants ingest_events list_events list_meters
     list_customer_meters validate_license_key activate_license_key deactivate_license_key
-    list_license_keys""".split()
+    list_license_keys get_license_key create_subscription update_order get_receipt
+    list_payment_methods list_webhook_endpoints create_webhook_endpoint get_webhook_endpoint
+    update_webhook_endpoint delete_webhook_endpoint list_webhook_deliveries
+    redeliver_webhook_event""".split()
     assert sorted(expected) == endpoint_methods()

@@ -64,6 +64,7 @@ def test_a_task_a_killed_db_worker_left_running_is_released_and_its_event_applie
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
+        faults.end_dead_sessions()
     assert WebhookEvent.objects.get().status == "pending"
     assert DBTaskResult.objects.get().status == "RUNNING"  # forever, without retry-failed
 

@@ -111,6 +111,10 @@ def test_buying_pro_unlocks_notes_and_the_gated_page(client, jotter, ada):
     assert "Jotter Pro" in account and "Next billing date" in account
     assert "Invoice" in account  # the paid order is listed with an invoice link
     order = ada.orders.get()
+    jotter.clock.freeze()
+    generating = client.get(reverse("notes:invoice", args=[order.pk]))  # Polar's worker renders it
+    assert generating["Location"] == reverse("notes:account")
+    jotter.clock.advance(seconds=1)
     invoice = client.get(reverse("notes:invoice", args=[order.pk]))
     assert invoice.status_code == 302
     assert invoice["Location"].startswith("http"), invoice["Location"]  # the PDF at Polar

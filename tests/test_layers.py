@@ -86,19 +86,6 @@ MODEL_ACTIONS = {
     ("django_polar.models.subscription", "django_polar.mirror"),
 }
 
-#: Usage metering's send-or-retry loop (``ingest_usage`` -> ``tasks.schedule_usage_retry``
-#: -> the ``send_usage_events`` task -> the sender). Usage code is being moved into
-#: ``usage.py`` by the usage part of issue 10, which owns these edges; the entries for
-#: ``usage`` name the same loop once it lives there.
-USAGE_LOOP = {
-    ("django_polar.billable", "django_polar.tasks"),
-    ("django_polar.tasks", "django_polar.billable"),
-    ("django_polar.tasks", "django_polar.models"),
-    ("django_polar.tasks", "django_polar.webhooks.dispatch"),
-    ("django_polar.usage", "django_polar.tasks"),
-    ("django_polar.tasks", "django_polar.usage"),
-}
-
 #: Rule 1 exceptions: edge -> why it may point up.
 ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     **{edge: "model action -> mirror" for edge in MODEL_ACTIONS},
@@ -106,13 +93,23 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
         "the deprecated django_polar.access.HasActiveSubscription path, resolved lazily so "
         "access.py never imports DRF"
     ),
-    **{edge: "usage loop" for edge in USAGE_LOOP},
 }
 
 #: Rule 2 exceptions: edge -> why the import runs inside a function.
 ALLOWED_DEFERRED: dict[tuple[str, str], str] = {
     **ALLOWED_UPWARD,
     ("django_polar.apps", "django_polar.checks"): "AppConfig.ready() registers the checks",
+    ("django_polar.apps", "django_polar.signals"): (
+        "AppConfig.ready() connects the usage flush request to the task layer"
+    ),
+    ("django_polar.apps", "django_polar.tasks"): (
+        "AppConfig.ready() connects the usage flush request to the task layer (tasks "
+        "import models, which cannot load before the app registry is ready)"
+    ),
+    ("django_polar.management.commands.polar_mcp", "django_polar.agents.server"): (
+        "the mcp SDK is the optional `agents` extra: without it the command says how to "
+        "install it instead of failing at import"
+    ),
     ("django_polar.testing.pytest_plugin", "django_polar.conf"): (
         "pytest loads the plugin before Django's settings are configured"
     ),

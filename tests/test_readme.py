@@ -21,7 +21,7 @@ from tests.testapp.models import User
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCK = re.compile(r"<!-- readme-test: (?P<name>[\w-]+) -->\n```python\n(?P<code>.*?)```", re.S)
 MARKER = re.compile(r"<!-- readme-test: (?:[\w-]+|not runnable \(.+?\)) -->\n```python\n")
-EXECUTED = {"purchase", "access", "signals", "emulator"}  # the tests below
+EXECUTED = {"purchase", "access", "signals", "emulator", "agents"}  # the tests below
 
 urlpatterns = [
     path("polar/", include("django_polar.urls")),
@@ -84,3 +84,16 @@ def test_readme_signals_example():
     namespace: dict = {}
     exec(compile(readme_block("signals"), "README.md:signals", "exec"), namespace)
     assert canceled.disconnect(namespace["on_cancel"])  # True: it had been connected
+
+
+@pytest.mark.django_db
+def test_readme_agents_example(polar_emulator, capsys):
+    ada = User.objects.create_user("ada", "ada@example.com")
+    session = ada.checkout([polar_emulator.product_id("pro-monthly")]).session
+    polar_emulator.pay_checkout(session["id"])
+    namespace: dict = {}
+    exec(compile(readme_block("agents"), "README.md:agents", "exec"), namespace)
+    assert namespace["token"].tags == ["customers", "orders", "subscriptions"]
+    assert capsys.readouterr().out.startswith(
+        "Pro Monthly (USD 12.00 per month) is on trial until "
+    )

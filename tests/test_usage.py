@@ -1,5 +1,6 @@
-"""Usage metering against the emulator: failed sends stay pending, are retried and flushed,
-and Polar counts every event once however often it is sent."""
+"""Usage metering against the emulator: recording writes one row and nothing else, the
+flusher sends batches of up to 1,000 exactly once (outages, 429s, crashes), and Polar counts
+every event once however often it is sent."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from datetime import timedelta
 import httpx
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.utils import timezone
 
-from django_polar import tasks
+from django_polar import tasks, usage
 from django_polar.client import get_client, use_transport
-from django_polar.models import UsageEvent
+from django_polar.errors import InvalidUsageEvent
+from django_polar.models import UsageEvent, UsageIngest
 from tests.fixtures import polar_fixture  # noqa: F401  (the polar fixture)
 from tests.testapp.models import User
 
@@ -30,15 +33,40 @@ def user(polar):
 
 
 @pytest.fixture
-def polar_down(polar, user, settings):
+def no_retries(settings):
+    settings.POLAR = {**settings.POLAR, "MAX_RETRIES": 0}
+
+
+@pytest.fixture
+def polar_down(polar, user, no_retries):
     """Polar answers the next request with a 503, and the client does not retry it
     (``user`` first: its Polar customer exists before Polar goes down)."""
-    settings.POLAR = {**settings.POLAR, "MAX_RETRIES": 0}
     polar.faults.fail_next(1, status=503)
     return polar
 
 
-def usage(command: str, *args: str) -> str:
+class Counting(httpx.BaseTransport):
+    """The emulator's transport, remembering the external ids of every ingest call."""
+
+    def __init__(self, polar):
+        self.inner = polar.transport()
+        self.ingests: list[list[str]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/events/ingest":
+            events = httpx.Response(200, content=request.read()).json()["events"]
+            self.ingests.append([e["external_id"] for e in events])
+        return self.inner.handle_request(request)
+
+
+@pytest.fixture
+def counting(polar):
+    transport = Counting(polar)
+    with use_transport(transport):
+        yield transport
+
+
+def usage_command(command: str, *args: str) -> str:
     out = io.StringIO()
     call_command("polar_usage", command, *args, stdout=out)
     return out.getvalue()
@@ -49,70 +77,220 @@ def consumed(user) -> float:
     return meter["consumed_units"]
 
 
-def test_failed_send_stays_pending_then_flush_sends_it_once(
-    polar_down, user, django_capture_on_commit_callbacks
+def bulk(user, count: int, name: str = "api_call") -> None:
+    user.record_usage_many([name] * count)
+
+
+# -- recording -----------------------------------------------------------------------------
+
+
+def test_recording_writes_one_row_and_calls_nobody(
+    user, counting, settings, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
+    settings.POLAR = {**settings.POLAR, "USAGE_SENDING": "cron"}
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with django_assert_num_queries(1):  # the INSERT
+            event = user.record_usage("api_call", {"endpoint": "/v1/summaries"})
+        user.record_usage("api_call")
+    assert len(callbacks) == 1  # one flush request for the whole transaction
+    assert counting.ingests == []
+    assert UsageEvent.objects.filter(ingested_at__isnull=True).count() == 2
+    assert event.external_customer_id == user.get_polar_external_id()
+
+
+def test_a_rolled_back_request_sends_nothing(user, counting, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            user.record_usage("api_call")
+            raise RuntimeError("the view failed")
+    assert callbacks == []
+    assert not UsageEvent.objects.exists()
+    assert usage.flush().sent == 0
+    assert counting.ingests == []
+
+
+def test_one_flush_task_is_queued_when_the_transaction_commits(
+    user, settings, counting, django_capture_on_commit_callbacks
+):
+    settings.TASKS = DUMMY_TASKS
+    settings.POLAR = {**settings.POLAR, "USAGE_SENDING": "task"}
+    backend = tasks.send_usage_events.get_backend()
+    backend.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        event = user.ingest_usage("api_call", {"endpoint": "/v1/summaries"})
-    event.refresh_from_db()
-    assert event.ingested_at is None and event.attempts == 1 and "503" in event.last_error
-    listed = usage("pending")
-    assert "1 usage event(s) not sent" in listed
-    assert str(event.external_id) in listed and "attempts=1" in listed and "503" in listed
-
-    assert "Sent 1 usage event(s) to Polar; 0 still pending." in usage("flush")
-    event.refresh_from_db()
-    assert event.ingested_at is not None and event.last_error == "" and event.attempts == 2
-    assert "Sent 0 usage event(s) to Polar; 0 still pending." in usage("flush")
-    assert consumed(user) == 1.0
-    assert usage("pending").startswith("0 usage event(s) not sent")
+        for _ in range(200):
+            user.record_usage("api_call")
+    assert len(backend.results) == 1 and counting.ingests == []
+    assert tasks.send_usage_events.call() == 200  # the worker sends them, in one call
+    assert len(counting.ingests) == 1 and consumed(user) == 200.0
 
 
-def test_an_event_sent_twice_is_counted_once(polar, user, django_capture_on_commit_callbacks):
+def test_with_the_immediate_backend_task_mode_queues_nothing(
+    user, settings, counting, django_capture_on_commit_callbacks
+):
+    settings.POLAR = {**settings.POLAR, "USAGE_SENDING": "task"}
     with django_capture_on_commit_callbacks(execute=True):
-        event = user.ingest_usage("api_call")
-    # Polar stored it but the answer was lost: the row still looks unsent.
-    UsageEvent.objects.filter(pk=event.pk).update(ingested_at=None)
-    assert "Sent 1 usage event(s)" in usage("flush")
-    assert consumed(user) == 1.0
+        user.record_usage("api_call")
+    assert counting.ingests == []  # no request waits on Polar; cron flushes
+    assert "Sent 1 usage event(s)" in usage_command("flush")
 
 
-def test_flush_fails_loudly_while_polar_is_down_and_keeps_the_events(polar_down, user):
-    UsageEvent.objects.create(
-        name="api_call", external_customer_id=user.get_polar_external_id(), timestamp=timezone.now()
+@pytest.mark.parametrize(
+    ("name", "metadata", "message"),
+    [
+        ("", None, "1 to 128"),
+        ("x" * 129, None, "1 to 128"),
+        ("ok", {"k" * 41: 1}, "keys are strings of 1 to 40"),
+        ("ok", {f"k{i}": i for i in range(51)}, "at most 50 keys"),
+        ("ok", {"note": ""}, "1 to 500"),
+        ("ok", {"note": "x" * 501}, "1 to 500"),
+        ("ok", {"tags": ["a"]}, "string, integer, float or boolean"),
+        ("ok", {"nested": {"a": 1}}, "string, integer, float or boolean"),
+        ("ok", {"ratio": float("nan")}, "finite"),
+        ("ok", {"_cost": {"amount": 10, "currency": "eur"}}, "usd"),
+        ("ok", {"_cost": {"amount": "ten", "currency": "usd"}}, "number of cents"),
+        ("ok", {"_cost": {"amount": 123456, "currency": "usd"}}, "17 digits"),
+        ("ok", {"_cost": {"amount": 0.1234567890123, "currency": "usd"}}, "12 decimal"),
+        ("ok", {"_llm": {"vendor": "openai", "model": "gpt-4o"}}, "input_tokens"),
+    ],
+)
+def test_bad_events_are_refused_when_recorded(user, name, metadata, message):
+    with pytest.raises(InvalidUsageEvent, match=message):
+        user.record_usage(name, metadata)
+    with pytest.raises(InvalidUsageEvent, match=message):
+        user.record_usage_many([{"name": "fine"}, {"name": name, "metadata": metadata}])
+    assert not UsageEvent.objects.exists()  # one bad event records none
+
+
+def test_events_polar_accepts_are_recorded_and_sent(user, polar):
+    metadata = {
+        "note": "x" * 500,
+        "count": 3,
+        "ratio": 0.5,
+        "flag": True,
+        "_cost": {"amount": 0.025, "currency": "usd"},
+    }
+    user.record_usage("api_call", metadata, external_id="request-42")
+    usage.flush()
+    [event] = get_client().list_events(name="api_call")
+    assert event["metadata"] == metadata
+
+
+def test_meter_time_records_elapsed_seconds_even_when_the_block_fails(user, polar):
+    with user.meter_time("render", {"template": "invoice"}) as extra:
+        extra["pages"] = 2
+    with pytest.raises(ValueError), user.meter_time("render"):
+        raise ValueError("boom")
+    first, second = UsageEvent.objects.order_by("pk")
+    assert first.metadata["template"] == "invoice" and first.metadata["pages"] == 2
+    assert 0 <= first.metadata["seconds"] < 5 and "seconds" in second.metadata
+    assert usage.flush().sent == 2
+
+
+def test_llm_usage_uses_polars_conventional_metadata(user, polar):
+    user.record_llm_usage(
+        "summaries",
+        model="gpt-4o",
+        vendor="openai",
+        input_tokens=812,
+        output_tokens=96,
+        cached_input_tokens=100,
+        cost_cents=1.25,
     )
-    with pytest.raises(CommandError, match="1 usage event"):
-        usage("flush")
-    assert UsageEvent.objects.get().ingested_at is None
-    assert "Sent 1 usage event(s)" in usage("flush")  # Polar is back
-
-
-def test_flush_sends_at_most_100_events_per_request(polar, user):
-    now = timezone.now()
-    UsageEvent.objects.bulk_create(
-        UsageEvent(
-            name="api_call", external_customer_id=user.get_polar_external_id(), timestamp=now
-        )
-        for _ in range(250)
+    usage.flush()
+    [event] = get_client().list_events(name="summaries")
+    metadata = event["metadata"]
+    assert (metadata["inputTokens"], metadata["outputTokens"], metadata["totalTokens"]) == (
+        812,
+        96,
+        908,
     )
-    ingests = []
-    inner = polar.transport()
-
-    class Counting(httpx.BaseTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if request.url.path == "/v1/events/ingest":
-                ingests.append(len(httpx.Response(200, content=request.read()).json()["events"]))
-            return inner.handle_request(request)
-
-    with use_transport(Counting()):
-        assert "Sent 250 usage event(s) to Polar; 0 still pending." in usage("flush")
-    assert ingests == [100, 100, 50]
-    assert consumed(user) == 250.0
-    with pytest.raises(CommandError, match="between 1 and 100"):
-        usage("flush", "--batch-size", "500")
+    assert metadata["model"] == "gpt-4o" and metadata["strategy"] == "LLM"
+    assert metadata["_llm"] == {
+        "vendor": "openai",
+        "model": "gpt-4o",
+        "input_tokens": 812,
+        "output_tokens": 96,
+        "total_tokens": 908,
+        "cached_input_tokens": 100,
+    }
+    assert metadata["_cost"] == {"amount": 1.25, "currency": "usd"}
 
 
-def test_an_event_polar_rejects_does_not_hold_back_the_others(polar, user):
+# -- flushing ------------------------------------------------------------------------------
+
+
+def test_2000_events_reach_polar_in_2_calls(user, counting):
+    bulk(user, 2000)
+    report = usage.flush()
+    assert [len(ids) for ids in counting.ingests] == [1000, 1000]
+    assert (report.sent, report.calls, report.inserted, report.duplicates) == (2000, 2, 2000, 0)
+    assert consumed(user) == 2000.0
+    assert list(UsageIngest.objects.values_list("events", "inserted", "duplicates")) == [
+        (1000, 1000, 0),
+        (1000, 1000, 0),
+    ]
+
+
+def test_an_outage_then_recovery_sends_everything_exactly_once(user, polar, counting, no_retries):
+    bulk(user, 1500)
+    polar.faults.fail_next(1, status=503)
+    report = usage.flush()
+    assert report.sent == 0 and report.failed == 1000 and report.retry_at is not None
+    assert UsageEvent.objects.filter(ingested_at__isnull=True).count() == 1500
+    assert "503" in UsageEvent.objects.first().last_error
+    with pytest.raises(CommandError, match="1500 usage event"):
+        polar.faults.fail_next(1, status=502)
+        usage_command("flush")
+    report = usage.flush()  # Polar is back
+    assert report.sent == 1500 and report.duplicates == 0
+    sent = [external_id for ids in counting.ingests for external_id in ids]
+    assert len(set(sent)) == 1500
+    assert consumed(user) == 1500.0
+    assert UsageEvent.objects.filter(ingested_at__isnull=True).count() == 0
+
+
+def test_a_crash_between_send_and_mark_resends_only_what_polar_deduplicates(user, polar, counting):
+    bulk(user, 300)
+    claimed = usage.claim(1000)  # a flusher claims the rows ...
+    get_client().ingest_events([usage._body(e) for e in claimed])  # ... sends them, and dies
+    assert UsageEvent.objects.filter(ingested_at__isnull=True).count() == 300
+    assert usage.flush().sent == 0  # its claim still holds: nobody else sends them
+    # The lease runs out (the flusher never came back).
+    UsageEvent.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    report = usage.flush()
+    assert (report.sent, report.inserted, report.duplicates) == (300, 0, 300)
+    assert consumed(user) == 300.0  # Polar counted each event once
+
+
+def test_429_pauses_for_retry_after_then_goes_on(user, polar, counting, no_retries):
+    bulk(user, 1200)
+    polar.faults.retry_after = 7
+    polar.faults.fail_next(1, status=429)
+    waits: list[float] = []
+    report = usage.flush(sleep=waits.append)
+    assert waits == [7.0]
+    assert report.sent == 1200 and consumed(user) == 1200.0
+
+
+def test_429_past_the_run_deadline_ends_the_run_with_its_retry_time(
+    user, polar, counting, no_retries, settings, django_capture_on_commit_callbacks
+):
+    settings.TASKS = DUMMY_TASKS
+    backend = tasks.send_usage_events.get_backend()
+    backend.clear()
+    bulk(user, 10)
+    polar.faults.retry_after = 600
+    polar.faults.fail_next(1, status=429)
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.send_usage_events.call() == 0
+    [queued] = backend.results  # the retry, at Retry-After
+    assert before + timedelta(seconds=590) < queued.task.run_after
+    assert queued.task.run_after < timezone.now() + timedelta(seconds=610)
+    assert tasks.send_usage_events.call() == 10
+
+
+def test_an_event_polar_rejects_does_not_hold_back_the_others(user, polar, counting):
     external_id = user.get_polar_external_id()
     good = UsageEvent.objects.create(
         name="api_call", external_customer_id=external_id, timestamp=timezone.now()
@@ -124,69 +302,52 @@ def test_an_event_polar_rejects_does_not_hold_back_the_others(polar, user):
         timestamp=timezone.now() + timedelta(days=1),
     )
     with pytest.raises(CommandError, match="1 usage event"):
-        usage("flush")
+        usage_command("flush")
     good.refresh_from_db()
     bad.refresh_from_db()
     assert good.ingested_at is not None
     assert bad.ingested_at is None and "past" in bad.last_error
+    assert bad.next_attempt_at is not None  # it backs off on its own
+    assert len(counting.ingests) == 2  # the batch, then the batch without the bad row
     assert consumed(user) == 1.0
+    listed = usage_command("pending")
+    assert "next_attempt=" in listed and "past" in listed
 
 
-def test_failed_send_schedules_a_deferred_retry_task(
-    polar_down, user, settings, django_capture_on_commit_callbacks
-):
-    settings.TASKS = DUMMY_TASKS  # a backend that can defer, and records what was queued
-    backend = tasks.send_usage_events.get_backend()
-    backend.clear()
-    before = timezone.now()
-    with django_capture_on_commit_callbacks(execute=True):
-        event = user.ingest_usage("api_call")
-    [queued] = backend.results
-    assert queued.args == [[event.pk]]
-    assert (
-        before + timedelta(seconds=50)
-        < queued.task.run_after
-        < timezone.now() + timedelta(minutes=2)
-    )
-    # The worker runs it once Polar is back; a retry would be queued on commit, so commit.
-    with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.send_usage_events.call(*queued.args) == 1
-    event.refresh_from_db()
-    assert event.ingested_at is not None
-    assert len(backend.results) == 1  # sent: nothing more scheduled
-    assert consumed(user) == 1.0
+def test_a_billable_without_a_customer_gets_one_before_its_events(polar, counting):
+    grace = User.objects.create_user("grace", "grace@example.com")
+    assert grace.polar_customer is None
+    grace.record_usage("api_call")
+    assert usage.flush().sent == 1
+    customer = grace.polar_customer
+    assert customer is not None and UsageEvent.objects.get().customer == customer
+    assert consumed(grace) == 1.0
 
 
-def test_retry_task_reschedules_until_its_attempts_run_out(
-    polar, user, settings, django_capture_on_commit_callbacks
-):
-    settings.TASKS = DUMMY_TASKS
-    settings.POLAR = {**settings.POLAR, "MAX_RETRIES": 0}
-    backend = tasks.send_usage_events.get_backend()
-    backend.clear()
-    event = UsageEvent.objects.create(
-        name="api_call", external_customer_id=user.get_polar_external_id(), timestamp=timezone.now()
-    )
-    polar.faults.fail_next(1, status=503)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.send_usage_events.call([event.pk]) == 0
-    assert len(backend.results) == 1  # another try, later
-    UsageEvent.objects.filter(pk=event.pk).update(attempts=tasks.USAGE_RETRY_ATTEMPTS - 1)
-    polar.faults.fail_next(1, status=503)
-    with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.send_usage_events.call([event.pk]) == 0
-    assert len(backend.results) == 1  # out of attempts: left for `polar_usage flush`
-    assert UsageEvent.objects.get().ingested_at is None
+def test_events_wait_with_the_reason_when_the_customer_cannot_be_created(polar, counting):
+    # Polar already has a customer with this email (made in its dashboard): not ours.
+    get_client().create_customer({"email": "taken@example.com"})
+    grace = User.objects.create_user("grace", "taken@example.com")
+    grace.record_usage("api_call")
+    report = usage.flush()
+    assert report.sent == 0 and report.waiting == 1 and counting.ingests == []
+    event = UsageEvent.objects.get()
+    assert "Waiting for a Polar customer" in event.last_error
+    assert event.next_attempt_at is not None
+    assert "Waiting for a Polar customer" in usage_command("pending")
 
 
-def test_without_a_deferring_backend_the_retry_is_left_to_flush(
-    polar_down, user, django_capture_on_commit_callbacks
-):
-    assert not tasks.send_usage_events.get_backend().supports_defer  # the immediate backend
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        event = user.ingest_usage("api_call")
-    assert len(callbacks) == 1  # the send; no task was queued on top of it
-    event.refresh_from_db()
-    assert event.ingested_at is None
-    assert tasks.send_usage_events.enqueue().return_value == 1  # a periodic run sends it
-    assert consumed(user) == 1.0
+def test_flush_command_reports_polars_counts(user, polar):
+    bulk(user, 3)
+    out = usage_command("flush")
+    assert "Sent 3 usage event(s) to Polar in 1 request(s) (3 inserted, 0 duplicates)" in out
+    assert usage_command("flush", "--quiet-when-empty") == ""
+    with pytest.raises(CommandError, match="between 1 and 1000"):
+        usage_command("flush", "--batch-size", "1001")
+
+
+def test_flush_batch_size_and_the_earlier_name(user, counting):
+    for _ in range(5):
+        user.ingest_usage("api_call")  # the earlier name still records
+    assert "Sent 5" in usage_command("flush", "--batch-size", "2")
+    assert [len(ids) for ids in counting.ingests] == [2, 2, 1]

@@ -1,3 +1,4 @@
-"""Admin for the mirror (read-mostly: Polar is the source of truth) and the inbox."""
+"""Admin for the mirror (read-mostly: Polar is the source of truth), the inbox and the
+agent tokens with their audit log."""
 
-from . import mirror, webhooks  # noqa: F401  (importing registers the ModelAdmins)
+from . import agents, mirror, webhooks  # noqa: F401  (importing registers the ModelAdmins)

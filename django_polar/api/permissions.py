@@ -2,6 +2,7 @@
 
     class ReportViewSet(ViewSet): permission_classes = [HasActiveSubscription]
     class BillingView(APIView): permission_classes = [IsAuthenticated, HasBillable]
+    class ReportView(APIView): permission_classes = [HasCredits]; polar_credits_meter = "API calls"
 
 Access is read from the local mirror, so a check never waits on Polar.
 """
@@ -13,10 +14,11 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
 
+from ..access import CREDITS_MESSAGE
 from ..identity import billable_for_request
 from ..models import DEFAULT_TYPE
 
-__all__ = ["HasActiveSubscription", "HasBenefit", "HasBillable"]
+__all__ = ["HasActiveSubscription", "HasBenefit", "HasBillable", "HasCredits"]
 
 
 class HasBillable(BasePermission):
@@ -64,3 +66,22 @@ class HasBenefit(BasePermission):
             )
         billable = billable_for_request(request)
         return billable is not None and billable.has_benefit(benefit)
+
+
+class HasCredits(BasePermission):
+    """DRF: the request's billable has ``polar_credits_units`` (default 1) left in the
+    meter ``polar_credits_meter`` of the view (or a subclass's ``meter``/``units``)."""
+
+    message = CREDITS_MESSAGE
+    meter: str = ""
+    units: float = 1
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        meter = getattr(view, "polar_credits_meter", self.meter)
+        if not meter:
+            raise ImproperlyConfigured(
+                "HasCredits needs polar_credits_meter on the view or meter on a subclass."
+            )
+        units = getattr(view, "polar_credits_units", self.units)
+        billable = billable_for_request(request)
+        return billable is not None and billable.has_credits(meter, units)

@@ -15,5 +15,10 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("benefits/", views.BenefitGrantListView.as_view(), name="polar-api-benefits"),
     path("checkouts/", views.CheckoutCreateView.as_view(), name="polar-api-checkouts"),
     path("portal/", views.PortalSessionView.as_view(), name="polar-api-portal"),
+    path(
+        "license-keys/activate/",
+        views.LicenseKeyActivateView.as_view(),
+        name="polar-api-license-key-activate",
+    ),
     path("", include(router.urls)),
 ]

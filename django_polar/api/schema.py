@@ -52,9 +52,11 @@ SETTINGS: dict[str, Any] = {
 ERROR_MEANINGS = {
     400: "Invalid input (the body or a query parameter); `fields` names each bad field.",
     401: "Not signed in (authentication classes that send a challenge).",
-    403: "Not signed in, no billing account, or a missing CSRF token.",
-    404: "No such object of this customer (or a page past the last).",
-    409: "The object's state does not allow this action (e.g. already canceled).",
+    403: "Not signed in, no billing account, a missing CSRF token, or (license keys) a key "
+    "that cannot be activated (revoked, expired, out of activations, conditions unmet).",
+    404: "No such object of this customer (or a page past the last, or no such license key).",
+    409: "The object's state does not allow this action (e.g. already canceled, or an "
+    "invoice for an order without a billing name and address).",
     415: "The body is not JSON (Content-Type: application/json).",
     429: "Too many requests; try again after Retry-After seconds.",
     502: "Polar answered something unexpected.",

@@ -308,6 +308,29 @@ class InvoiceSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ready", "generating"])
 
 
+class LicenseKeyActivateSerializer(serializers.Serializer):
+    """What a desktop app sends to activate its license key on one device."""
+
+    key = serializers.CharField(min_length=1, max_length=255)
+    # Polar names the field ``label``; DRF collects declared fields off the class, so the
+    # name shadowing ``Field.label`` in the stubs is harmless at run time.
+    label = serializers.CharField(  # type: ignore[assignment]
+        min_length=1, max_length=255, help_text="The device, as the user sees it."
+    )
+    conditions = serializers.DictField(
+        required=False, help_text="Values the key must match when validated (e.g. a machine id)."
+    )
+    meta = serializers.DictField(required=False, help_text="Stored with the activation.")
+
+
+class LicenseKeyActivationSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="Store it on the device; validate with it later.")
+    license_key_id = serializers.UUIDField()
+    label = serializers.CharField()  # type: ignore[assignment]  # Polar's name; see above
+    meta = serializers.DictField()
+    created_at = serializers.DateTimeField()
+
+
 class ErrorSerializer(serializers.Serializer):
     """The one shape of every error of this API (4xx and 5xx)."""
 

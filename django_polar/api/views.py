@@ -22,23 +22,33 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, Throttled
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import BaseParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.schemas.inspectors import ViewInspector
 from rest_framework.views import exception_handler
 
+from .. import license_keys
 from ..billable import Billable
-from ..errors import CheckoutError, CustomerConflictError, PolarError, PolarValidationError
+from ..errors import (
+    CheckoutError,
+    CustomerConflictError,
+    LicenseKeyError,
+    LicenseKeyInvalid,
+    PolarError,
+    PolarRateLimitError,
+    PolarValidationError,
+)
 from ..failures import UNAVAILABLE_MESSAGE, answer_for_failure
 from ..identity import billable_for_request
-from ..models import DEFAULT_TYPE, Order, Price, Product, Subscription, resolve_product_id
+from ..models import DEFAULT_TYPE, Order, Product, Subscription, resolve_product_id
 from ..same_site import is_allowed_origin, same_site_url
+from ..usage import meters_of
 from . import serializers as s
 from .parsers import JSONParser
 from .permissions import HasBillable
@@ -271,34 +281,6 @@ class BillingStateView(BillableAPIView):
         return Response(self.get_serializer(data).data)
 
 
-def meter_names() -> dict[str, str]:
-    """Meter id -> name, from the metered prices of the mirrored catalog (one query that
-    reads only the two JSON keys, not each price's whole JSON)."""
-    rows = Price.objects.filter(amount_type="metered_unit").values_list(
-        "data__meter__id", "data__meter__name"
-    )
-    return {str(meter_id): name or "" for meter_id, name in rows if meter_id}
-
-
-def meters_of(customer: Any) -> list[dict[str, Any]]:
-    """Usage meters from the last mirrored customer state (``active_meters``)."""
-    if customer is None:
-        return []
-    raw = (customer.data or {}).get("active_meters") or []
-    names = meter_names() if raw else {}
-    return [
-        {
-            "meter_id": m.get("meter_id"),
-            "name": names.get(str(m.get("meter_id")), ""),
-            "consumed_units": m.get("consumed_units") or 0,
-            "credited_units": m.get("credited_units") or 0,
-            "balance": m.get("balance") or 0,
-        }
-        for m in raw
-        if isinstance(m, dict) and m.get("meter_id")
-    ]
-
-
 @extend_schema_view(
     get=documented(
         operation_id="listProducts",
@@ -475,7 +457,12 @@ class OrderViewSet(
             raise NotFound() from None
         if not order.paid:
             raise Conflict("An invoice exists only for a paid order.")
-        url = polar_call(order.invoice_url)
+        try:
+            url = order.invoice_url()
+        except PolarValidationError as exc:  # Polar's 422: no billing name or address yet
+            raise Conflict(str(exc)) from None
+        except (CustomerConflictError, PolarError) as exc:
+            raise api_error(exc) from None
         if url is None:
             return Response({"url": None, "status": "generating"}, status=status.HTTP_202_ACCEPTED)
         return Response({"url": url, "status": "ready"})
@@ -572,12 +559,62 @@ class PortalSessionView(BillableAPIView):
         )
 
 
+class LicenseKeyActivateView(PolarAPIMixin, GenericAPIView):
+    """Activate a license key on a device: what a desktop or CLI app calls with the key
+    its user typed (no account needed; the organization is this site's)."""
+
+    permission_classes = [AllowAny]
+    serializer_class = s.LicenseKeyActivateSerializer
+
+    @documented(
+        operation_id="activateLicenseKey",
+        tags=["license keys"],
+        request=s.LicenseKeyActivateSerializer,
+        responses={
+            201: s.LicenseKeyActivationSerializer,
+            **errors(400, 403, 404, 415, 429, 502, 503),
+        },
+        examples=[
+            OpenApiExample(
+                "Activate on a laptop",
+                value={"key": "JOTTER-1A2B-3C4D", "label": "Ada's laptop"},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            activation = license_keys.activate(
+                data["key"],
+                data["label"],
+                conditions=data.get("conditions"),
+                meta=data.get("meta"),
+            )
+        except LicenseKeyInvalid as exc:
+            raise NotFound(str(exc)) from None
+        except LicenseKeyError as exc:
+            raise PermissionDenied(str(exc)) from None
+        except PolarRateLimitError as exc:
+            raise Throttled(wait=exc.retry_after) from None
+        except PolarError as exc:
+            raise PolarUnavailable(
+                answer_for_failure(exc, action="Activating a license key").message
+            ) from None
+        return Response(
+            s.LicenseKeyActivationSerializer(activation).data, status=status.HTTP_201_CREATED
+        )
+
+
 __all__ = [
     "BenefitGrantListView",
     "BillingPagination",
     "BillingStateView",
     "CheckoutCreateView",
     "HasBillable",
+    "LicenseKeyActivateView",
     "OrderViewSet",
     "PortalSessionView",
     "ProductListView",

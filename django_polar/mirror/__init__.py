@@ -25,7 +25,7 @@ from .billing import (
     upsert_subscription,
 )
 from .bulk import KINDS, UpsertCounts, upsert_many
-from .catalog import upsert_benefit, upsert_price, upsert_product
+from .catalog import upsert_benefit, upsert_meter, upsert_price, upsert_product
 from .customers import billable_of, upsert_customer
 from .guard import Outcome, is_older, version_of
 from .state import apply_customer_state
@@ -43,6 +43,7 @@ __all__ = [
     "upsert_benefit_grant",
     "upsert_customer",
     "upsert_many",
+    "upsert_meter",
     "upsert_order",
     "upsert_price",
     "upsert_product",

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from ..models import Benefit, Price, Product
+from ..models import Benefit, Meter, Price, Product
 from .convert import Fields, as_int, as_uuid, pick, text, to_datetime
 from .guard import Outcome, ensure_stub, save_snapshot, version_of
 
@@ -123,3 +123,16 @@ def _pk(data: dict[str, Any], kind: str) -> Any:
     if pk is None:
         raise ValueError(f"Polar {kind} without a valid id")
     return pk
+
+
+METER_FIELDS: Fields = {
+    "name": ("name", lambda v: text(v, 255)),
+    "created_at": ("created_at", to_datetime),
+}
+
+
+def upsert_meter(data: dict[str, Any], *, event_time: datetime | None = None) -> Meter:
+    """Mirror a Polar meter (its filter and aggregation stay in ``data``)."""
+    pk = _pk(data, "meter")
+    values = {**pick(data, METER_FIELDS), "is_archived": bool(data.get("archived_at"))}
+    return save_snapshot(Meter, pk, version_of(data, event_time), values, data)[0]

@@ -40,6 +40,9 @@ def apply_customer_state(data: dict[str, Any], *, event_time: datetime | None = 
     state_time = event_time or timezone.now()
     with transaction.atomic():
         customer = upsert_customer(data, event_time=state_time)
+        newer = models.Q(state_at__isnull=True) | models.Q(state_at__lte=state_time)
+        if "active_meters" in data:  # the meters' balances are as of state_time
+            Customer.objects.filter(newer, pk=customer.pk).update(state_at=state_time)
         listed_subs = set()
         for item in data.get("active_subscriptions") or []:
             listed_subs.add(_apply_state_subscription(customer, item, state_time))

@@ -1,7 +1,9 @@
 """Mirror models of Polar objects, the webhook inbox and the usage outbox."""
 
-from .catalog import Benefit, Price, Product, resolve_product_id
+from .agent import AgentCall, AgentCallOutcome, AgentToken
+from .catalog import Benefit, Meter, Price, Product, resolve_product_id
 from .customer import Customer, CustomerType
+from .entitlement import BenefitAccess, BenefitTransition, TransitionKind
 from .grant import BenefitGrant
 from .order import Order, OrderStatus
 from .refund import Refund
@@ -11,16 +13,22 @@ from .subscription import (
     Subscription,
     SubscriptionStatus,
 )
-from .usage import UsageEvent
+from .usage import UsageEvent, UsageIngest
 from .webhook import WebhookEvent, WebhookEventStatus
 
 __all__ = [
     "DEFAULT_TYPE",
     "SUBSCRIPTION_TYPE_KEY",
+    "AgentCall",
+    "AgentCallOutcome",
+    "AgentToken",
     "Benefit",
+    "BenefitAccess",
     "BenefitGrant",
+    "BenefitTransition",
     "Customer",
     "CustomerType",
+    "Meter",
     "Order",
     "OrderStatus",
     "Price",
@@ -28,7 +36,9 @@ __all__ = [
     "Refund",
     "Subscription",
     "SubscriptionStatus",
+    "TransitionKind",
     "UsageEvent",
+    "UsageIngest",
     "WebhookEvent",
     "WebhookEventStatus",
     "resolve_product_id",

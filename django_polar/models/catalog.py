@@ -112,3 +112,17 @@ class Price(PolarObject):
         if self.amount is None:
             return f"{self.product_id} {self.amount_type}"
         return f"{self.amount} {self.currency} ({self.amount_type})"
+
+
+class Meter(PolarObject):
+    """A Polar meter: which events it counts (``data["filter"]``) and how
+    (``data["aggregation"]``); the credits gate applies it to events not yet in Polar."""
+
+    name = models.CharField(max_length=255, db_index=True)
+    is_archived = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "polar_meter"
+
+    def __str__(self) -> str:
+        return self.name or str(self.id)

@@ -36,6 +36,8 @@ class Customer(PolarObject):
     billable_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     billable = GenericForeignKey("billable_type", "billable_id")
     deleted_at = models.DateTimeField(null=True, blank=True)
+    #: When the mirrored customer state (``data["active_meters"]``) was true in Polar.
+    state_at = models.DateTimeField(null=True, blank=True)
 
     objects = CustomerQuerySet.as_manager()
 

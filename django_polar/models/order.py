@@ -87,7 +87,10 @@ class Order(PolarObject):
     def invoice_url(self) -> str | None:
         """The invoice PDF URL; asks Polar to generate it first when needed.
 
-        Returns None while Polar is still generating it (generation is asynchronous).
+        Returns None while Polar is still generating it (a worker renders it after the
+        request, so right after the first call it is usually None). Raises
+        ``PolarValidationError`` when the order lacks a billing name or address, which
+        Polar needs for an invoice (``MissingInvoiceBillingDetails``).
         """
         client = get_client()
         if not self.is_invoice_generated:

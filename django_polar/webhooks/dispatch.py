@@ -24,10 +24,11 @@ from django.apps import apps
 from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
-from .. import mirror, signals
+from .. import entitlements, mirror, signals
 from ..conf import polar_settings
 from ..errors import MalformedEvent
 from ..models import Customer, WebhookEvent, WebhookEventStatus
+from ..retry import backoff
 
 logger = logging.getLogger("django_polar.webhooks")
 
@@ -83,11 +84,6 @@ UNMIRRORED: frozenset[str] = frozenset(
 
 #: A pending event older than this was stranded (see ``next_due``).
 STALE_PENDING_AFTER = timedelta(minutes=5)
-
-
-def backoff(attempts: int) -> timedelta:
-    """Wait before the next attempt: 1, 2, 4 ... minutes, at most 6 hours."""
-    return timedelta(minutes=min(2 ** max(attempts - 1, 0), 360))
 
 
 def apply(event: WebhookEvent) -> tuple[models.Model | None, str]:
@@ -147,6 +143,8 @@ def _apply_locked(
         try:
             with transaction.atomic():
                 obj, status = apply(event)
+                # Benefit access may have flipped: its hooks run once this commits.
+                entitlements.record_transitions([entitlements.customer_id_of(obj)])
                 check_deferred_constraints()
         except Exception as exc:
             error = exc

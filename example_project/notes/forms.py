@@ -72,3 +72,12 @@ class SwapForm(forms.Form):
     """Change plan: the target must be an active recurring product of the mirror."""
 
     product = forms.UUIDField()
+
+
+class SupportQuestionForm(forms.Form):
+    question = forms.CharField(
+        max_length=500,
+        widget=forms.TextInput(
+            attrs={"placeholder": "What is my plan? Show my invoices. How do I cancel?"}
+        ),
+    )

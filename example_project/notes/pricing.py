@@ -137,6 +137,6 @@ def swap_targets(current: Product | None) -> list[Product]:
 
 def meter_usage(customer) -> list[dict]:
     """Usage meters from the last mirrored customer state, with their names."""
-    from django_polar.api.views import meters_of
+    from django_polar.usage import meters_of
 
     return meters_of(customer)

@@ -4,7 +4,7 @@ from django.urls import path
 from django_polar.views import CheckoutView
 
 from .embed import embed_script
-from .views import auth, billing, notes, teams
+from .views import auth, billing, notes, support, teams
 from .views.notes import AI_SUBSCRIPTION
 
 app_name = "notes"
@@ -24,6 +24,7 @@ urlpatterns = [
     path("account/subscriptions/<uuid:pk>/resume/", billing.resume, name="resume"),
     path("account/subscriptions/<uuid:pk>/swap/", billing.swap, name="swap"),
     path("account/orders/<uuid:pk>/invoice/", billing.invoice, name="invoice"),
+    path("support/", support.support, name="support"),
     path("teams/", teams.team_list, name="teams"),
     path("teams/<int:pk>/", teams.team_detail, name="team"),
     path("teams/<int:pk>/members/", teams.team_add_member, name="team_add_member"),

@@ -182,5 +182,7 @@ def test_one_time_purchase_and_refunds(emu, hook, api):
 
     assert api.get(f"/v1/orders/{order.id}/invoice").status_code == 404
     assert api.post(f"/v1/orders/{order.id}/invoice").status_code == 202
+    assert api.get(f"/v1/orders/{order.id}/invoice").status_code == 404  # still rendering
+    emu.clock.advance(seconds=1)
     invoice = load(api.get(f"/v1/orders/{order.id}/invoice").json(), "OrderInvoice")
     assert invoice.url.endswith(".pdf")

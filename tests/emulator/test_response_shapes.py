@@ -77,6 +77,27 @@ SHAPES: dict[tuple[str, str], str] = {
     ("GET", "/v1/license-keys/{id}"): "LicenseKeyWithActivations",
     ("POST", "/v1/license-keys/validate"): "ValidatedLicenseKey",
     ("POST", "/v1/license-keys/activate"): "LicenseKeyActivationRead",
+    ("PATCH", "/v1/license-keys/{id}"): "LicenseKeyRead",
+    ("GET", "/v1/license-keys/{id}/activations/{activation_id}"): "LicenseKeyActivationRead",
+    ("GET", "/v1/customers/{id}/payment-methods"): "ListResourcePaymentMethod",
+    ("GET", "/v1/customers/external/{external_id}/payment-methods"): "ListResourcePaymentMethod",
+    ("PATCH", "/v1/checkouts/{id}"): "Checkout",
+    ("PATCH", "/v1/checkout-links/{id}"): "CheckoutLink",
+    ("POST", "/v1/subscriptions/"): "Subscription",
+    ("PATCH", "/v1/orders/{id}"): "Order",
+    ("GET", "/v1/orders/{id}/receipt"): "OrderReceipt",
+    ("GET", "/v1/payments/"): "ListResourcePayment",
+    ("GET", "/v1/payments/{id}"): "Payment",
+    ("GET", "/v1/events/names"): "ListResourceEventName",
+    ("GET", "/v1/meters/{id}/quantities"): "MeterQuantities",
+    ("GET", "/v1/webhooks/endpoints"): "ListResourceWebhookEndpoint",
+    ("POST", "/v1/webhooks/endpoints"): "WebhookEndpoint",
+    ("GET", "/v1/webhooks/endpoints/{id}"): "WebhookEndpoint",
+    ("PATCH", "/v1/webhooks/endpoints/{id}"): "WebhookEndpoint",
+    ("PATCH", "/v1/webhooks/endpoints/{id}/secret"): "WebhookEndpoint",
+    ("GET", "/v1/webhooks/deliveries"): "ListResourceWebhookDelivery",
+    ("POST", "/v1/customer-portal/license-keys/validate"): "ValidatedLicenseKey",
+    ("POST", "/v1/customer-portal/license-keys/activate"): "LicenseKeyActivationRead",
 }
 
 # Routes whose success answer has no schema in the 2026-10 spec, with the status they
@@ -88,7 +109,11 @@ EXEMPT: dict[tuple[str, str], int] = {
     ("DELETE", "/v1/customers/{id}"): 204,
     ("DELETE", "/v1/discounts/{id}"): 204,
     ("POST", "/v1/license-keys/deactivate"): 204,
+    ("POST", "/v1/customer-portal/license-keys/deactivate"): 204,
     ("POST", "/v1/orders/{id}/invoice"): 202,
+    ("DELETE", "/v1/checkout-links/{id}"): 204,
+    ("DELETE", "/v1/webhooks/endpoints/{id}"): 204,
+    ("POST", "/v1/webhooks/events/{id}/redeliver"): 202,
 }
 
 # Benefit creation bodies, one per benefit type the spec knows (meter_id filled in later).
@@ -214,6 +239,32 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     )
     s.call("GET", "/v1/checkout-links/")
     s.call("GET", f"/v1/checkout-links/{link['id']}")
+    s.call("PATCH", f"/v1/checkout-links/{link['id']}", json={"label": "Launch"})
+    free = s.call(
+        "POST",
+        "/v1/products/",
+        json={
+            "name": "Free tier",
+            "recurring_interval": "month",
+            "prices": [{"amount_type": "fixed", "price_amount": 0}],
+        },
+    )
+
+    # webhook endpoints (Polar takes public https URLs; routed here to a local receiver)
+    endpoint = s.call(
+        "POST",
+        "/v1/webhooks/endpoints",
+        json={"url": "https://hooks.example.com/polar", "format": "raw", "events": []},
+    )
+    emu.route_webhook_url("https://hooks.example.com/polar", lambda body, headers: 200)
+    s.call("GET", "/v1/webhooks/endpoints")
+    s.call("GET", f"/v1/webhooks/endpoints/{endpoint['id']}")
+    s.call(
+        "PATCH",
+        f"/v1/webhooks/endpoints/{endpoint['id']}",
+        json={"events": ["order.paid", "subscription.created"], "name": "Billing"},
+    )
+    s.call("PATCH", f"/v1/webhooks/endpoints/{endpoint['id']}/secret")
 
     # customers
     customer = s.call(
@@ -236,7 +287,12 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     )
     secret = checkout["client_secret"]
     s.call("GET", f"/v1/checkouts/client/{secret}")
-    s.call("PATCH", f"/v1/checkouts/client/{secret}", json={"customer_name": "Ada"})
+    s.call("PATCH", f"/v1/checkouts/{checkout['id']}", json={"metadata": {"source": "api"}})
+    s.call(
+        "PATCH",
+        f"/v1/checkouts/client/{secret}",
+        json={"customer_name": "Ada", "customer_billing_address": {"country": "US", "state": "NY"}},
+    )
     s.call("POST", f"/v1/checkouts/client/{secret}/confirm", json={})
     s.call("GET", f"/v1/checkouts/{checkout['id']}")
     s.call("GET", "/v1/checkouts/")
@@ -246,6 +302,13 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     s.call("GET", f"/v1/subscriptions/{sub['id']}")
     s.call("GET", "/v1/benefit-grants/")
     s.call("GET", f"/v1/benefits/{ids['pro-license']}/grants")
+    s.call("GET", f"/v1/customers/{customer['id']}/payment-methods")
+    s.call("GET", "/v1/customers/external/ada/payment-methods")
+    s.call(
+        "POST", "/v1/subscriptions/", json={"product_id": free["id"], "customer_id": customer["id"]}
+    )
+    deliveries = s.call("GET", "/v1/webhooks/deliveries")
+    s.call("POST", f"/v1/webhooks/events/{deliveries['items'][0]['webhook_event']['id']}/redeliver")
 
     # license keys
     key = s.call("GET", "/v1/license-keys/")["items"][0]
@@ -253,6 +316,17 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     s.call("POST", "/v1/license-keys/validate", json=key_body)
     activation = s.call("POST", "/v1/license-keys/activate", json={**key_body, "label": "pc"})
     s.call("GET", f"/v1/license-keys/{key['id']}")
+    s.call("GET", f"/v1/license-keys/{key['id']}/activations/{activation['id']}")
+    s.call("PATCH", f"/v1/license-keys/{key['id']}", json={"limit_usage": 20})
+    s.call("POST", "/v1/customer-portal/license-keys/validate", json=key_body)
+    portal = s.call(
+        "POST", "/v1/customer-portal/license-keys/activate", json={**key_body, "label": "mac"}
+    )
+    s.call(
+        "POST",
+        "/v1/customer-portal/license-keys/deactivate",
+        json={**key_body, "activation_id": portal["id"]},
+    )
 
     # usage
     s.call(
@@ -262,6 +336,16 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     )
     event = s.call("GET", "/v1/events/")["items"][0]
     s.call("GET", f"/v1/events/{event['id']}")
+    s.call("GET", "/v1/events/names")
+    s.call(
+        "GET",
+        f"/v1/meters/{meter['id']}/quantities",
+        params={
+            "start_timestamp": "2020-01-01T00:00:00Z",
+            "end_timestamp": "2020-01-03T00:00:00Z",
+            "interval": "day",
+        },
+    )
     metered = s.call(
         "POST",
         "/v1/checkouts/",
@@ -274,8 +358,14 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     # orders, refunds, plan change, revoke
     order = s.call("GET", "/v1/orders/", params={"subscription_id": sub["id"]})["items"][0]
     s.call("GET", f"/v1/orders/{order['id']}")
+    s.call("PATCH", f"/v1/orders/{order['id']}", json={"billing_name": "Ada Lovelace Ltd"})
     s.call("POST", f"/v1/orders/{order['id']}/invoice")
+    assert s.client.get(f"/v1/orders/{order['id']}/receipt").status_code == 202
+    emu.clock.advance(seconds=1)  # the worker renders the invoice and the receipt
     s.call("GET", f"/v1/orders/{order['id']}/invoice")
+    s.call("GET", f"/v1/orders/{order['id']}/receipt")
+    payment = s.call("GET", "/v1/payments/")["items"][0]
+    s.call("GET", f"/v1/payments/{payment['id']}")
     s.call("POST", "/v1/refunds/", json={"order_id": order["id"], "reason": "other", "amount": 500})
     s.call("GET", "/v1/refunds/")
     s.call("PATCH", f"/v1/subscriptions/{sub['id']}", json={"cancel_at_period_end": True})
@@ -291,7 +381,7 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     )
     s.error("CheckoutForbiddenError", "POST", f"/v1/checkouts/client/{secret}/confirm", json={})
     abandoned = s.call("POST", "/v1/checkouts/", json={"products": [ids["lifetime"]]})
-    emu.clock.advance(hours=2)
+    emu.clock.advance(hours=25)  # checkouts live 24 hours (config.py CHECKOUT_TTL_SECONDS)
     s.error(
         "ExpiredCheckoutError",
         "POST",
@@ -304,6 +394,8 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     s.call("DELETE", f"/v1/subscriptions/{sub['id']}")
 
     # deletes (204)
+    s.call("DELETE", f"/v1/checkout-links/{link['id']}")
+    s.call("DELETE", f"/v1/webhooks/endpoints/{endpoint['id']}")
     s.call("DELETE", f"/v1/discounts/{discount['id']}")
     s.call("DELETE", f"/v1/benefits/{custom['id']}")
     s.call("POST", "/v1/customers/", json={"email": "bob@example.com", "external_id": "bob"})
