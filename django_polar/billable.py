@@ -46,6 +46,7 @@ from .models import (
     Benefit,
     BenefitGrant,
     Customer,
+    Member,
     Order,
     OrderStatus,
     Subscription,
@@ -305,13 +306,22 @@ class Billable(BillableIdentity):
         )
 
     def _polar_grant_q(self) -> Q:
-        """Grants that give this billable access: its customers' grants. (Seat members
-        extend this with grants whose member maps to the billable.)"""
-        return Q(customer__in=self._polar_customer_ids())
+        """Grants that give this billable access: its customers' own grants, and the
+        grants of seats it holds as a team member (a seat's grant carries the member's id
+        and is the member's, never the billing manager's): the member's external id is
+        this billable's, or the app recorded this billable claiming it."""
+        external_id = self.get_polar_external_id()
+        members = Member.objects.filter(
+            Q(external_id=external_id) | Q(holder_external_id=external_id), is_deleted=False
+        )
+        return Q(customer__in=self._polar_customer_ids(), member_id__isnull=True) | Q(
+            member_id__in=members.values("pk")
+        )
 
     @property
     def benefit_grants(self) -> models.QuerySet[BenefitGrant]:
-        """Benefits currently granted (granted and not revoked)."""
+        """Benefits currently granted (granted and not revoked): this billable's own,
+        plus those of the seats it holds as a team member."""
         return BenefitGrant.objects.granted().filter(self._polar_grant_q())
 
     def has_benefit(self, benefit: Any) -> bool:

@@ -625,6 +625,36 @@ class PolarClient:
         ``{"product_id": ..., "customer_id" or "external_customer_id": ...}``."""
         return self.request("POST", "/v1/subscriptions/", json=body)
 
+    # -- customer seats ----------------------------------------------------------------------
+
+    def list_seats(self, subscription_id: str) -> Json:
+        """``{"seats": [...], "available_seats": n, "total_seats": n}``."""
+        return self.request(
+            "GET", "/v1/customer-seats", params={"subscription_id": subscription_id}
+        )
+
+    def assign_seat(self, body: Json) -> Json:
+        """``{"subscription_id", "email" | "external_member_id" | ..., "immediate_claim"}``."""
+        return self.request("POST", "/v1/customer-seats", json=body)
+
+    def revoke_seat(self, seat_id: str) -> Json:
+        return self.request("DELETE", _path("/v1/customer-seats/{}", seat_id))
+
+    def resend_seat_invitation(self, seat_id: str) -> Json:
+        return self.request("POST", _path("/v1/customer-seats/{}/resend", seat_id), json={})
+
+    def get_seat_claim_info(self, invitation_token: str) -> Json:
+        return self.request("GET", _path("/v1/customer-seats/claim/{}", invitation_token))
+
+    def claim_seat(self, invitation_token: str) -> Json:
+        """``{"seat": ..., "customer_session_token": ...}``; the token is single use."""
+        return self.request(
+            "POST", "/v1/customer-seats/claim", json={"invitation_token": invitation_token}
+        )
+
+    def list_members(self, **params: Any) -> Iterator[Json]:
+        return self.paginate("/v1/members/", **params)
+
     # -- orders, refunds, discounts ----------------------------------------------------------
 
     def list_orders(self, **params: Any) -> Iterator[Json]:

@@ -65,6 +65,8 @@ Access and checkout
                             the app's own success view.
     SUBSCRIPTION_REQUIRED_URL  Where access helpers send users without a subscription (URL or
                             URL name). Default None: a 403 response.
+    SEAT_CLAIMED_URL        Where the app's seat claim view (``seats/claim/?token=``) lands
+                            after a claim (URL or URL name). Default None: "/".
 
 ``polar_settings`` gives attribute access (``polar_settings.ACCESS_TOKEN``), validates on first
 use and again after ``setting_changed`` fires for ``POLAR`` (so ``override_settings`` works).
@@ -116,6 +118,7 @@ DEFAULTS: dict[str, Any] = {
     "EMBED_SCRIPT_URL": "https://cdn.jsdelivr.net/npm/@polar-sh/checkout@0.4/dist/embed.global.js",
     "SUCCESS_URL": None,
     "SUBSCRIPTION_REQUIRED_URL": None,
+    "SEAT_CLAIMED_URL": None,
 }
 
 SERVERS: dict[str, str] = {
@@ -352,6 +355,7 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "EMBED_SCRIPT_URL": _http_url("EMBED_SCRIPT_URL"),
     "SUCCESS_URL": _optional_url_or_name("SUCCESS_URL"),
     "SUBSCRIPTION_REQUIRED_URL": _optional_url_or_name("SUBSCRIPTION_REQUIRED_URL"),
+    "SEAT_CLAIMED_URL": _optional_url_or_name("SEAT_CLAIMED_URL"),
 }
 
 

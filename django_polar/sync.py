@@ -85,6 +85,9 @@ SYNC_KINDS: dict[str, Kind] = {
         Kind("orders", "/v1/orders/", "order"),
         Kind("refunds", "/v1/refunds/", "refund"),
         Kind("benefit-grants", "/v1/benefit-grants/", "benefit_grant"),
+        Kind("members", "/v1/members/", "member"),
+        # Not a paged list: one GET /v1/customer-seats per mirrored seat-based subscription.
+        Kind("seats", "/v1/customer-seats", "seat"),
     )
 }
 #: ``polar_sync all`` order: what others point at comes first (fewer nested upserts).
@@ -275,6 +278,8 @@ class Syncer:
         kind = SYNC_KINDS[name]
         result = KindResult(kind=name)
         self.results.append(result)
+        if name == "seats":
+            return self._sync_seats(kind, result)
         seen: set[str] | None = set() if self.prune and kind.prunable else None
         listed_from = timezone.now()
         try:
@@ -328,6 +333,32 @@ class Syncer:
         return lost
 
     # -- fetching (worker threads; never touches the database) ------------------------------
+
+    def _sync_seats(self, kind: Kind, result: KindResult) -> KindResult:
+        """The seats of every mirrored seat-based subscription (Polar lists seats per
+        subscription only); a subscription whose list fails is counted and skipped."""
+        subscription_ids = list(
+            Subscription.objects.filter(seats__isnull=False).values_list("pk", flat=True)
+        )
+        try:
+            for subscription_id in subscription_ids:
+                self.pacer.acquire()
+                result.api_calls += 1
+                try:
+                    body = self.client.list_seats(str(subscription_id))
+                except PolarAuthenticationError:
+                    raise
+                except PolarError as exc:
+                    result.note_error(f"seats of subscription {subscription_id}: {exc}")
+                    result.failed += 1
+                    continue
+                items = [s for s in body.get("seats") or [] if isinstance(s, dict)]
+                result.total += len(items)
+                self._apply(kind, items, result, None)
+        finally:
+            result.elapsed = time.monotonic() - result.started
+            self._progress(result)
+        return result
 
     def _fetch(self, kind: Kind, page: int, result: KindResult) -> dict[str, Any]:
         for attempt in range(1, PAGE_ATTEMPTS + 1):

@@ -11,5 +11,6 @@ urlpatterns: list = [
     path("checkout/success/", views.CheckoutSuccessView.as_view(), name="success"),
     path("checkout/<str:product>/", views.CheckoutView.as_view(), name="checkout"),
     path("portal/", views.CustomerPortalView.as_view(), name="portal"),
+    path("seats/claim/", views.SeatClaimView.as_view(), name="seat-claim"),
     path("webhook/", webhook_views.webhook, name="webhook"),
 ]

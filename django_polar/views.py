@@ -14,19 +14,27 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.clickjacking import xframe_options_exempt
 
+from . import mirror
 from .billable import Billable
 from .checkout import CHECKOUT_ID_PLACEHOLDER, MAX_SEATS, MIN_SEATS, origin_of, seats_message
+from .client import get_client
 from .conf import polar_settings
-from .errors import CheckoutError, CustomerConflictError, PolarError
+from .errors import (
+    CheckoutError,
+    CustomerConflictError,
+    PolarAPIError,
+    PolarError,
+    PolarNotFoundError,
+)
 from .failures import answer_for_failure
 from .identity import billable_for_request
-from .models import DEFAULT_TYPE, Product, resolve_product_id
+from .models import DEFAULT_TYPE, Member, Product, resolve_product_id
 from .redirects import see_other
 from .same_site import same_site_url
 
@@ -201,3 +209,66 @@ class CustomerPortalView(BillableViewMixin, View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         return self.get(request)
+
+
+class SeatClaimView(LoginRequiredMixin, View):
+    """The landing of a seat invitation in the app: ``seats/claim/?token=<invitation token>``.
+
+    GET shows what the invitation is for (Polar's claim info: no side effect, safe for
+    email scanners); POST claims the seat for the signed-in user, stores Polar's answer
+    through the mirror and links the seat's member to that user when Polar's member has
+    no external id of its own (an invitation sent to a bare email address). Holding the
+    token (sent to the invitee's address) is what Polar asks of a claimant, too.
+    """
+
+    http_method_names = ["get", "post"]
+    template_name = "django_polar/seat_claim.html"
+
+    def _claimant(self) -> Billable:
+        user = self.request.user
+        if not isinstance(user, Billable):
+            raise PermissionDenied("Only a billable user can claim a seat.")
+        return user
+
+    def _token(self, raw: Any) -> str:
+        token = raw if isinstance(raw, str) else ""
+        if not token or len(token) > 200 or not token.isascii():
+            raise CheckoutError("The invitation link is incomplete: it has no valid token.")
+        return token
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        self._claimant()
+        try:
+            token = self._token(request.GET.get("token"))
+            info = get_client().get_seat_claim_info(token)
+        except CheckoutError as exc:
+            return _error(request, str(exc), 400)
+        except PolarNotFoundError:
+            return _error(request, INVALID_INVITATION, 404)
+        except PolarError as exc:
+            return _failure_page(request, exc, "Reading a seat invitation", UNAVAILABLE)
+        return render(request, self.template_name, {"info": info, "token": token})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        claimant = self._claimant()
+        try:
+            token = self._token(request.POST.get("token"))
+            answer = get_client().claim_seat(token)
+        except CheckoutError as exc:
+            return _error(request, str(exc), 400)
+        except PolarAPIError as exc:
+            if exc.status == 400:  # Polar: "Invalid or expired invitation token"
+                return _error(request, INVALID_INVITATION, 400)
+            return _failure_page(request, exc, "Claiming a seat", UNAVAILABLE)
+        except PolarError as exc:
+            return _failure_page(request, exc, "Claiming a seat", UNAVAILABLE)
+        seat = mirror.upsert_seat(answer["seat"])
+        if seat.member_id is not None:
+            Member.objects.filter(pk=seat.member_id, external_id__isnull=True).update(
+                holder_external_id=claimant.get_polar_external_id()
+            )
+        return see_other(resolve_url(polar_settings.SEAT_CLAIMED_URL or "/"))
+
+
+INVALID_INVITATION = "This invitation is no longer valid: it was used, revoked or it expired."
+UNAVAILABLE = "Seat invitations are unavailable right now; please try again."

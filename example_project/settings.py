@@ -137,6 +137,8 @@ POLAR = {
     # The vendored @polar-sh/checkout 0.4.1 (no CDN needed); see notes/embed.py.
     "EMBED_SCRIPT_URL": env("POLAR_EMBED_SCRIPT_URL", default=f"{SITE_URL}/polar-embed.js"),
     "SUBSCRIPTION_REQUIRED_URL": "notes:pricing",
+    # A member who claims a seat invitation in the app lands on their teams.
+    "SEAT_CLAIMED_URL": "notes:teams",
     # The demo runs tasks inline, so usage is flushed right after each commit (a real
     # deployment keeps the default "task" with a worker, or runs `polar_usage flush`).
     "USAGE_SENDING": "inline",

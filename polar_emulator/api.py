@@ -978,6 +978,79 @@ def deactivate_license_key(
     return 204, None
 
 
+# customer seats (server/polar/customer_seat/endpoints.py) ----------------------------------
+@route("POST", "/v1/customer-seats")
+def assign_seat(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.ser.seat(emu.seats.assign_from_body(body)["id"])
+
+
+@route("GET", "/v1/customer-seats")
+def list_seats(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.seats.list(one(query, "subscription_id"), one(query, "order_id"))
+
+
+@route("DELETE", "/v1/customer-seats/{seat_id}")
+def revoke_seat(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.ser.seat(emu.seats.revoke(emu.seats.get(params["seat_id"]))["id"])
+
+
+@route("POST", "/v1/customer-seats/{seat_id}/resend")
+def resend_seat_invitation(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    return 200, emu.ser.seat(emu.seats.resend(emu.seats.get(params["seat_id"]))["id"])
+
+
+@route("GET", "/v1/customer-seats/claim/{invitation_token}")
+def get_seat_claim_info(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.seats.claim_info(params["invitation_token"])
+
+
+@route("POST", "/v1/customer-seats/claim")
+def claim_seat(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.seats.claim(body)
+
+
+# members (server/polar/member/endpoints.py) ------------------------------------------------
+@route("GET", "/v1/members/")
+def list_members(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    customers = by_customer(emu, query)
+    roles = query.get("role")
+    records = select(
+        emu.store.members.values(),
+        member("customer_id", customers),
+        member("role", roles),
+    )
+    return paginate(emu, query, records, lambda m: emu.ser.member(m["id"]))
+
+
+@route("POST", "/v1/customers/{id}/members")
+def create_member(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    customer = emu.customers.get(uuid_param(params["id"], ["path", "id"]))
+    return 201, emu.ser.member(emu.seats.create_member(customer, body)["id"])
+
+
+def _member(emu: Emulator, params: Params) -> dict[str, Any]:
+    customer = emu.customers.get(uuid_param(params["id"], ["path", "id"]))
+    return emu.seats.member(customer["id"], uuid_param(params["member_id"], ["path", "member_id"]))
+
+
+@route("GET", "/v1/customers/{id}/members/{member_id}")
+def get_member(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.ser.member(_member(emu, params)["id"])
+
+
+@route("PATCH", "/v1/customers/{id}/members/{member_id}")
+def update_member(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.ser.member(emu.seats.update_member(_member(emu, params), body)["id"])
+
+
+@route("DELETE", "/v1/customers/{id}/members/{member_id}")
+def delete_member(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    emu.seats.delete_member(_member(emu, params))
+    return 204, None
+
+
 # webhook endpoints and deliveries ---------------------------------------------------------
 @route("GET", "/v1/webhooks/endpoints")
 def list_webhook_endpoints(

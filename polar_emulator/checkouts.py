@@ -163,6 +163,9 @@ class Checkouts:
             "url": f"{self.emu.base_url}/checkout/{client_secret}",
             "expires_at": iso(now + CHECKOUT_TTL),
             "success_url": success_url,
+            # checkout/service.py keeps the merchant's own ``_success_url`` (None when
+            # unset); seat auto-claim depends on it, not on the public default.
+            "_merchant_success_url": body.url("success_url"),
             "return_url": body.url("return_url"),
             "embed_origin": embed_origin,
             "units": None,
@@ -204,6 +207,8 @@ class Checkouts:
             "_product_ids": [p["id"] for p in products],
             "_link_id": link["id"] if link else None,
         }
+        checkout["min_seats"] = body.int("min_seats", ge=1, le=10000)
+        checkout["max_seats"] = body.int("max_seats", ge=1, le=10000)
         self._select(
             checkout,
             products[0],
@@ -212,8 +217,6 @@ class Checkouts:
             seats=body.int("seats", ge=1, le=10000),
             loc="body",
         )
-        checkout["min_seats"] = body.int("min_seats", ge=1, le=10000)
-        checkout["max_seats"] = body.int("max_seats", ge=1, le=10000)
         self.st.checkouts[checkout_id] = checkout
         self.emu.emit("checkout.created", self.emu.ser.checkout(checkout_id))
         return checkout
@@ -267,12 +270,10 @@ class Checkouts:
                     f"Amount must be less than or equal to {price['maximum_amount']}.",
                 )
         if price["amount_type"] == "seat_based":
-            tiers = price["seat_tiers"]
-            seats = seats if seats is not None else checkout.get("seats") or tiers["minimum_seats"]
-            if seats < tiers["minimum_seats"] or (
-                tiers["maximum_seats"] and seats > tiers["maximum_seats"]
-            ):
-                raise invalid([loc, "seats"], "Seats out of the allowed range for this price.")
+            seats = self._seats(checkout, price, seats, loc)
+        elif seats is not None:
+            # checkout/service.py create: "Seats can only be set for seat-based pricing."
+            raise invalid([loc, "seats"], "Seats can only be set for seat-based pricing.")
         else:
             seats = None
         value = base_amount(price, seats=seats, amount=amount)
@@ -312,6 +313,31 @@ class Checkouts:
         )
 
     # client-side updates ----------------------------------------------------------
+    def _seats(
+        self, checkout: dict[str, Any], price: dict[str, Any], seats: int | None, loc: str
+    ) -> int:
+        """checkout/service.py _validate_checkout_seat_constraints and _validate_seat_limits:
+        the checkout's min_seats/max_seats narrow the price's tiers (and must fit them);
+        seats default to min_seats, else the tiers' minimum."""
+        tiers = price["seat_tiers"]
+        tier_min, tier_max = tiers["minimum_seats"], tiers["maximum_seats"]
+        low, high = checkout.get("min_seats"), checkout.get("max_seats")
+        if low is not None and low < tier_min:
+            raise invalid([loc, "min_seats"], f"min_seats must be at least {tier_min}.")
+        if high is not None and tier_max is not None and high > tier_max:
+            raise invalid([loc, "max_seats"], f"max_seats must be at most {tier_max}.")
+        if low is not None and high is not None and low > high:
+            raise invalid([loc, "min_seats"], "min_seats must be less than or equal to max_seats.")
+        minimum = low if low is not None else tier_min
+        maximum = min(high, tier_max) if high is not None and tier_max else (high or tier_max)
+        if seats is None:
+            seats = checkout.get("seats") or minimum
+        if seats < minimum:
+            raise invalid([loc, "seats"], f"Minimum {minimum} seats required.")
+        if maximum is not None and seats > maximum:
+            raise invalid([loc, "seats"], f"Maximum {maximum} seats allowed.")
+        return seats
+
     def _check_open(self, checkout: dict[str, Any]) -> None:
         self.expire_if_due(checkout)
         if checkout["status"] == "expired":
@@ -499,7 +525,11 @@ class Checkouts:
         checkout["status"] = "succeeded"
         checkout["modified_at"] = iso(self.emu.clock.now())
         self.emu.emit("checkout.updated", self.emu.ser.checkout(checkout["id"]))
-        if subscription is not None:
+        if price["amount_type"] == "seat_based":
+            # Seat-based products grant nothing to the billing manager: benefits come with
+            # claimed seats (subscription/service.py enqueue_benefits_grants).
+            self.emu.seats.after_purchase(checkout, subscription or order, customer)
+        elif subscription is not None:
             self.emu.grants.grant_subscription(subscription)
         else:
             for benefit_id in product["_benefit_ids"]:

@@ -28,6 +28,7 @@ from .license_keys import LicenseKeys
 from .orders import Orders
 from .organizations import DEFAULT_SUBSCRIPTION_SETTINGS, Organizations
 from .payments import Payments
+from .seats import Seats
 from .seed import DEFAULT_SEED, apply_seed
 from .serializers import Serializer
 from .store import Clock, Store, iso
@@ -40,20 +41,9 @@ API_VERSION = "2026-10"
 SUPPORTED_VERSIONS = frozenset({API_VERSION})
 
 # Webhook types Polar 2026-10 has but the emulator never sends, and why:
-# customer_seat.* and member.* — seat assignment and team members are not modelled
-# (a seat-based subscription only carries a seat count); subscription.migrated — only for
-# subscriptions imported from another billing provider, which cannot happen here.
-NEVER_EMITTED = frozenset(
-    {
-        "customer_seat.assigned",
-        "customer_seat.claimed",
-        "customer_seat.revoked",
-        "member.created",
-        "member.updated",
-        "member.deleted",
-        "subscription.migrated",
-    }
-)
+# subscription.migrated — only for subscriptions imported from another billing provider,
+# which cannot happen here.
+NEVER_EMITTED = frozenset({"subscription.migrated"})
 
 
 def _organization(store: Store, now: str) -> dict[str, Any]:
@@ -75,7 +65,10 @@ def _organization(store: Store, now: str) -> dict[str, Any]:
         "sso_enforced": False,
         "default_presentment_currency": "usd",
         "default_tax_behavior": "location",
-        "feature_settings": {},
+        # The member model on (organization.is_member_model_enabled, which
+        # customer_seat/service.py follows); seat-based pricing is always enabled here
+        # (check_seat_feature_enabled never refuses).
+        "feature_settings": {"member_model_enabled": True},
         "subscription_settings": dict(DEFAULT_SUBSCRIPTION_SETTINGS),
         "customer_email_settings": {
             k: True
@@ -170,6 +163,7 @@ class Emulator:
         self.orders = Orders(self)
         self.grants = Grants(self)
         self.license_keys = LicenseKeys(self)
+        self.seats = Seats(self)
         self.usage = Usage(self)
         self.payments = Payments(self)
         self.webhooks = Webhooks(self)
@@ -335,7 +329,8 @@ class Emulator:
         no token. The organization's license key validate, activate and deactivate do: a
         token with ``license_keys:write`` (license_key/endpoints.py, ``LicenseKeysWrite``)."""
         p = urlsplit(path).path
-        return p.startswith("/v1/checkouts/client/") or p in (
+        # The seat claim endpoints are public too (customer_seat/endpoints.py: no auth).
+        return p.startswith(("/v1/checkouts/client/", "/v1/customer-seats/claim")) or p in (
             "/v1/customer-portal/license-keys/validate",
             "/v1/customer-portal/license-keys/activate",
             "/v1/customer-portal/license-keys/deactivate",

@@ -23,9 +23,14 @@ class Grants:
         *,
         subscription_id: str | None,
         order_id: str | None,
+        member_id: str | None = None,
     ) -> dict[str, Any] | None:
         for grant in self.st.grants.values():
-            if (grant["customer_id"], grant["benefit_id"]) != (customer_id, benefit_id):
+            if (grant["customer_id"], grant["benefit_id"], grant["member_id"]) != (
+                customer_id,
+                benefit_id,
+                member_id,
+            ):
                 continue
             if subscription_id and grant["subscription_id"] == subscription_id:
                 return grant
@@ -40,9 +45,15 @@ class Grants:
         *,
         subscription_id: str | None = None,
         order_id: str | None = None,
+        member_id: str | None = None,
     ) -> dict[str, Any]:
+        """``member_id``: a seat's member (a grant per claimed seat, benefit/grant/)."""
         existing = self.find(
-            customer_id, benefit_id, subscription_id=subscription_id, order_id=order_id
+            customer_id,
+            benefit_id,
+            subscription_id=subscription_id,
+            order_id=order_id,
+            member_id=member_id,
         )
         now = self.emu.clock.now()
         if existing is not None and existing["is_granted"]:
@@ -60,7 +71,7 @@ class Grants:
                 "subscription_id": subscription_id,
                 "order_id": order_id,
                 "customer_id": customer_id,
-                "member_id": None,
+                "member_id": member_id,
                 "benefit_id": benefit_id,
                 "error": None,
                 "member": None,
@@ -152,10 +163,19 @@ class Grants:
 
     def grant_subscription(self, sub: dict[str, Any]) -> None:
         product = self.st.products[sub["product_id"]]
+        if sub.get("seats") is not None:
+            # Seat-based: benefits go to the members of claimed seats, never the billing
+            # manager (subscription/service.py enqueue_benefits_grants,
+            # customer_seat/service.py update_subscription_benefits_grants).
+            self.emu.seats.grant_claimed(sub)
+            return
         for benefit_id in product["_benefit_ids"]:
             self.grant(sub["customer_id"], benefit_id, subscription_id=sub["id"])
 
     def revoke_subscription(self, sub: dict[str, Any]) -> None:
+        # A seat-based subscription that ends revokes all its seats first
+        # (customer_seat/service.py revoke_all_seats_for_subscription).
+        self.emu.seats.revoke_container(sub)
         for grant in self.for_subscription(sub):
             self.revoke(grant)
 

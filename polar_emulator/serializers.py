@@ -330,6 +330,8 @@ class Serializer:
         g = self.st.grants[grant_id]
         out = public(g)
         out["customer"] = self.customer(g["customer_id"])
+        member = self.st.members.get(g["member_id"] or "")
+        out["member"] = public(member) if member else None
         out["benefit"] = self.benefit(g["benefit_id"])
         out["properties"] = dict(g["properties"])
         if webhook:
@@ -390,6 +392,20 @@ class Serializer:
         out["discount"] = (
             self.discount(link["discount_id"], with_products=False) if link["discount_id"] else None
         )
+        return out
+
+    # seats and members ------------------------------------------------------------
+    def member(self, member_id: str) -> dict[str, Any]:
+        return public(self.st.members[member_id])
+
+    def seat(self, seat_id: str) -> dict[str, Any]:
+        """A CustomerSeat; the invitation token itself is never shown (only its expiry)."""
+        seat = self.st.customer_seats[seat_id]
+        out = public(seat)
+        member = self.st.members.get(seat["member_id"] or "")
+        out["member"] = public(member) if member else None
+        out["customer_email"] = seat["email"]
+        out["seat_metadata"] = dict(seat["seat_metadata"])
         return out
 
     # license keys -----------------------------------------------------------------

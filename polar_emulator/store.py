@@ -26,6 +26,8 @@ COLLECTIONS = (
     "events",
     "customer_sessions",
     "customer_meters",
+    "customer_seats",
+    "members",
     "payments",
     "payment_methods",
     "jobs",

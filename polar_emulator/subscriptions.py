@@ -423,6 +423,17 @@ class Subscriptions:
                 tiers["maximum_seats"] and seats > tiers["maximum_seats"]
             ):
                 raise invalid(["body", "seats"], "Seats out of the allowed range for this price.")
+            assigned = self.emu.seats.assigned_count(sub)
+            if seats < assigned:
+                # subscription/service.py update_seats raises SeatsAlreadyAssigned (400).
+                raise APIError(
+                    400,
+                    {
+                        "error": "SeatsAlreadyAssigned",
+                        "detail": f"Cannot decrease seats to {seats}. Currently {assigned} "
+                        "seats are assigned. Revoke seats first.",
+                    },
+                )
         new_seats = (
             seats
             if seats is not None

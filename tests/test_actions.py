@@ -4,6 +4,8 @@ Each action applies Polar's answer through the mirror, so the local state is rig
 before (and independent of) the webhook that follows.
 """
 
+from types import SimpleNamespace
+
 import pytest
 
 from django_polar.client import get_client
@@ -51,6 +53,17 @@ def test_cancel_is_a_grace_period_and_resume_undoes_it(polar, user, subscription
     assert user.subscribed()
 
 
+def test_resume_of_a_paused_subscription_restarts_it(polar, user, subscription):
+    get_client().update_subscription(str(subscription.pk), {"pause_at_period_end": True})
+    polar.clock.advance(days=32)  # the period ends: Polar pauses it
+    polar.deliver()
+    subscription.refresh_from_db()
+    assert subscription.status == "paused"
+    subscription.resume()
+    assert subscription.status == "active" and user.subscribed()
+    assert get_client().get_subscription(str(subscription.pk))["status"] == "active"
+
+
 def test_cancel_now_ends_access(polar, user, subscription):
     subscription.cancel_now()
     assert subscription.status == "canceled" and subscription.ended()
@@ -73,10 +86,22 @@ def test_swap_moves_to_another_product(polar, user, pro, subscription):
 
 
 def test_swap_and_invoice(polar, user, subscription):
-    yearly = polar_product("Pro monthly plus", amount=2000)
-    subscription.swap_and_invoice(yearly)
-    assert subscription.has_product(yearly)
+    plus = polar_product("Pro monthly plus", amount=2000)
+    subscription.swap_and_invoice(plus)
+    assert subscription.has_product(plus)
     assert subscription.amount == 2000
+    # Invoiced now, not at the next renewal (the organization's default is "prorate").
+    polar.deliver()
+    reasons = sorted(user.orders.values_list("billing_reason", flat=True))
+    assert reasons == ["subscription_create", "subscription_update"]
+
+
+def test_swap_with_the_organizations_default_proration_invoices_nothing_now(
+    polar, user, subscription
+):
+    subscription.swap(polar_product("Pro monthly plus", amount=2000))
+    polar.deliver()
+    assert list(user.orders.values_list("billing_reason", flat=True)) == ["subscription_create"]
 
 
 def test_polar_errors_surface_typed_with_polars_message(polar, subscription):
@@ -145,6 +170,16 @@ def test_refreshing_a_refund_applies_that_refund_only(polar, user):
     assert (report.missing, report.errors) == ([], [])
 
 
+def test_apply_discount_takes_an_id_a_polar_object_or_a_row_with_pk(polar, subscription):
+    discount = get_client().create_discount(
+        {"name": "Launch", "type": "percentage", "basis_points": 2000, "duration": "forever"}
+    )
+    for given in (discount["id"], discount, SimpleNamespace(pk=discount["id"])):
+        subscription.remove_discount()
+        subscription.apply_discount(given)
+        assert str(subscription.discount_id) == discount["id"], given
+
+
 def test_apply_and_remove_discount(polar, subscription):
     discount = get_client().create_discount(
         {"name": "Launch", "type": "percentage", "basis_points": 2000, "duration": "forever"}
@@ -160,8 +195,13 @@ def test_apply_discount_none_is_refused_not_sent_as_a_string(polar, subscription
         {"name": "Launch", "type": "percentage", "basis_points": 2000, "duration": "forever"}
     )
     subscription.apply_discount(discount)
-    with pytest.raises(ValueError, match=r"remove_discount\(\)"):
-        subscription.apply_discount(None)
+    for nothing in (None, ""):
+        with pytest.raises(ValueError) as refused:
+            subscription.apply_discount(nothing)
+        assert str(refused.value) == (
+            "apply_discount() needs a discount id (or an object with id/pk); "
+            "to take the discount off, call remove_discount()."
+        )
     subscription.refresh_from_db()
     assert str(subscription.discount_id) == discount["id"]  # still applied, nothing sent
     assert get_client().get_subscription(str(subscription.pk))["discount_id"] == discount["id"]
@@ -190,9 +230,16 @@ def test_update_seats(polar, user):
     buy(polar, user, seat_plan, seats=3)
     subscription = user.subscription()
     assert subscription.seats == 3
-    subscription.update_seats(5, proration="prorate")
+    subscription.update_seats(4)  # the organization's default: prorated at the renewal
+    assert subscription.seats == 4
+    polar.deliver()
+    assert list(user.orders.values_list("billing_reason", flat=True)) == ["subscription_create"]
+    subscription.update_seats(5, proration="invoice")  # the extra seat is billed now
     assert subscription.seats == 5
     assert get_client().get_subscription(str(subscription.pk))["seats"] == 5
+    polar.deliver()
+    reasons = sorted(user.orders.values_list("billing_reason", flat=True))
+    assert reasons == ["subscription_create", "subscription_update"]
 
 
 def test_charge_a_custom_amount(polar, user):

@@ -230,6 +230,20 @@ def test_missing_expired_and_revoked_tokens_are_refused_over_http(shop, mcp_url)
     assert not AgentCall.objects.exists()
 
 
+def test_only_posts_are_served_and_bad_json_is_a_clear_4xx(shop, mcp_url):
+    _, raw = create_token("ops")
+    auth = {"Authorization": f"Bearer {raw}", "Accept": "application/json, text/event-stream"}
+    for method in ("GET", "DELETE", "PUT"):
+        response = httpx.request(method, mcp_url, headers=auth)
+        assert response.status_code == 405 and response.headers["Allow"] == "POST"
+    broken = httpx.post(
+        mcp_url, content=b"{not json", headers={**auth, "Content-Type": "application/json"}
+    )
+    assert 400 <= broken.status_code < 500
+    assert broken.json()["error"]["code"] == -32700  # JSON-RPC parse error
+    assert not AgentCall.objects.exists()
+
+
 def test_a_token_revoked_during_an_http_session_stops_working(shop, mcp_url):
     _, raw = create_token("ops")
 

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from django_polar.api.serializers import VISIBLE_GRANT_PROPERTIES
 from django_polar.client import use_transport
 from django_polar.failures import STATE_CONFLICT_MESSAGE
-from django_polar.models import Subscription
+from django_polar.models import Price, Subscription
 from tests.fixtures import (  # noqa: F401  (the `polar` fixture)
     make_customer,
     make_product,
@@ -413,6 +413,10 @@ def test_portal_of_another_user_is_never_opened(api, polar, ada):
     assert sessions and {s["customer_id"] for s in sessions} == {str(adas_customer.pk)}
     token = response.json()["url"].rstrip("/").rsplit("/", 1)[-1]
     assert polar.customer_session(token)["customer_id"] == str(adas_customer.pk)
+    assert polar.customer_session(token)["return_url"] == "http://testserver/account/"
+    refused = api.post(API + "portal/", {"return_url": "https://evil.example/"}, format="json")
+    assert refused.status_code == 400 and "return_url" in refused.json()
+    assert len(polar.store.customer_sessions) == 1  # nothing was asked of Polar
 
 
 def keys_anywhere(value) -> set[str]:
@@ -575,3 +579,31 @@ def test_a_malformed_id_is_the_apis_json_404(api, method, url):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert list(response.json()) == ["detail"]
+
+
+def test_state_reports_each_meter_of_the_last_customer_state(api, ada):
+    customer = make_customer(ada)
+    product = make_product("API")
+    named, unnamed = str(uuid.uuid4()), str(uuid.uuid4())
+    Price.objects.create(
+        id=uuid.uuid4(),
+        product=product,
+        amount_type="metered_unit",
+        currency="usd",
+        data={"meter": {"id": named, "name": "API calls"}},
+    )
+    customer.data = {
+        "active_meters": [
+            {"meter_id": named, "consumed_units": 12.5, "credited_units": 100, "balance": 87.5},
+            {"meter_id": unnamed, "consumed_units": 3, "credited_units": 0, "balance": -3},
+            {"meter_id": None, "consumed_units": 99},  # not a meter: left out
+        ]
+    }
+    customer.save()
+    meters = api.get(API + "state/").json()["meters"]
+    assert meters == [
+        {"meter_id": named, "name": "API calls", "consumed_units": 12.5,
+         "credited_units": 100, "balance": 87.5},
+        {"meter_id": unnamed, "name": "", "consumed_units": 3.0, "credited_units": 0,
+         "balance": -3.0},
+    ]  # fmt: skip

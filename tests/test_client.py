@@ -739,5 +739,6 @@ def test_the_architecture_method_names_all_exist():
     list_license_keys get_license_key create_subscription update_order get_receipt
     list_payment_methods list_webhook_endpoints create_webhook_endpoint get_webhook_endpoint
     update_webhook_endpoint delete_webhook_endpoint list_webhook_deliveries
-    redeliver_webhook_event""".split()
+    redeliver_webhook_event list_seats assign_seat revoke_seat resend_seat_invitation
+    get_seat_claim_info claim_seat list_members""".split()
     assert sorted(expected) == endpoint_methods()

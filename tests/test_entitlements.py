@@ -3,7 +3,10 @@ several grants, keys, and hooks that run once per transition, retried and replay
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core.management import CommandError, call_command
 
 from django_polar import entitlements, mirror
 from django_polar.client import get_client
@@ -84,6 +87,45 @@ def test_a_benefit_granted_by_two_subscriptions_survives_one_revocation(
     ]
 
 
+def test_a_benefit_granted_twice_survives_one_revocation(
+    polar, user, features, calls, django_capture_on_commit_callbacks
+):
+    """A subscription and a one-time order both grant the feature (Polar allows one active
+    subscription per customer by default, so the second grant comes from an order)."""
+    seen, _ = calls
+    monthly, lifetime = seeded(polar, "pro-monthly"), seeded(polar, "lifetime")
+    with django_capture_on_commit_callbacks(execute=True):
+        buy(polar, user, monthly)
+        buy(polar, user, lifetime)
+    assert user.has_benefit("pro-features") and user.has_benefit(str(features.pk))
+    assert user.has_benefit(features) and not user.has_benefit("discord")
+    assert seen == [("granted", "ada", str(features.pk))]  # once, not once per grant
+    assert {g.benefit_id for g in user.benefits()} >= {features.pk}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        polar.revoke_subscription(str(user.subscription().pk))
+    assert user.has_benefit("pro-features")  # the lifetime order still grants it
+    assert len(seen) == 1
+
+    order = user.orders.get(product=lifetime)
+    with django_capture_on_commit_callbacks(execute=True):
+        get_client().create_refund(
+            {
+                "order_id": str(order.pk),
+                "reason": "customer_request",
+                "amount": order.net_amount,
+                "revoke_benefits": True,
+            }
+        )
+    assert not user.has_benefit("pro-features")
+    assert seen == [("granted", "ada", str(features.pk)), ("revoked", "ada", str(features.pk))]
+    transitions = BenefitTransition.objects.filter(benefit=features)
+    assert list(transitions.values_list("kind", flat=True)) == [
+        "granted",
+        "revoked",
+    ]
+
+
 def test_a_failing_hook_is_retried_then_runs_once_and_can_be_replayed(
     polar, user, features, calls, django_capture_on_commit_callbacks
 ):
@@ -95,14 +137,26 @@ def test_a_failing_hook_is_retried_then_runs_once_and_can_be_replayed(
     assert transition.finished_at is None and "Discord is down" in transition.last_error
     assert transition.next_attempt_at is not None and seen == []
     assert entitlements.run_due() == 0  # backing off: not due yet
+    listed = command()
+    assert "1 transition(s) not finished" in listed and "Discord is down" in listed
     BenefitTransition.objects.update(next_attempt_at=None)
-    assert entitlements.run_due() == 1
+    assert "1 transition(s) finished; 0 not finished." in command("run")  # cron
     assert entitlements.run_due() == 0  # finished: never again by itself
     assert seen == [("granted", "ada", str(features.pk))]
     transition.refresh_from_db()
     assert transition.attempts == 2 and transition.finished_at is not None
     assert entitlements.replay(transition.pk)  # on purpose, after fixing something
     assert len(seen) == 2
+    assert f"{transition.pk}: finished" in command("replay", str(transition.pk))
+    assert len(seen) == 3
+    with pytest.raises(CommandError, match="No benefit transition"):
+        command("replay", "999999")
+
+
+def command(*args: str) -> str:
+    out = io.StringIO()
+    call_command("polar_benefits", *args, stdout=out)
+    return out.getvalue()
 
 
 def test_license_keys_of_the_billable_come_from_its_grants(polar, user):

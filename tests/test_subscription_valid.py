@@ -84,3 +84,17 @@ def test_every_queryset_predicate_agrees_with_the_row_method(settings):
     ended = {cases[pk] for pk in Subscription.objects.ended().values_list("pk", flat=True)}
     assert ("active", "past", "none", False) in ended
     assert ("active", "future", "none", True) not in ended
+
+
+def test_an_end_at_this_very_instant_has_ended(monkeypatch):
+    """The boundary of every end rule: ``ends_at``/``ended_at`` equal to now is over."""
+    customer = make_customer(User.objects.create_user("ada", "ada@example.com"))
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)  # the clock stands still
+    ending = make_subscription(customer, make_product(), cancel_at_period_end=True)
+    ending.ends_at = now
+    assert not ending.active() and not ending.on_grace_period() and ending.ended()
+    assert not ending.valid()
+    finished = make_subscription(customer, make_product())
+    finished.ended_at = now
+    assert finished.ended()

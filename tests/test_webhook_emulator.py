@@ -16,9 +16,11 @@ from django_polar.models import (
     Benefit,
     BenefitGrant,
     Customer,
+    Member,
     Order,
     Product,
     Refund,
+    Seat,
     Subscription,
     WebhookEvent,
 )
@@ -36,6 +38,8 @@ MODEL_OF = {
     "order": Order,
     "refund": Refund,
     "subscription": Subscription,
+    "customer_seat": Seat,
+    "member": Member,
 }
 
 

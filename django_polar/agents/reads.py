@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.views import meters_of
 from ..client import get_client
 from ..errors import AgentToolError
 from ..models import Order, Product, Subscription, SubscriptionStatus
+from ..usage import meters_of
 from . import present
 from .params import CUSTOMER_ID, ORDER_ID, PRODUCT_ID, SUBSCRIPTION_ID, date, limit
 from .registry import tool

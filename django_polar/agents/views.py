@@ -8,8 +8,8 @@ answer can be buffered. That works the same under WSGI and ASGI servers, with an
 of workers or processes (no session to share between them). The SDK decides everything
 about the protocol; this view only authenticates the Bearer token, hands the request to
 the SDK as an ASGI call (in an event loop of its own, via ``async_to_sync``) and returns
-what the SDK answered. Server-initiated streams (GET) are answered by the SDK with its
-own refusal, as in any stateless deployment.
+what the SDK answered. There is no server-initiated stream: GET (and DELETE, there being
+no session) gets 405, the answer the MCP spec gives a server without one.
 """
 
 from __future__ import annotations
@@ -105,6 +105,12 @@ async def _serve(
 @csrf_exempt
 def mcp_endpoint(request: HttpRequest) -> HttpResponse:
     """``Authorization: Bearer polar_agt_...`` required; the rest is the MCP protocol."""
+    if request.method != "POST":
+        # Stateless: no server-initiated stream (GET) and no session to end (DELETE). The
+        # spec's answer for a server without a GET stream is 405.
+        response = HttpResponse(status=405)
+        response["Allow"] = "POST"
+        return response
     try:
         token = authenticate(_bearer(request))
     except AgentTokenError as exc:

@@ -28,6 +28,7 @@ from .bulk import KINDS, UpsertCounts, upsert_many
 from .catalog import upsert_benefit, upsert_meter, upsert_price, upsert_product
 from .customers import billable_of, upsert_customer
 from .guard import Outcome, is_older, version_of
+from .seats import delete_member, upsert_member, upsert_seat
 from .state import apply_customer_state
 
 __all__ = [
@@ -37,17 +38,20 @@ __all__ = [
     "apply_customer_state",
     "archive_missing",
     "billable_of",
+    "delete_member",
     "is_older",
     "subscription_type",
     "upsert_benefit",
     "upsert_benefit_grant",
     "upsert_customer",
     "upsert_many",
+    "upsert_member",
     "upsert_meter",
     "upsert_order",
     "upsert_price",
     "upsert_product",
     "upsert_refund",
+    "upsert_seat",
     "upsert_subscription",
     "version_of",
 ]

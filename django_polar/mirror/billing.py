@@ -80,6 +80,7 @@ GRANT_FIELDS: Fields = {
     "properties": ("properties", lambda v: v if isinstance(v, dict) else {}),
     "subscription_id": ("subscription_id", as_uuid),
     "order_id": ("order_id", as_uuid),
+    "member_id": ("member_id", as_uuid),
     "created_at": ("created_at", to_datetime),
 }
 

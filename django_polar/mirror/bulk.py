@@ -23,9 +23,20 @@ from uuid import UUID
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
-from ..models import Benefit, BenefitGrant, Customer, Order, Price, Product, Refund, Subscription
+from ..models import (
+    Benefit,
+    BenefitGrant,
+    Customer,
+    Member,
+    Order,
+    Price,
+    Product,
+    Refund,
+    Seat,
+    Subscription,
+)
 from ..models.base import PolarObject
-from . import billing, catalog, customers
+from . import billing, catalog, customers, seats
 from .convert import as_uuid, pick
 from .guard import Outcome, ensure_stub, is_older, save_snapshot, version_of
 
@@ -40,6 +51,8 @@ KINDS: dict[str, type[PolarObject]] = {
     "order": Order,
     "benefit_grant": BenefitGrant,
     "refund": Refund,
+    "member": Member,
+    "seat": Seat,
 }
 
 #: Kinds whose abridged shapes are merged into the stored JSON.
@@ -84,6 +97,10 @@ def _values(kind: str, item: dict[str, Any]) -> dict[str, Any]:
         return billing.order_values(item)
     if kind == "benefit_grant":
         return billing.grant_values(item)
+    if kind == "member":
+        return seats.member_values(item)
+    if kind == "seat":
+        return pick(item, seats.SEAT_FIELDS)
     return pick(item, billing.REFUND_FIELDS)
 
 
@@ -173,6 +190,10 @@ def _dependencies(kind: str, items: list[dict[str, Any]], event_time: datetime |
     if kind == "benefit_grant":
         upsert_many("benefit", _nested(items, "benefit"), event_time=event_time)
         _stubs(Benefit, (_nested_id(i, "benefit") for i in items))
+    if kind == "member":
+        _stubs(Customer, (as_uuid(i.get("customer_id")) for i in items))
+    if kind == "seat":
+        upsert_many("member", _nested(items, "member"), event_time=event_time)
 
 
 def _newest_per_id(

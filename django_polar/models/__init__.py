@@ -7,6 +7,7 @@ from .entitlement import BenefitAccess, BenefitTransition, TransitionKind
 from .grant import BenefitGrant
 from .order import Order, OrderStatus
 from .refund import Refund
+from .seat import Member, Seat, SeatStatus
 from .subscription import (
     DEFAULT_TYPE,
     SUBSCRIPTION_TYPE_KEY,
@@ -28,12 +29,15 @@ __all__ = [
     "BenefitTransition",
     "Customer",
     "CustomerType",
+    "Member",
     "Meter",
     "Order",
     "OrderStatus",
     "Price",
     "Product",
     "Refund",
+    "Seat",
+    "SeatStatus",
     "Subscription",
     "SubscriptionStatus",
     "TransitionKind",

@@ -38,6 +38,9 @@ class BenefitGrant(PolarObject):
     granted_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     properties = models.JSONField(default=dict, blank=True)
+    member_id = models.UUIDField(
+        null=True, blank=True, db_index=True, help_text="The seat member the grant is for."
+    )
 
     objects = BenefitGrantQuerySet.as_manager()
 

@@ -198,6 +198,38 @@ class Subscription(PolarObject):
             body["proration_behavior"] = proration
         return self._update(body)
 
+    # -- seats (seat-based subscriptions) ---------------------------------------------------
+    def assigned_seats(self) -> "models.QuerySet[Any]":
+        """Seats assigned now (pending or claimed), from the mirror: no Polar call.
+        (``seats`` is the purchased seat count, the field Polar names so.)"""
+        return (
+            self.customer_seats.exclude(status="revoked")
+            .select_related("member")
+            .order_by("created_at")
+        )
+
+    def assign_seat(self, holder: Any, metadata: dict[str, Any] | None = None) -> Any:
+        """Assign a seat to an email address or a billable (its external id becomes the
+        member's ``external_member_id``, so its claimed benefits are its own). Polar
+        sends the invitation; a full subscription is Polar's 400, raised as PolarError."""
+        body: dict[str, Any] = {"subscription_id": str(self.pk)}
+        if isinstance(holder, str):
+            body["email"] = holder
+        else:
+            body["external_member_id"] = holder.get_polar_external_id()
+            body["email"] = holder.get_polar_email()
+        if metadata:
+            body["metadata"] = metadata
+        return _apply_seat(get_client().assign_seat(body))
+
+    def revoke_seat(self, seat: Any) -> Any:
+        """Revoke a seat (row or id): its member loses the benefits."""
+        return _apply_seat(get_client().revoke_seat(str(getattr(seat, "pk", seat))))
+
+    def resend_invitation(self, seat: Any) -> Any:
+        """Send a pending seat's invitation again (Polar's 400 if it is not pending)."""
+        return _apply_seat(get_client().resend_seat_invitation(str(getattr(seat, "pk", seat))))
+
     def apply_discount(self, discount: Any) -> "Subscription":
         """Apply a discount (id or object with ``id``/``pk``) from the next billing cycle.
 
@@ -216,3 +248,10 @@ class Subscription(PolarObject):
 
     def remove_discount(self) -> "Subscription":
         return self._update({"discount_id": None})
+
+
+def _apply_seat(data: dict[str, Any]) -> Any:
+    """Store Polar's seat answer like the customer_seat.* webhook would."""
+    from .. import mirror
+
+    return mirror.upsert_seat(data)

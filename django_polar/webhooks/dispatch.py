@@ -53,6 +53,12 @@ HANDLERS: dict[str, Handler] = {
     "order.refunded": mirror.upsert_order,
     "refund.created": mirror.upsert_refund,
     "refund.updated": mirror.upsert_refund,
+    "customer_seat.assigned": mirror.upsert_seat,
+    "customer_seat.claimed": mirror.upsert_seat,
+    "customer_seat.revoked": mirror.upsert_seat,
+    "member.created": mirror.upsert_member,
+    "member.updated": mirror.upsert_member,
+    "member.deleted": mirror.delete_member,
     **{
         f"subscription.{name}": mirror.upsert_subscription
         for name in (
@@ -68,15 +74,9 @@ UNMIRRORED: frozenset[str] = frozenset(
         "checkout.created",
         "checkout.updated",
         "checkout.expired",
-        "customer_seat.assigned",
-        "customer_seat.claimed",
-        "customer_seat.revoked",
         "discount.created",
         "discount.updated",
         "discount.deleted",
-        "member.created",
-        "member.updated",
-        "member.deleted",
         "organization.updated",
     }
 )

@@ -29,6 +29,12 @@ urlpatterns = [
     path("teams/<int:pk>/", teams.team_detail, name="team"),
     path("teams/<int:pk>/members/", teams.team_add_member, name="team_add_member"),
     path("teams/<int:pk>/portal/", teams.team_portal, name="team_portal"),
+    path("teams/<int:pk>/seats/", teams.team_assign_seat, name="team_assign_seat"),
+    path(
+        "teams/<int:pk>/seats/<uuid:seat_id>/revoke/",
+        teams.team_revoke_seat,
+        name="team_revoke_seat",
+    ),
     path(
         "teams/<int:team_id>/checkout/<str:product>/",
         teams.TeamCheckoutView.as_view(),

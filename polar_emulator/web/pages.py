@@ -3,7 +3,7 @@
 a small dashboard. Django-free: ``Pages.handle(Request) -> Response | None``.
 
 Each page lives in its own module (``checkout_page``, ``portal``, ``invoices``,
-``dashboard``, ``embed``); what they share is in ``base``. Paying, cancelling and changing
+``dashboard``, ``embed``, ``claim_page``); what they share is in ``base``. Paying, cancelling and changing
 plans call the same emulator logic as the API, so a person clicking through these pages
 produces the same objects and webhooks as Polar.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..core import Emulator
 from .base import Request, Response, Route, message_page
 from .checkout_page import CheckoutPages
+from .claim_page import ClaimPage
 from .dashboard import DashboardPage
 from .embed import EmbedScript
 from .invoices import InvoicePages
@@ -32,6 +33,7 @@ class Pages:
             *CheckoutPages(emu).routes(),
             *PortalPages(emu).routes(),
             *InvoicePages(emu).routes(),
+            *ClaimPage(emu).routes(),
         ]
 
     def handle(self, request: Request) -> Response | None:

@@ -77,6 +77,16 @@ SHAPES: dict[tuple[str, str], str] = {
     ("GET", "/v1/license-keys/{id}"): "LicenseKeyWithActivations",
     ("POST", "/v1/license-keys/validate"): "ValidatedLicenseKey",
     ("POST", "/v1/license-keys/activate"): "LicenseKeyActivationRead",
+    ("POST", "/v1/customer-seats"): "CustomerSeat",
+    ("GET", "/v1/customer-seats"): "SeatsList",
+    ("DELETE", "/v1/customer-seats/{seat_id}"): "CustomerSeat",
+    ("POST", "/v1/customer-seats/{seat_id}/resend"): "CustomerSeat",
+    ("GET", "/v1/customer-seats/claim/{invitation_token}"): "SeatClaimInfo",
+    ("POST", "/v1/customer-seats/claim"): "CustomerSeatClaimResponse",
+    ("GET", "/v1/members/"): "ListResourceMember",
+    ("POST", "/v1/customers/{id}/members"): "Member",
+    ("GET", "/v1/customers/{id}/members/{member_id}"): "Member",
+    ("PATCH", "/v1/customers/{id}/members/{member_id}"): "Member",
     ("PATCH", "/v1/license-keys/{id}"): "LicenseKeyRead",
     ("GET", "/v1/license-keys/{id}/activations/{activation_id}"): "LicenseKeyActivationRead",
     ("GET", "/v1/customers/{id}/payment-methods"): "ListResourcePaymentMethod",
@@ -107,6 +117,7 @@ EXEMPT: dict[tuple[str, str], int] = {
     ("DELETE", "/v1/benefits/{id}"): 204,
     ("DELETE", "/v1/customers/external/{external_id}"): 204,
     ("DELETE", "/v1/customers/{id}"): 204,
+    ("DELETE", "/v1/customers/{id}/members/{member_id}"): 204,
     ("DELETE", "/v1/discounts/{id}"): 204,
     ("POST", "/v1/license-keys/deactivate"): 204,
     ("POST", "/v1/customer-portal/license-keys/deactivate"): 204,
@@ -392,6 +403,34 @@ def _drive(emu: Emulator, s: Sampler) -> None:
         "POST", "/v1/license-keys/deactivate", json={**key_body, "activation_id": activation["id"]}
     )
     s.call("DELETE", f"/v1/subscriptions/{sub['id']}")
+
+    # seats and members: a team purchase, assign, resend, claim, revoke; a member's life
+    team = s.call(
+        "POST",
+        "/v1/checkouts/",
+        json={"products": [ids["team"]], "customer_email": "team@example.com", "seats": 4},
+    )
+    emu.pay_checkout(team["id"])
+    team_sub = emu.store.checkouts[team["id"]]["subscription_id"]
+    pending = s.call(
+        "POST", "/v1/customer-seats", json={"subscription_id": team_sub, "email": "a@example.com"}
+    )
+    s.call("POST", f"/v1/customer-seats/{pending['id']}/resend", json={})
+    token = emu.store.customer_seats[pending["id"]]["_invitation_token"]
+    s.call("GET", f"/v1/customer-seats/claim/{token}")
+    s.call("POST", "/v1/customer-seats/claim", json={"invitation_token": token})
+    s.call("GET", "/v1/customer-seats", params={"subscription_id": team_sub})
+    s.call("DELETE", f"/v1/customer-seats/{pending['id']}")
+    team_customer = emu.store.subscriptions[team_sub]["customer_id"]
+    added = s.call(
+        "POST",
+        f"/v1/customers/{team_customer}/members",
+        json={"email": "b@example.com", "name": "B", "external_id": "b-1"},
+    )
+    s.call("GET", f"/v1/customers/{team_customer}/members/{added['id']}")
+    s.call("PATCH", f"/v1/customers/{team_customer}/members/{added['id']}", json={"name": "Bee"})
+    s.call("GET", "/v1/members/", params={"customer_id": team_customer})
+    s.call("DELETE", f"/v1/customers/{team_customer}/members/{added['id']}")
 
     # deletes (204)
     s.call("DELETE", f"/v1/checkout-links/{link['id']}")

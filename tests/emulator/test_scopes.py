@@ -24,6 +24,9 @@ def test_every_organization_route_has_its_scopes():
     public = {
         "/v1/checkouts/client/{client_secret}",
         "/v1/checkouts/client/{client_secret}/confirm",
+        # The invitee has only the token (customer_seat/endpoints.py: no auth).
+        "/v1/customer-seats/claim/{invitation_token}",
+        "/v1/customer-seats/claim",
         # "This endpoint doesn't require authentication" (customer_portal/endpoints/license_keys.py)
         "/v1/customer-portal/license-keys/validate",
         "/v1/customer-portal/license-keys/activate",

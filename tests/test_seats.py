@@ -1,0 +1,204 @@
+"""Seat-based plans end to end: the emulator's real webhooks through the real view.
+
+Buy 5 seats -> assign 3 -> two claim -> those two members have the product's benefit and
+the billing manager does not -> revoke one -> its member loses access -> reducing the
+seats below those assigned is refused as Polar refuses it.
+"""
+
+import pytest
+from django.core.management import call_command
+
+from django_polar.client import get_client
+from django_polar.errors import PolarError
+from django_polar.models import Customer, Member, Seat, SeatStatus
+from tests.fixtures import polar_fixture  # noqa: F401  (the polar fixture)
+from tests.testapp.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def seeded(polar, key: str):
+    """A seed product mirrored with its benefits, as polar_sync would."""
+    from django_polar import mirror
+
+    product = get_client().get_product(polar.ids[key])
+    for benefit in product["benefits"]:
+        mirror.upsert_benefit(get_client().get_benefit(benefit["id"]))
+    return mirror.upsert_product(product)
+
+
+def invitation_token(polar, seat: Seat) -> str:
+    """The token Polar mails to the invitee (the emulator keeps it, like Polar's DB)."""
+    return polar.store.customer_seats[str(seat.pk)]["_invitation_token"]
+
+
+@pytest.fixture
+def team(polar):
+    manager = User.objects.create_user("boss", "boss@example.com")
+    members = [User.objects.create_user(f"m{i}", f"m{i}@example.com") for i in range(3)]
+    product = seeded(polar, "team")
+    # A project's checkout view passes a success_url (its own page), as the app's does.
+    builder = manager.checkout([product]).with_seats(5)
+    session = builder.with_success_url("https://app.example.com/billing/done").session
+    assert session["success_url"] == "https://app.example.com/billing/done"
+    polar.pay_checkout(session["id"])
+    polar.deliver()
+    return manager, members, manager.subscription(), polar.ids["pro-features"]
+
+
+def test_buying_seats_makes_a_team_customer_and_grants_the_manager_nothing(polar, team):
+    manager, _, subscription, benefit = team
+    assert subscription.seats == 5
+    assert manager.polar_customer.data["type"] == "team"
+    assert not manager.has_benefit(benefit)
+    # The app always sets a success_url, so the buyer does not auto-claim a seat.
+    assert list(subscription.assigned_seats()) == []
+    owner = Member.objects.get(customer=manager.polar_customer)
+    assert (owner.role, owner.external_id) == ("owner", manager.get_polar_external_id())
+
+
+def test_without_a_custom_success_url_the_buyer_claims_a_seat(polar):
+    buyer = User.objects.create_user("solo", "solo@example.com")
+    session = buyer.checkout([seeded(polar, "team")]).with_seats(2).session
+    polar.pay_checkout(session["id"])
+    polar.deliver()
+    (seat,) = buyer.subscription().assigned_seats()
+    assert seat.status == SeatStatus.CLAIMED
+    assert seat.member.external_id == buyer.get_polar_external_id()  # the owner member
+    assert buyer.has_benefit(polar.ids["pro-features"])
+
+
+def test_assign_claim_revoke_and_the_seat_floor(polar, team):
+    manager, (ann, ben, cid), subscription, benefit = team
+    seats = [subscription.assign_seat(u) for u in (ann, ben)] + [
+        subscription.assign_seat("outsider@example.com")
+    ]
+    polar.deliver()
+    assert [s.status for s in subscription.assigned_seats()] == ["pending"] * 3
+    assert get_client().list_seats(str(subscription.pk))["available_seats"] == 2
+
+    for seat in seats[:2]:
+        get_client().claim_seat(invitation_token(polar, seat))
+    polar.deliver()  # customer_seat.claimed, then benefit_grant.created with the member
+
+    assert ann.has_benefit(benefit) and ben.has_benefit(benefit)
+    assert not manager.has_benefit(benefit)
+    assert not cid.has_benefit(benefit)
+    assert Seat.objects.get(pk=seats[0].pk).status == SeatStatus.CLAIMED
+
+    subscription.revoke_seat(seats[0])
+    polar.deliver()
+    assert not ann.has_benefit(benefit)
+    assert ben.has_benefit(benefit)
+    assert Seat.objects.get(pk=seats[0].pk).status == SeatStatus.REVOKED
+
+    # Two seats are still assigned (one claimed, one pending): 1 is below that.
+    with pytest.raises(PolarError, match="Currently 2 seats are assigned"):
+        subscription.update_seats(1)
+    subscription.refresh_from_db()
+    assert subscription.seats == 5
+
+
+def test_a_full_subscription_refuses_another_seat(polar, team):
+    _, _, subscription, _ = team
+    for i in range(4):
+        subscription.assign_seat(f"p{i}@example.com")
+    with pytest.raises(PolarError, match=r"already assigned to customer p0@example\.com"):
+        subscription.assign_seat("p0@example.com")
+    subscription.assign_seat("p4@example.com")
+    # Polar checks availability first: a full subscription refuses anyone.
+    with pytest.raises(PolarError, match="No available seats"):
+        subscription.assign_seat("sixth@example.com")
+    assert subscription.assigned_seats().count() == 5
+
+
+def test_resend_only_a_pending_invitation(polar, team):
+    _, (ann, *_), subscription, _ = team
+    seat = subscription.assign_seat(ann)
+    assert subscription.resend_invitation(seat).status == SeatStatus.PENDING
+    get_client().claim_seat(invitation_token(polar, seat))
+    with pytest.raises(PolarError, match="not in pending status"):
+        subscription.resend_invitation(seat)
+
+
+def test_ending_the_subscription_revokes_every_seat_and_its_benefits(polar, team):
+    _, (ann, *_), subscription, benefit = team
+    seat = subscription.assign_seat(ann)
+    get_client().claim_seat(invitation_token(polar, seat))
+    polar.deliver()
+    assert ann.has_benefit(benefit)
+    subscription.cancel_now()
+    polar.deliver()
+    assert not ann.has_benefit(benefit)
+    assert Seat.objects.get(pk=seat.pk).status == SeatStatus.REVOKED
+
+
+def test_polar_sync_rebuilds_seats_and_members(polar, team):
+    manager, (ann, *_), subscription, _ = team
+    seat = subscription.assign_seat(ann)
+    Seat.objects.all().delete()
+    Member.objects.all().delete()
+    call_command("polar_sync", "members", "seats", verbosity=0)
+    assert Seat.objects.get(pk=seat.pk).member.external_id == ann.get_polar_external_id()
+    assert Member.objects.filter(customer=Customer.objects.get(pk=manager.polar_customer.pk))
+
+
+def claim_link_token(polar, email: str) -> str:
+    """The token of the last invitation Polar mailed to ``email`` (its claim link)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    (mail, *_) = [m for m in reversed(polar.seats.outbox) if m["to"] == email]
+    return parse_qs(urlsplit(mail["claim_url"]).query)["token"][0]
+
+
+def test_an_email_invitation_claimed_in_the_app_gives_the_signed_in_user_access(
+    polar, team, client
+):
+    _, (ann, ben, _), subscription, benefit = team
+    subscription.assign_seat("ann.private@example.org")  # a bare address, no external id
+    polar.deliver()
+    token = claim_link_token(polar, "ann.private@example.org")
+
+    client.force_login(ann)
+    page = client.get("/polar/seats/claim/", {"token": token})
+    assert page.status_code == 200
+    assert b"ann.private@example.org" in page.content
+    assert not ann.has_benefit(benefit)  # opening the link claims nothing
+
+    answer = client.post("/polar/seats/claim/", {"token": token})
+    assert answer.status_code == 303
+    polar.deliver()
+    assert ann.has_benefit(benefit)
+    assert not ben.has_benefit(benefit)
+
+    # The token is single use: a second claim (by anyone) is refused, nothing changes.
+    client.force_login(ben)
+    again = client.post("/polar/seats/claim/", {"token": token})
+    assert again.status_code == 400
+    assert client.get("/polar/seats/claim/", {"token": token}).status_code == 404
+    assert client.get("/polar/seats/claim/").status_code == 400
+    assert not ben.has_benefit(benefit)
+
+
+def test_the_claim_view_needs_a_signed_in_user(polar, team, client):
+    answer = client.get("/polar/seats/claim/", {"token": "seat_whatever"})
+    assert answer.status_code == 302 and "login" in answer["Location"]
+
+
+def test_polars_hosted_claim_page_claims_the_seat(polar, team):
+    from polar_emulator.web.pages import Pages, Request
+
+    _, (ann, *_), subscription, benefit = team
+    subscription.assign_seat(ann)
+    mail = polar.seats.outbox[-1]
+    path, _, query = mail["claim_url"].removeprefix(polar.base_url).partition("?")
+    token = query.removeprefix("token=")
+    pages = Pages(polar)
+    shown = pages.handle(Request("GET", path, query={"token": token}))
+    assert shown.status == 200 and ann.email.encode() in shown.body
+    assert not ann.has_benefit(benefit)
+    claimed = pages.handle(Request("POST", path, form={"token": token}))
+    assert claimed.status == 303
+    polar.deliver()
+    assert ann.has_benefit(benefit)
+    assert pages.handle(Request("POST", path, form={"token": token})).status == 400
