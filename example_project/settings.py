@@ -12,6 +12,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from django_polar.conf import DEMO_ACCESS_TOKEN, DEMO_WEBHOOK_SECRET
+from example_project.notes.catalog_seed import JOTTER_ORGANIZATION_ID
 
 BASE_DIR = Path(__file__).resolve().parent
 env = environ.Env()
@@ -49,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI without a CDN
     *TASKS_APPS,
     "django_polar",
     "example_project.accounts",
@@ -100,6 +103,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
 }
 
+#: The docs page (api/billing/docs/) loads its assets from this site.
+SPECTACULAR_SETTINGS = {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
 TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}
 
 POLAR_SERVER = env("POLAR_SERVER", default="emulator")
@@ -133,6 +142,12 @@ POLAR = {
     # The demo runs tasks inline, so usage is flushed right after each commit (a real
     # deployment keeps the default "task" with a worker, or runs `polar_usage flush`).
     "USAGE_SENDING": "inline",
+    # License key calls (the API's license-keys/activate/) name the organization; on the
+    # emulator it is the seeded Jotter's.
+    "ORGANIZATION_ID": env(
+        "POLAR_ORGANIZATION_ID",
+        default=JOTTER_ORGANIZATION_ID if POLAR_SERVER == "emulator" else None,
+    ),
 }
 
 #: The demo emulator keeps its state here between runs of `manage.py demo`.

@@ -167,7 +167,9 @@ def apply_seed(emu: Emulator, seed: dict[str, Any]) -> dict[str, str]:
     org = seed.get("organization") or {}
     if org:
         emu.store.organization.update(
-            {k: v for k, v in org.items() if k in ("name", "slug", "email", "website")}
+            # "id": a fixed organization id, so a project's settings can name it
+            # (POLAR["ORGANIZATION_ID"], which license key calls need) before it starts.
+            {k: v for k, v in org.items() if k in ("id", "name", "slug", "email", "website")}
         )
         if org.get("subscription_settings") or org.get("feature_settings"):
             emu.organizations.configure(

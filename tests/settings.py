@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",  # the demo's API docs page (tests/e2e/test_api_docs.py)
+    "drf_spectacular_sidecar",
     *TASKS_APPS,
     "django_polar",
     "tests.testapp",
@@ -97,3 +99,5 @@ LOGGING = {
     "handlers": {"null": {"class": "logging.NullHandler"}},
     "loggers": {"django_polar": {"handlers": ["null"], "level": "DEBUG"}},
 }
+
+SPECTACULAR_SETTINGS = {"SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR"}

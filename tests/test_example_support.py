@@ -94,8 +94,9 @@ def test_the_scripted_model_only_uses_the_tools_the_token_offers(jotter, ada):
     assert "refund_order" not in offered and "find_customers" not in offered
     calls = ScriptedModel().plan("refund me, and show my usage", bot.toolbox.specs())
     assert [c.name for c in calls] == ["get_usage"]
-    buy(jotter, ada, "Jotter AI", type="ai")
+    dan = User.objects.create_user("dan", "dan@example.com", "pw")
+    buy(jotter, dan, "Jotter AI", type="ai")  # one active subscription per customer
     assert (
         "AI summaries: 0 used of 50 included, 50 left."
-        in bot.ask("How many AI summaries do I have left?").text
+        in SupportBot(dan).ask("How many AI summaries do I have left?").text
     )

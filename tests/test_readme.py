@@ -42,6 +42,7 @@ def test_every_python_block_is_executed_or_marked_not_runnable():
         "the test that runs it, or as not runnable (why)"
     )
     assert {m["name"] for m in BLOCK.finditer(text)} == EXECUTED
+    assert {f"test_readme_{name}_example" for name in EXECUTED} <= set(globals())
 
 
 @pytest.mark.django_db

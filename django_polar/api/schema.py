@@ -1,47 +1,100 @@
-"""How the API's views describe themselves in the OpenAPI document (``openapi`` builds it)."""
+"""How the API describes itself to drf-spectacular: the error responses each kind of view
+can give, and the settings of the document (``openapi.SchemaView`` serves it).
+
+Every status a view can answer is listed with its body, so a client generated from the
+schema (and Schemathesis in CI: scripts/fuzz_api.py) knows them all.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from rest_framework.schemas.openapi import AutoSchema
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+
+from .. import __version__
+from .serializers import ErrorSerializer
+
+TITLE = "django-polar billing API"
+
+#: drf-spectacular settings for this API's document only (the host's own
+#: SPECTACULAR_SETTINGS describe the host's API, not this one).
+SETTINGS: dict[str, Any] = {
+    "TITLE": TITLE,
+    "VERSION": __version__,
+    "DESCRIPTION": "Billing state and actions of the signed-in customer (django-polar). "
+    "Every error, whatever its status, has the body `Error`.",
+    # Request bodies have serializers of their own already (CheckoutRequest, SwapRequest ...).
+    "COMPONENT_SPLIT_REQUEST": False,
+    "SCHEMA_PATH_PREFIX": "",
+    "ENUM_NAME_OVERRIDES": {
+        "SubscriptionStatus": "django_polar.api.serializers.SUBSCRIPTION_STATUSES",
+        "OrderStatus": "django_polar.api.serializers.ORDER_STATUSES",
+        "BillingReason": "django_polar.api.serializers.BILLING_REASONS",
+        "BenefitType": "django_polar.api.serializers.BENEFIT_TYPES",
+        "RecurringInterval": "django_polar.api.serializers.RECURRING_INTERVALS",
+        "Proration": "django_polar.api.serializers.PRORATIONS",
+        "AmountType": "django_polar.api.serializers.AMOUNT_TYPES",
+    },
+    "TAGS": [
+        {"name": "billing", "description": "The whole billing state in one call."},
+        {"name": "catalog", "description": "What is for sale."},
+        {"name": "subscriptions", "description": "The customer's subscriptions and changes."},
+        {"name": "orders", "description": "Purchases and invoices."},
+        {"name": "benefits", "description": "What the customer was granted."},
+        {"name": "checkout", "description": "Buying: a Polar checkout session."},
+        {"name": "portal", "description": "Polar's customer portal."},
+        {"name": "license keys", "description": "License keys of desktop and CLI apps."},
+    ],
+}
+
+ERROR_MEANINGS = {
+    400: "Invalid input (the body or a query parameter); `fields` names each bad field.",
+    401: "Not signed in (authentication classes that send a challenge).",
+    403: "Not signed in, no billing account, a missing CSRF token, or (license keys) a key "
+    "that cannot be activated (revoked, expired, out of activations, conditions unmet).",
+    404: "No such object of this customer (or a page past the last, or no such license key).",
+    409: "The object's state does not allow this action (e.g. already canceled, or an "
+    "invoice for an order without a billing name and address).",
+    415: "The body is not JSON (Content-Type: application/json).",
+    429: "Too many requests; try again after Retry-After seconds.",
+    502: "Polar answered something unexpected.",
+    503: "Polar is unreachable, failing or rate limiting; try again after Retry-After.",
+}
 
 
-class BillingAutoSchema(AutoSchema):
-    """DRF's AutoSchema, plus a separate response serializer where a view declares one
-    (a checkout request is not shaped like the checkout it returns)."""
+F = TypeVar("F", bound=Callable[..., Any])
 
-    def get_response_serializer(self, path: str, method: str) -> Any:
-        response_class = getattr(self.view, "response_serializer_class", None)
-        if response_class is not None:
-            return response_class()
-        return super().get_response_serializer(path, method)
 
-    def get_responses(self, path: str, method: str) -> dict[str, Any]:
-        """DRF documents every POST as a 201; a view's ``response_statuses`` names the
-        statuses an action really answers with (an action on a subscription is a 200)."""
-        responses = super().get_responses(path, method)
-        key = getattr(self.view, "action", None) or method.lower()
-        statuses = getattr(self.view, "response_statuses", {}).get(key)
-        if not statuses:
-            return responses
-        [documented] = responses.values()
-        return {str(status): documented for status in statuses}
+def documented(**kwargs: Any) -> Callable[[F], F]:
+    """``extend_schema`` built on drf-spectacular's AutoSchema even when the project's
+    ``DEFAULT_SCHEMA_CLASS`` is DRF's own (which drf-spectacular would extend otherwise,
+    and fail): a reusable app cannot ask the project to change that setting."""
 
-    def map_field(self, field: Any) -> dict[str, Any]:
-        shape = getattr(field, "shape", None)  # serializers.TypedMethodField
-        return super().map_field(field if shape is None else shape)
+    def decorator(func: F) -> F:
+        context = getattr(func, "kwargs", None)
+        if context is None:
+            context = {}
+            func.kwargs = context  # type: ignore[attr-defined]
+        context.setdefault("schema", AutoSchema)
+        return extend_schema(**kwargs)(func)
 
-    def get_operation_id(self, path: str, method: str) -> str:
-        names = getattr(self.view, "operation_names", {})
-        key = getattr(self.view, "action", None) or method.lower()
-        return names.get(key) or super().get_operation_id(path, method)
+    return decorator
 
-    def get_operation_id_base(self, path: str, method: str, action: str) -> str:
-        # DRF pluralizes list ids with ``inflection``; "...List" needs no extra package.
-        if action == "list":
-            return super().get_operation_id_base(path, method, "retrieve") + "List"
-        return super().get_operation_id_base(path, method, action)
 
-    def get_tags(self, path: str, method: str) -> list[str]:
-        return ["billing"]
+def errors(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The documented error responses for ``statuses``, all with the ``Error`` body."""
+    return {
+        code: OpenApiResponse(response=ErrorSerializer, description=ERROR_MEANINGS[code])
+        for code in statuses
+    }
+
+
+#: What any endpoint that needs a signed-in customer can answer.
+SIGNED_IN = (401, 403)
+#: A list: bad ``page``/``limit`` (400), a page past the last (404).
+LISTED = (400, 401, 403, 404)
+#: An action that calls Polar: its validation error (400), a state conflict (409), Polar
+#: failing (502) or busy (503).
+CALLS_POLAR = (400, 401, 403, 409, 502, 503)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
@@ -22,16 +24,50 @@ VISIBLE_GRANT_PROPERTIES: dict[str, tuple[str, ...]] = {
 }
 
 
-class TypedMethodField(serializers.SerializerMethodField):
-    """A method field whose OpenAPI type is that of ``shape`` (DRF documents every method
-    field as a string; a client generated from the schema would then reject the answer)."""
+#: Polar's enums (2026-10 spec: SubscriptionStatus, OrderStatus, OrderBillingReason,
+#: BenefitType, RecurringInterval, SubscriptionProrationBehavior, the price amount types),
+#: declared so the schema names every value a client must handle.
+SUBSCRIPTION_STATUSES = [
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "paused",
+]
+ORDER_STATUSES = ["draft", "pending", "paid", "refunded", "partially_refunded", "void"]
+BILLING_REASONS = [
+    "purchase",
+    "subscription_create",
+    "subscription_cycle",
+    "subscription_update",
+    "subscription_meter_cycle",
+]
+BENEFIT_TYPES = [
+    "custom",
+    "discord",
+    "github_repository",
+    "downloadables",
+    "license_keys",
+    "meter_credit",
+    "feature_flag",
+    "slack_shared_channel",
+]
+RECURRING_INTERVALS = ["day", "week", "month", "year"]
+PRORATIONS = ["invoice", "prorate", "next_period", "reset"]
+AMOUNT_TYPES = ["fixed", "custom", "free", "seat_based", "metered_unit"]
 
-    def __init__(self, shape: serializers.Field, **kwargs: Any) -> None:
-        self.shape = shape
-        super().__init__(**kwargs)
+
+def interval_field() -> serializers.ChoiceField:
+    """A recurring interval; null for a one-time product or price."""
+    return serializers.ChoiceField(choices=RECURRING_INTERVALS, allow_null=True, read_only=True)
 
 
 class ProductSummarySerializer(serializers.ModelSerializer):
+    recurring_interval = interval_field()
+
     class Meta:
         model = Product
         fields = ("id", "name", "is_recurring", "recurring_interval")
@@ -39,6 +75,9 @@ class ProductSummarySerializer(serializers.ModelSerializer):
 
 
 class PriceSerializer(serializers.ModelSerializer):
+    amount_type = serializers.ChoiceField(choices=AMOUNT_TYPES, read_only=True)
+    recurring_interval = interval_field()
+
     class Meta:
         model = Price
         fields = ("id", "amount_type", "amount", "currency", "recurring_interval")
@@ -46,6 +85,8 @@ class PriceSerializer(serializers.ModelSerializer):
 
 
 class BenefitSerializer(serializers.ModelSerializer):
+    type = serializers.ChoiceField(choices=BENEFIT_TYPES, read_only=True)
+
     class Meta:
         model = Benefit
         fields = ("id", "type", "description")
@@ -53,8 +94,9 @@ class BenefitSerializer(serializers.ModelSerializer):
 
 
 class ProductSerializer(serializers.ModelSerializer):
-    prices = TypedMethodField(PriceSerializer(many=True))
+    prices = serializers.SerializerMethodField(help_text="Active prices only.")
     benefits = BenefitSerializer(many=True, read_only=True)
+    recurring_interval = interval_field()
 
     class Meta:
         model = Product
@@ -69,6 +111,7 @@ class ProductSerializer(serializers.ModelSerializer):
         )
         read_only_fields = fields
 
+    @extend_schema_field(PriceSerializer(many=True))
     def get_prices(self, product: Product) -> list[dict[str, Any]]:
         active = [p for p in product.prices.all() if not p.is_archived]
         return list(PriceSerializer(active, many=True).data)
@@ -76,10 +119,12 @@ class ProductSerializer(serializers.ModelSerializer):
 
 class SubscriptionSerializer(serializers.ModelSerializer):
     product = ProductSummarySerializer(read_only=True)
+    status = serializers.ChoiceField(choices=SUBSCRIPTION_STATUSES, read_only=True)
+    recurring_interval = interval_field()
     # DRF's metaclass moves declared fields off the class, so Serializer.is_valid survives.
-    is_valid = TypedMethodField(serializers.BooleanField(), help_text="Grants access now.")  # type: ignore[assignment]
-    on_grace_period = TypedMethodField(
-        serializers.BooleanField(), help_text="Canceled at period end, with the end still ahead."
+    is_valid = serializers.SerializerMethodField(help_text="Grants access now.")  # type: ignore[assignment]
+    on_grace_period = serializers.SerializerMethodField(
+        help_text="Canceled at period end, with the end still ahead."
     )
 
     class Meta:
@@ -116,8 +161,12 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
-    product = ProductSummarySerializer(read_only=True)
+    product = ProductSummarySerializer(read_only=True, allow_null=True)
     subscription_id = serializers.UUIDField(read_only=True, allow_null=True)
+    status = serializers.ChoiceField(choices=ORDER_STATUSES, read_only=True)
+    billing_reason = serializers.ChoiceField(
+        choices=BILLING_REASONS, allow_blank=True, read_only=True
+    )
     invoice_url = serializers.SerializerMethodField(
         help_text="API URL that answers with the invoice PDF's URL (generated on demand)."
     )
@@ -152,8 +201,7 @@ class BenefitGrantSerializer(serializers.ModelSerializer):
     benefit = BenefitSerializer(read_only=True)
     subscription_id = serializers.UUIDField(read_only=True, allow_null=True)
     order_id = serializers.UUIDField(read_only=True, allow_null=True)
-    properties = TypedMethodField(
-        serializers.DictField(),
+    properties = serializers.SerializerMethodField(
         help_text="What the customer needs to use the benefit, e.g. a license key's display key.",
     )
 
@@ -162,6 +210,7 @@ class BenefitGrantSerializer(serializers.ModelSerializer):
         fields = ("id", "benefit", "granted_at", "subscription_id", "order_id", "properties")
         read_only_fields = fields
 
+    @extend_schema_field(OpenApiTypes.OBJECT)
     def get_properties(self, grant: BenefitGrant) -> dict[str, Any]:
         visible = VISIBLE_GRANT_PROPERTIES.get(grant.benefit.type, ())
         props = grant.properties or {}
@@ -197,19 +246,26 @@ class BillingStateSerializer(serializers.Serializer):
 
 class CheckoutRequestSerializer(serializers.Serializer):
     products = serializers.ListField(
-        child=serializers.CharField(max_length=64),
+        child=serializers.CharField(min_length=1, max_length=64),
         min_length=1,
         max_length=10,
         help_text="Polar product ids or configured slugs; each must be an active product.",
     )
     seats = serializers.IntegerField(min_value=MIN_SEATS, max_value=MAX_SEATS, required=False)
     success_url = serializers.CharField(
-        max_length=2048, required=False, help_text="A URL on this site (relative or same host)."
+        min_length=1,
+        max_length=2048,
+        required=False,
+        help_text="A URL on this site (relative or same host).",
     )
     return_url = serializers.CharField(
-        max_length=2048, required=False, help_text="A URL on this site (relative or same host)."
+        min_length=1,
+        max_length=2048,
+        required=False,
+        help_text="A URL on this site (relative or same host).",
     )
     embed_origin = serializers.CharField(
+        min_length=1,
         max_length=255,
         required=False,
         help_text="Origin of the page embedding the checkout (https://host[:port]); its host "
@@ -225,7 +281,10 @@ class CheckoutResponseSerializer(serializers.Serializer):
 
 class PortalRequestSerializer(serializers.Serializer):
     return_url = serializers.CharField(
-        max_length=2048, required=False, help_text="A URL on this site (relative or same host)."
+        min_length=1,
+        max_length=2048,
+        required=False,
+        help_text="A URL on this site (relative or same host).",
     )
 
 
@@ -234,9 +293,13 @@ class PortalResponseSerializer(serializers.Serializer):
 
 
 class SwapRequestSerializer(serializers.Serializer):
-    product = serializers.CharField(max_length=64, help_text="Polar product id or slug.")
+    product = serializers.CharField(
+        min_length=1, max_length=64, help_text="Polar product id or slug."
+    )
     proration = serializers.ChoiceField(
-        choices=["invoice", "prorate", "next_period", "reset"], required=False
+        choices=PRORATIONS,
+        required=False,
+        help_text="How Polar bills the change (default: the organization's setting).",
     )
 
 
@@ -248,11 +311,11 @@ class InvoiceSerializer(serializers.Serializer):
 class LicenseKeyActivateSerializer(serializers.Serializer):
     """What a desktop app sends to activate its license key on one device."""
 
-    key = serializers.CharField(max_length=255)
+    key = serializers.CharField(min_length=1, max_length=255)
     # Polar names the field ``label``; DRF collects declared fields off the class, so the
     # name shadowing ``Field.label`` in the stubs is harmless at run time.
     label = serializers.CharField(  # type: ignore[assignment]
-        max_length=255, help_text="The device, as the user sees it."
+        min_length=1, max_length=255, help_text="The device, as the user sees it."
     )
     conditions = serializers.DictField(
         required=False, help_text="Values the key must match when validated (e.g. a machine id)."
@@ -266,3 +329,15 @@ class LicenseKeyActivationSerializer(serializers.Serializer):
     label = serializers.CharField()  # type: ignore[assignment]  # Polar's name; see above
     meta = serializers.DictField()
     created_at = serializers.DateTimeField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of every error of this API (4xx and 5xx)."""
+
+    detail = serializers.CharField(help_text="What went wrong, for a person to read.")
+    fields = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Only for invalid input (400): messages per field of the request "
+        "(nested fields joined with dots, e.g. products.0).",
+    )

@@ -12,16 +12,26 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, Throttled
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
+from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.schemas.inspectors import ViewInspector
+from rest_framework.views import exception_handler
 
 from .. import license_keys
 from ..billable import Billable
@@ -42,15 +52,93 @@ from ..usage import meters_of
 from . import serializers as s
 from .parsers import JSONParser
 from .permissions import HasBillable
-from .schema import BillingAutoSchema
+from .schema import CALLS_POLAR, LISTED, SIGNED_IN, documented, errors
 
 
 class BillingPagination(PageNumberPagination):
-    """``?page=`` and ``?limit=`` like Polar's own API (limit 1 to 100, default 20)."""
+    """``?page=`` and ``?limit=`` like Polar's own API (limit 1 to 100, default 20).
+
+    A ``page`` or ``limit`` that is not a positive integer is a 400 (DRF would quietly use
+    the default limit, and answer a 404 for ``page=x``); a larger limit is capped at 100;
+    a page past the last is a 404.
+    """
 
     page_size = 20
     page_size_query_param = "limit"
     max_page_size = 100
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
+        bad = {
+            name: ["Must be a whole number from 1."]
+            for name in (self.page_query_param, self.page_size_query_param)
+            if name in request.query_params and not positive_int(request.query_params[name])
+        }
+        if bad:
+            raise DRFValidationError(bad)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": self.page_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Page number, from 1.",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": f"Results per page (default {self.page_size}; more than "
+                f"{self.max_page_size} is capped at {self.max_page_size}).",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+        ]
+
+
+def positive_int(value: str) -> bool:
+    """``value`` is a whole number of at least 1 written in plain ASCII digits."""
+    return value.isascii() and value.isdigit() and int(value) >= 1
+
+
+def flat_fields(errors: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested validation errors as ``{"field.sub": ["message", ...]}``."""
+    if isinstance(errors, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in errors.items():
+            out.update(flat_fields(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(errors, list) and any(isinstance(item, dict | list) for item in errors):
+        out = {}
+        for index, item in enumerate(errors):
+            if item:
+                out.update(flat_fields(item, f"{prefix}.{index}" if prefix else str(index)))
+        return out
+    messages = errors if isinstance(errors, list) else [errors]
+    return {prefix or "non_field_errors": [str(message) for message in messages]}
+
+
+def error_body(data: Any) -> dict[str, Any]:
+    """Every error in the one ``Error`` shape: ``{"detail"}``, plus ``fields`` for input."""
+    if (
+        isinstance(data, dict)
+        and set(data) == {"detail"}
+        and not isinstance(data["detail"], list | dict)
+    ):
+        return {"detail": str(data["detail"])}
+    fields = flat_fields(data)
+    if set(fields) == {"detail"}:  # a message, not a field (a Polar validation error)
+        return {"detail": " ".join(fields["detail"])}
+    return {"detail": "Invalid input.", "fields": fields}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler (statuses, headers such as Retry-After), with the one error body."""
+    response = exception_handler(exc, context)
+    if response is not None:
+        response.data = error_body(response.data)
+    return response
 
 
 #: The router's id pattern: anything up to the next slash. DRF's default (``[^/.]+``) leaves
@@ -134,7 +222,14 @@ class PolarAPIMixin:
     """What every billing endpoint shares: bad JSON of any depth is a 400, and a Polar
     failure that escaped ``polar_call`` is still its 4xx/502/503, never a 500."""
 
-    parser_classes: Sequence[type[BaseParser]] = [JSONParser, FormParser, MultiPartParser]
+    # JSON only: the schema's one request type (a form body of junk would read as {}).
+    parser_classes: Sequence[type[BaseParser]] = [JSONParser]
+    schema: ViewInspector | None = (
+        AutoSchema()
+    )  # drf-spectacular's, whatever the project's DEFAULT_SCHEMA_CLASS
+
+    def get_exception_handler(self) -> Callable[..., Response | None]:
+        return api_exception_handler
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, CheckoutError | CustomerConflictError | PolarError):
@@ -147,8 +242,6 @@ class BillableAPIView(PolarAPIMixin, GenericAPIView):
 
     permission_classes = [IsAuthenticated, HasBillable]
     pagination_class = BillingPagination
-    response_serializer_class: type | None = None  # when the answer differs from the body
-    schema = BillingAutoSchema()
 
     @property
     def billable(self) -> Billable:
@@ -162,9 +255,12 @@ class BillingStateView(BillableAPIView):
     """Everything a client needs to draw its billing UI, in one call."""
 
     serializer_class = s.BillingStateSerializer
-    operation_names = {"retrieve": "getBillingState"}
-    action = "retrieve"  # one object, not a list (for the schema and pagination)
 
+    @documented(
+        operation_id="getBillingState",
+        tags=["billing"],
+        responses={200: s.BillingStateSerializer, **errors(*SIGNED_IN)},
+    )
     def get(self, request: Request) -> Response:
         billable = self.billable
         customer = billable.polar_customer
@@ -185,40 +281,82 @@ class BillingStateView(BillableAPIView):
         return Response(self.get_serializer(data).data)
 
 
+@extend_schema_view(
+    get=documented(
+        operation_id="listProducts",
+        tags=["catalog"],
+        responses={200: s.ProductSerializer(many=True), **errors(*LISTED)},
+    )
+)
 class ProductListView(PolarAPIMixin, ListAPIView):
     """The catalog for sale (active products with their prices and benefits)."""
 
     permission_classes = [IsAuthenticated]
     pagination_class = BillingPagination
     serializer_class = s.ProductSerializer
-    operation_names = {"get": "listProducts"}
-    schema = BillingAutoSchema()
 
     def get_queryset(self) -> QuerySet[Product]:
         return Product.objects.active().prefetch_related("prices", "benefits").order_by("name")
 
 
+SUBSCRIPTION_ID = OpenApiParameter(
+    "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The subscription's Polar id."
+)
+ORDER_ID = OpenApiParameter(
+    "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The order's Polar id."
+)
+
+
+@extend_schema_view(
+    list=documented(
+        operation_id="listSubscriptions",
+        tags=["subscriptions"],
+        responses={200: s.SubscriptionSerializer(many=True), **errors(*LISTED)},
+    ),
+    retrieve=documented(
+        operation_id="getSubscription",
+        tags=["subscriptions"],
+        parameters=[SUBSCRIPTION_ID],
+        responses={200: s.SubscriptionSerializer, **errors(*SIGNED_IN, 404)},
+    ),
+    cancel=documented(
+        operation_id="cancelSubscription",
+        tags=["subscriptions"],
+        parameters=[SUBSCRIPTION_ID],
+        request=None,
+        responses={200: s.SubscriptionSerializer, **errors(*CALLS_POLAR, 404)},
+    ),
+    resume=documented(
+        operation_id="resumeSubscription",
+        tags=["subscriptions"],
+        parameters=[SUBSCRIPTION_ID],
+        request=None,
+        responses={200: s.SubscriptionSerializer, **errors(*CALLS_POLAR, 404)},
+    ),
+    swap=documented(
+        operation_id="swapSubscription",
+        tags=["subscriptions"],
+        parameters=[SUBSCRIPTION_ID],
+        request=s.SwapRequestSerializer,
+        responses={200: s.SubscriptionSerializer, **errors(*CALLS_POLAR, 404, 415)},
+        examples=[
+            OpenApiExample(
+                "Move to the yearly plan, prorated",
+                value={"product": "pro-yearly", "proration": "prorate"},
+                request_only=True,
+            )
+        ],
+    ),
+)
 class SubscriptionViewSet(
     PolarAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """The billable's own subscriptions, and the actions a customer may take on them."""
 
-    response_serializer_class: type | None = None  # set per action, read by the schema
-    schema = BillingAutoSchema()
-
     permission_classes = [IsAuthenticated, HasBillable]
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
     pagination_class = BillingPagination
     serializer_class = s.SubscriptionSerializer
     lookup_value_regex = ANY_ID  # "a.b" is a JSON 404 of this view, not Django's HTML 404
-    response_statuses = {"cancel": [200], "resume": [200], "swap": [200]}  # for the schema
-    operation_names = {
-        "list": "listSubscriptions",
-        "retrieve": "getSubscription",
-        "cancel": "cancelSubscription",
-        "resume": "resumeSubscription",
-        "swap": "swapSubscription",
-    }
 
     def get_queryset(self) -> QuerySet[Subscription]:
         billable = billable_for_request(self.request)
@@ -232,7 +370,7 @@ class SubscriptionViewSet(
         except ValidationError:  # not a UUID
             raise NotFound() from None
 
-    @action(detail=True, methods=["post"], serializer_class=s.SubscriptionSerializer)
+    @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel at the end of the period (access continues until then)."""
         subscription = self._own()
@@ -241,7 +379,7 @@ class SubscriptionViewSet(
         polar_call(subscription.cancel)
         return Response(self.get_serializer(subscription).data)
 
-    @action(detail=True, methods=["post"], serializer_class=s.SubscriptionSerializer)
+    @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str | None = None) -> Response:
         """Undo a cancellation while the grace period lasts."""
         subscription = self._own()
@@ -250,12 +388,7 @@ class SubscriptionViewSet(
         polar_call(subscription.resume)
         return Response(self.get_serializer(subscription).data)
 
-    @action(
-        detail=True,
-        methods=["post"],
-        serializer_class=s.SwapRequestSerializer,
-        response_serializer_class=s.SubscriptionSerializer,
-    )
+    @action(detail=True, methods=["post"])
     def swap(self, request: Request, pk: str | None = None) -> Response:
         """Move the subscription to another recurring product."""
         subscription = self._own()
@@ -274,19 +407,40 @@ class SubscriptionViewSet(
         return Response(s.SubscriptionSerializer(subscription, context={"request": request}).data)
 
 
+@extend_schema_view(
+    list=documented(
+        operation_id="listOrders",
+        tags=["orders"],
+        responses={200: s.OrderSerializer(many=True), **errors(*LISTED)},
+    ),
+    retrieve=documented(
+        operation_id="getOrder",
+        tags=["orders"],
+        parameters=[ORDER_ID],
+        responses={200: s.OrderSerializer, **errors(*SIGNED_IN, 404)},
+    ),
+    invoice=documented(
+        operation_id="getOrderInvoice",
+        tags=["orders"],
+        parameters=[ORDER_ID],
+        responses={
+            200: OpenApiResponse(s.InvoiceSerializer, description="The invoice is ready."),
+            202: OpenApiResponse(
+                s.InvoiceSerializer, description="Polar is generating it; ask again shortly."
+            ),
+            **errors(*SIGNED_IN, 404, 409, 502, 503),
+        },
+    ),
+)
 class OrderViewSet(
     PolarAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """The billable's orders (one-time purchases and subscription invoices), newest first."""
 
     permission_classes = [IsAuthenticated, HasBillable]
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
     pagination_class = BillingPagination
     serializer_class = s.OrderSerializer
     lookup_value_regex = ANY_ID
-    response_statuses = {"invoice": [200, 202]}  # for the schema
-    operation_names = {"list": "listOrders", "retrieve": "getOrder", "invoice": "getOrderInvoice"}
-    schema = BillingAutoSchema()
 
     def get_queryset(self) -> QuerySet[Any]:
         billable = billable_for_request(self.request)
@@ -294,7 +448,7 @@ class OrderViewSet(
             return Order.objects.none()
         return billable.orders.select_related("product").order_by("-created_at")
 
-    @action(detail=True, methods=["get"], serializer_class=s.InvoiceSerializer)
+    @action(detail=True, methods=["get"])
     def invoice(self, request: Request, pk: str | None = None) -> Response:
         """The invoice PDF's URL; 202 while Polar is still generating it."""
         try:
@@ -303,17 +457,28 @@ class OrderViewSet(
             raise NotFound() from None
         if not order.paid:
             raise Conflict("An invoice exists only for a paid order.")
-        url = polar_call(order.invoice_url)
+        try:
+            url = order.invoice_url()
+        except PolarValidationError as exc:  # Polar's 422: no billing name or address yet
+            raise Conflict(str(exc)) from None
+        except (CustomerConflictError, PolarError) as exc:
+            raise api_error(exc) from None
         if url is None:
             return Response({"url": None, "status": "generating"}, status=status.HTTP_202_ACCEPTED)
         return Response({"url": url, "status": "ready"})
 
 
+@extend_schema_view(
+    get=documented(
+        operation_id="listBenefitGrants",
+        tags=["benefits"],
+        responses={200: s.BenefitGrantSerializer(many=True), **errors(*LISTED)},
+    )
+)
 class BenefitGrantListView(BillableAPIView, ListAPIView):
     """Benefits granted to the billable now (license keys, downloads, feature flags ...)."""
 
     serializer_class = s.BenefitGrantSerializer
-    operation_names = {"get": "listBenefitGrants"}
 
     def get_queryset(self) -> QuerySet[Any]:
         return self.billable.benefit_grants.select_related("benefit").order_by("-granted_at")
@@ -323,9 +488,24 @@ class CheckoutCreateView(BillableAPIView):
     """Create a Polar checkout for known, active products; the customer is the requester."""
 
     serializer_class = s.CheckoutRequestSerializer
-    operation_names = {"post": "createCheckout"}
-    response_serializer_class = s.CheckoutResponseSerializer
 
+    @documented(
+        operation_id="createCheckout",
+        tags=["checkout"],
+        request=s.CheckoutRequestSerializer,
+        responses={201: s.CheckoutResponseSerializer, **errors(*CALLS_POLAR, 415)},
+        examples=[
+            OpenApiExample(
+                "Buy the monthly plan, embedded",
+                value={
+                    "products": ["pro-monthly"],
+                    "success_url": "/billing/thanks/",
+                    "embed_origin": "https://app.example.com",
+                },
+                request_only=True,
+            )
+        ],
+    )
     def post(self, request: Request) -> Response:
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -355,9 +535,20 @@ class PortalSessionView(BillableAPIView):
     """A fresh one-hour customer-portal URL for the requester."""
 
     serializer_class = s.PortalRequestSerializer
-    operation_names = {"post": "createPortalSession"}
-    response_serializer_class = s.PortalResponseSerializer
 
+    @documented(
+        operation_id="createPortalSession",
+        tags=["portal"],
+        request=s.PortalRequestSerializer,
+        responses={201: s.PortalResponseSerializer, **errors(*CALLS_POLAR, 415)},
+        examples=[
+            OpenApiExample(
+                "Come back to the billing page",
+                value={"return_url": "/billing/"},
+                request_only=True,
+            )
+        ],
+    )
     def post(self, request: Request) -> Response:
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -368,16 +559,29 @@ class PortalSessionView(BillableAPIView):
         )
 
 
-class LicenseKeyActivateView(GenericAPIView):
+class LicenseKeyActivateView(PolarAPIMixin, GenericAPIView):
     """Activate a license key on a device: what a desktop or CLI app calls with the key
     its user typed (no account needed; the organization is this site's)."""
 
     permission_classes = [AllowAny]
     serializer_class = s.LicenseKeyActivateSerializer
-    response_serializer_class = s.LicenseKeyActivationSerializer
-    operation_names = {"post": "activateLicenseKey"}
-    schema = BillingAutoSchema()
 
+    @documented(
+        operation_id="activateLicenseKey",
+        tags=["license keys"],
+        request=s.LicenseKeyActivateSerializer,
+        responses={
+            201: s.LicenseKeyActivationSerializer,
+            **errors(400, 403, 404, 415, 429, 502, 503),
+        },
+        examples=[
+            OpenApiExample(
+                "Activate on a laptop",
+                value={"key": "JOTTER-1A2B-3C4D", "label": "Ada's laptop"},
+                request_only=True,
+            )
+        ],
+    )
     def post(self, request: Request) -> Response:
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)

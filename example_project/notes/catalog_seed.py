@@ -7,10 +7,14 @@ sandbox, create the same products in the dashboard instead.
 
 from typing import Any
 
+#: The emulated organization's id (license key activation needs it in the settings).
+JOTTER_ORGANIZATION_ID = "5f0c2d1e-7a3b-4c6d-9e8f-1a2b3c4d5e6f"
+
 JOTTER_SEED: dict[str, Any] = {
     # Jotter sells its AI add-on beside a plan: two subscriptions per customer, which
     # Polar allows only when the organization says so (Settings -> Subscriptions).
     "organization": {
+        "id": JOTTER_ORGANIZATION_ID,  # settings.POLAR["ORGANIZATION_ID"] on the emulator
         "name": "Jotter",
         "slug": "jotter",
         "subscription_settings": {"allow_multiple_subscriptions": True},
