@@ -43,7 +43,9 @@ Handler = Callable[[socket.socket, int], None]
 
 
 def answer(conn: socket.socket, status: str, body: bytes, *headers: str) -> None:
-    head = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers, "", ""]
+    # One request per connection, said so: a client must not reuse a socket we close.
+    head = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", "Connection: close", *headers]
+    head += ["", ""]
     conn.sendall("\r\n".join(head).encode() + body)
 
 
