@@ -33,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from database import ensure_database  # noqa: E402  (benchmarks/ is sys.path[0] as a script)
+from sections import write_section  # noqa: E402
 
 START, END = "<!-- usage:start -->", "<!-- usage:end -->"
 RATE_PER_MINUTE = 300
@@ -184,16 +185,6 @@ def section(results: list[dict[str, Any]], command: str, load: list[float]) -> s
     return "\n".join(lines)
 
 
-def write_section(path: Path, text_section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + text_section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + text_section + "\n"
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -215,7 +206,7 @@ def main() -> None:
     text = section(results, f".venv/bin/python benchmarks/usage.py {shown}", load)
     print(text)
     if args.markdown:
-        write_section(args.markdown, text)
+        write_section(args.markdown, START, END, text)
 
 
 if __name__ == "__main__":
