@@ -603,6 +603,27 @@ def delete_checkout_link(emu: Emulator, params: Params, query: Query, body: Any)
     return 204, None
 
 
+# custom fields ----------------------------------------------------------------------------
+@route("GET", "/v1/custom-fields/")
+def list_custom_fields(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return paginate(
+        emu,
+        query,
+        list(emu.store.custom_fields.values()),
+        lambda f: emu.ser.custom_field(f["id"]),
+    )
+
+
+@route("POST", "/v1/custom-fields/")
+def create_custom_field(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 201, emu.ser.custom_field(emu.custom_fields.create(body)["id"])
+
+
+@route("GET", "/v1/custom-fields/{id}")
+def get_custom_field(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.ser.custom_field(emu.custom_fields.get(params["id"])["id"])
+
+
 # discounts --------------------------------------------------------------------------------
 @route("GET", "/v1/discounts/")
 def list_discounts(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:

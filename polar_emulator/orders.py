@@ -76,6 +76,7 @@ class Orders:
         discount_id: str | None = None,
         seats: int | None = None,
         metadata: dict[str, Any] | None = None,
+        custom_field_data: dict[str, Any] | None = None,
         paid: bool = False,
         announce: bool = True,
     ) -> dict[str, Any]:
@@ -123,7 +124,8 @@ class Orders:
             "checkout_id": checkout_id,
             "next_payment_attempt_at": None,
             "metadata": dict(metadata or {}),
-            "custom_field_data": {},
+            # order/service.py ``create_from_checkout``: the checkout's custom field data.
+            "custom_field_data": dict(custom_field_data or {}),
             "platform_fee_amount": 0,
             "platform_fee_currency": None,
             "items": items,
