@@ -32,7 +32,12 @@ from . import mirror, usage
 from .checkout import CheckoutBuilder
 from .client import get_client
 from .entitlements import benefit_q
-from .errors import CustomerConflictError, PolarNotFoundError, PolarValidationError
+from .errors import (
+    CheckoutError,
+    CustomerConflictError,
+    PolarNotFoundError,
+    PolarValidationError,
+)
 from .identity import (
     EXTERNAL_ID_SEPARATOR,
     BillableIdentity,
@@ -234,6 +239,16 @@ class Billable(BillableIdentity):
     def charge(self, amount: int, product: Any, **options: Any) -> CheckoutBuilder:
         """Checkout for a pay-what-you-want product at ``amount`` (minor units)."""
         return self.checkout([product], amount=amount, **options)
+
+    def upgrade(self, product: Any, type: str = DEFAULT_TYPE, **options: Any) -> CheckoutBuilder:
+        """Checkout that upgrades this billable's free subscription of ``type`` to the paid
+        ``product``: on payment Polar moves the same subscription (same id, benefits follow
+        the new product) instead of adding a second one. Polar upgrades free
+        subscriptions only; a paid one changes plan with ``subscription.swap()``."""
+        subscription = self.subscription(type)
+        if subscription is None or subscription.ended():
+            raise CheckoutError(f"{self!r} has no live subscription of type {type!r} to upgrade.")
+        return self.checkout([product], **options).upgrading(subscription)
 
     # -- state, read from the mirror -------------------------------------------------------
     @property

@@ -67,6 +67,11 @@ Access and checkout
                             URL name). Default None: a 403 response.
     SEAT_CLAIMED_URL        Where the app's seat claim view (``seats/claim/?token=``) lands
                             after a claim (URL or URL name). Default None: "/".
+    GUEST_SIGNUP_URL        Where the guest claim view (``checkout/claim/``) sends a buyer
+                            who is not signed in, with ``?next=`` back to it (URL or URL
+                            name). Default None: ``settings.LOGIN_URL``.
+    GUEST_CLAIMED_URL       Where the guest claim view lands once the purchase is linked
+                            (URL or URL name). Default None: the success view.
 
 ``polar_settings`` gives attribute access (``polar_settings.ACCESS_TOKEN``), validates on first
 use and again after ``setting_changed`` fires for ``POLAR`` (so ``override_settings`` works).
@@ -119,6 +124,8 @@ DEFAULTS: dict[str, Any] = {
     "SUCCESS_URL": None,
     "SUBSCRIPTION_REQUIRED_URL": None,
     "SEAT_CLAIMED_URL": None,
+    "GUEST_SIGNUP_URL": None,
+    "GUEST_CLAIMED_URL": None,
 }
 
 SERVERS: dict[str, str] = {
@@ -356,6 +363,8 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "SUCCESS_URL": _optional_url_or_name("SUCCESS_URL"),
     "SUBSCRIPTION_REQUIRED_URL": _optional_url_or_name("SUBSCRIPTION_REQUIRED_URL"),
     "SEAT_CLAIMED_URL": _optional_url_or_name("SEAT_CLAIMED_URL"),
+    "GUEST_SIGNUP_URL": _optional_url_or_name("GUEST_SIGNUP_URL"),
+    "GUEST_CLAIMED_URL": _optional_url_or_name("GUEST_CLAIMED_URL"),
 }
 
 

@@ -213,6 +213,12 @@ class CheckoutError(ValueError):
     """The checkout was asked for something it cannot do (a programming error)."""
 
 
+class ClaimError(Exception):
+    """A guest purchase cannot be linked to this billable: the claim is unknown to this
+    browser, already redeemed, the checkout is not paid yet, or the Polar customer that
+    bought belongs to another billable (or this billable already has another one)."""
+
+
 class UnknownProductError(CheckoutError):
     """Not a Polar product id nor a slug of POLAR["PRODUCTS"]."""
 

@@ -51,6 +51,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         {
             "django_polar.billable",
             "django_polar.checkout",
+            "django_polar.claims",
             "django_polar.usage",
             "django_polar.metrics",
             "django_polar.entitlements",
@@ -68,6 +69,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         {
             "django_polar.apps",
             "django_polar.views",
+            "django_polar.guest_views",
             "django_polar.urls",
             "django_polar.webhooks.views",
             "django_polar.api",

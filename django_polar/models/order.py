@@ -56,6 +56,8 @@ class Order(PolarObject):
     is_invoice_generated = models.BooleanField(default=False)
     checkout_id = models.UUIDField(null=True, blank=True, db_index=True)
     metadata = models.JSONField(default=dict, blank=True)
+    #: The values of the product's custom fields the buyer gave at checkout, by slug.
+    custom_field_data = models.JSONField(default=dict, blank=True)
 
     objects = OrderQuerySet.as_manager()
 
