@@ -82,7 +82,7 @@ def test_an_invalid_tax_id_is_refused_by_polar_with_its_reason(polar, user):
         .with_tax_id("DE136695977")
     )
     with pytest.raises(PolarValidationError, match="Invalid tax ID"):
-        builder.session
+        _ = builder.session
     assert not builder.created
 
 
@@ -158,7 +158,7 @@ def test_a_custom_field_value_of_the_wrong_type_is_refused(polar, user):
         json={"attached_custom_fields": [{"custom_field_id": field["id"], "required": False}]},
     )
     with pytest.raises(PolarValidationError, match="valid integer"):
-        user.checkout([seeded(polar, "lifetime")]).with_custom_fields(size="twelve").session
+        _ = user.checkout([seeded(polar, "lifetime")]).with_custom_fields(size="twelve").session
 
 
 # currency and locale ----------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def test_a_checkout_in_euros_bills_the_euro_price(polar, user):
 
 def test_a_product_without_a_price_in_the_currency_is_refused(polar, user):
     with pytest.raises(PolarValidationError, match="not available in the specified currency"):
-        user.checkout([seeded(polar, "lifetime")]).in_currency("eur").session
+        _ = user.checkout([seeded(polar, "lifetime")]).in_currency("eur").session
 
 
 def test_the_locale_needs_the_organizations_checkout_localization(polar, user):
@@ -241,7 +241,7 @@ def test_a_paid_subscription_is_not_upgraded_through_a_checkout(polar, user):
     session = user.checkout([seeded(polar, "pro-monthly")]).session
     pay(polar, session["id"])
     with pytest.raises(PolarValidationError, match="Only free subscriptions can be upgraded"):
-        user.upgrade(seeded(polar, "pro-yearly")).session
+        _ = user.upgrade(seeded(polar, "pro-yearly")).session
 
 
 def test_a_checkout_never_upgrades_another_billables_subscription(polar, user, free_plan):
