@@ -139,3 +139,16 @@ def test_every_error_has_the_one_shape(api):
             assert messages and all(isinstance(m, str) for m in messages)
     assert answers[1].json()["fields"] == {"product": ["This field may not be blank."]}
     assert list(answers[2].json()["fields"]) == ["products.0"]
+
+
+def test_the_checkout_options_are_in_the_schema(schema):
+    body = schema["components"]["schemas"]["CheckoutRequest"]["properties"]
+    for name in ("currency", "locale", "tax_id", "business_name", "min_seats", "max_seats"):
+        assert name in body, name
+    assert body["billing_address"]["allOf"][0]["$ref"].endswith("/BillingAddress") or body[
+        "billing_address"
+    ].get("$ref", "").endswith("/BillingAddress")
+    address = schema["components"]["schemas"]["BillingAddress"]
+    assert address["required"] == ["country"]
+    assert body["upgrade_subscription"]["format"] == "uuid"
+    assert body["custom_field_data"]["type"] == "object"
