@@ -1,8 +1,8 @@
 """Checkout for visitors who are not signed in, and the claim that links their purchase
 to the account they create (``django_polar.claims`` holds the rules).
 
-``polar/checkout/<product>/guest/`` starts the guest checkout (known, active products
-only; no customer is named); Polar returns the buyer to ``polar/checkout/claim/``, which
+``POST polar/checkout/<product>/guest/`` starts the guest checkout (known, active
+products only; no customer is named); Polar returns the buyer to ``polar/checkout/claim/``, which
 sends a signed-out visitor to ``POLAR["GUEST_SIGNUP_URL"]`` (default
 ``settings.LOGIN_URL``) with ``next`` pointing back, and links the purchase once the
 visitor is signed in.
@@ -16,34 +16,29 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import resolve_url
 from django.urls import reverse
-from django.utils.decorators import method_decorator
 from django.views import View
-from django.views.decorators.clickjacking import xframe_options_exempt
 
 from . import claims
-from .checkout import origin_of
 from .conf import polar_settings
 from .errors import CheckoutError, ClaimError, PolarError
 from .identity import billable_for_request
 from .models import CheckoutClaim
 from .redirects import see_other
-from .views import EMBED_THEMES, CheckoutView, _error, _failure_page, _with_query, wants_json
+from .views import CheckoutView, _error, _failure_page, _with_query, wants_json
 
 
-@method_decorator(xframe_options_exempt, name="dispatch")  # loaded in Polar's embed iframe
 class GuestCheckoutView(View):
-    """Create a guest checkout for ``product`` and redirect (303) to it (``?format=json``:
-    ``{"id", "url"}``). A signed-in visitor gets the normal, named checkout instead."""
+    """POST: create a guest checkout for ``product`` and redirect (303) to Polar's page
+    (``?format=json``: ``{"id", "url"}``). A signed-in visitor is sent to the normal,
+    named checkout instead.
 
-    http_method_names = ["get", "post"]
+    POST only (a form button, with Django's CSRF check): anyone may call this view, and
+    a link that crawlers follow would create a Polar checkout per visit.
+    """
 
-    def get(self, request: HttpRequest, product: str) -> HttpResponse:
-        return self.create(request, product)
+    http_method_names = ["post"]
 
     def post(self, request: HttpRequest, product: str) -> HttpResponse:
-        return self.create(request, product)
-
-    def create(self, request: HttpRequest, product: str) -> HttpResponse:
         if billable_for_request(request) is not None:
             url = reverse("django_polar:checkout", args=[product])
             query = request.META.get("QUERY_STRING", "")
@@ -63,14 +58,7 @@ class GuestCheckoutView(View):
         session = builder.session
         if wants_json(request):
             return JsonResponse({"id": session["id"], "url": session["url"]})
-        url = session["url"]
-        if request.GET.get("embed") == "true":
-            params = {"embed": "true", "embed_origin": origin_of(request)}
-            theme = request.GET.get("theme")
-            if theme in EMBED_THEMES:
-                params["theme"] = theme
-            url = _with_query(url, **params)
-        return see_other(url)
+        return see_other(session["url"])
 
 
 class GuestClaimView(View):

@@ -95,7 +95,7 @@ def test_pricing_page_lets_visitors_buy_as_guests_or_sign_up_first(client, jotte
     assert "data-polar-checkout" not in page  # no embedded, named checkout for a visitor
     # Plans a person buys for themselves: a guest checkout, the account comes after.
     assert page.count("data-guest-checkout") >= 3
-    assert "/polar/checkout/" in page and '/guest/"' in page
+    assert 'method="post" action="/polar/checkout/' in page and '/guest/"' in page
     # Teams and the metered add-on need an account first.
     assert "Sign up to buy" in page
 

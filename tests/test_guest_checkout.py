@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 def guest_buys(polar, browser: Client, key="pro-monthly", email="guest@example.com") -> dict:
     """The visitor clicks Buy, pays on Polar's page; returns the paid checkout."""
     seeded(polar, key)
-    started = browser.get(reverse("django_polar:guest-checkout", args=[polar.ids[key]]))
+    started = browser.post(reverse("django_polar:guest-checkout", args=[polar.ids[key]]))
     assert started.status_code == 303
     secret = started["Location"].rstrip("/").rsplit("/", 1)[-1]
     checkout = polar.checkouts.by_secret(secret)
@@ -136,7 +136,7 @@ def test_an_account_with_its_own_customer_is_not_merged(polar):
 def test_an_unpaid_checkout_is_not_claimed_yet(polar):
     browser = Client()
     seeded(polar, "lifetime")
-    started = browser.get(reverse("django_polar:guest-checkout", args=[polar.ids["lifetime"]]))
+    started = browser.post(reverse("django_polar:guest-checkout", args=[polar.ids["lifetime"]]))
     checkout_id = next(iter(browser.session[claims.SESSION_KEY]))
     assert started.status_code == 303
     ada = User.objects.create_user("ada", "ada@example.com")
@@ -152,12 +152,21 @@ def test_a_signed_in_visitor_gets_the_named_checkout(polar):
     browser.force_login(ada)
     seeded(polar, "lifetime")
     url = reverse("django_polar:guest-checkout", args=[polar.ids["lifetime"]])
-    answer = browser.get(url)
+    answer = browser.post(url)
     assert answer.status_code == 303
     assert answer["Location"] == reverse("django_polar:checkout", args=[polar.ids["lifetime"]])
 
 
 def test_only_known_products_are_sold_to_guests(polar):
-    answer = Client().get(reverse("django_polar:guest-checkout", args=["no-such-plan"]))
+    answer = Client().post(reverse("django_polar:guest-checkout", args=["no-such-plan"]))
     assert answer.status_code == 404
     assert not CheckoutClaim.objects.exists()
+
+
+def test_following_a_link_creates_no_checkout(polar):
+    # Crawlers follow links: only a POST (a form button, CSRF-checked) starts a checkout.
+    seeded(polar, "lifetime")
+    url = reverse("django_polar:guest-checkout", args=[polar.ids["lifetime"]])
+    assert Client().get(url).status_code == 405
+    assert Client(enforce_csrf_checks=True).post(url).status_code == 403
+    assert not polar.store.checkouts and not CheckoutClaim.objects.exists()

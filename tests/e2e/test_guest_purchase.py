@@ -44,7 +44,7 @@ def test_a_guest_buys_then_signs_up_and_has_the_plan(jotter_site, page, chromium
     base = jotter_site.url
     page.goto(base + "/pricing/")
     card = page.locator('.plan[data-product="Jotter Pro"]')
-    card.get_by_role("link", name="Buy Jotter Pro").click()
+    card.get_by_role("button", name="Buy Jotter Pro").click()
     page.wait_for_url(jotter_site.emulator_url + "/checkout/**")
     expect(page.locator("body")).to_contain_text("Jotter Pro")
     page.shots("guest-checkout")
