@@ -2,10 +2,10 @@
 to the account they create (``django_polar.claims`` holds the rules).
 
 ``POST polar/checkout/<product>/guest/`` starts the guest checkout (known, active
-products only; no customer is named); Polar returns the buyer to ``polar/checkout/claim/``, which
-sends a signed-out visitor to ``POLAR["GUEST_SIGNUP_URL"]`` (default
-``settings.LOGIN_URL``) with ``next`` pointing back, and links the purchase once the
-visitor is signed in.
+products only; no customer is named); Polar returns the buyer to
+``polar/checkout/claim/``, which sends a signed-out visitor to
+``POLAR["GUEST_SIGNUP_URL"]`` (default ``settings.LOGIN_URL``) with ``next`` pointing
+back, and links the purchase once the visitor is signed in.
 """
 
 from __future__ import annotations
