@@ -670,3 +670,24 @@ def test_polar_refusing_a_tax_id_is_a_400_with_its_reason(api, polar, catalog):
     )
     assert response.status_code == 400
     assert "Invalid tax ID" in str(response.json())
+
+
+def test_checkout_upgrades_the_requesters_free_subscription(api, polar, catalog, ada):
+    free = polar_product("Free", amount=0)
+    ada.get_or_create_polar_customer()
+    created = get_client().create_subscription(
+        {"product_id": str(free.pk), "external_customer_id": ada.get_polar_external_id()}
+    )
+    polar.deliver()
+    response = api.post(
+        API + "checkouts/",
+        {"products": [str(catalog["monthly"].pk)], "upgrade_subscription": created["id"]},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    polar.pay_checkout(response.json()["id"])
+    polar.deliver()
+    subscriptions = api.get(API + "subscriptions/").json()["results"]
+    assert [(s["id"], s["product"]["id"]) for s in subscriptions] == [
+        (created["id"], str(catalog["monthly"].pk))
+    ]

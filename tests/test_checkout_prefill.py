@@ -214,13 +214,11 @@ def free_plan(polar):
 
 def subscribe_free(polar, billable, plan) -> Subscription:
     billable.get_or_create_polar_customer()
-    created = api(polar).post(
-        "/v1/subscriptions/",
-        json={"product_id": str(plan.pk), "external_customer_id": billable.get_polar_external_id()},
+    created = get_client().create_subscription(
+        {"product_id": str(plan.pk), "external_customer_id": billable.get_polar_external_id()}
     )
-    assert created.status_code == 201, created.text
     polar.deliver()
-    return Subscription.objects.get(pk=created.json()["id"])
+    return Subscription.objects.get(pk=created["id"])
 
 
 def test_upgrading_a_free_subscription_keeps_one_subscription(polar, user, free_plan):
