@@ -244,40 +244,71 @@ class BillingStateSerializer(serializers.Serializer):
 # -- requests ------------------------------------------------------------------------------
 
 
+class Text(serializers.CharField):
+    """A string field that takes strings only: DRF's ``CharField`` turns ``0`` into ``"0"``,
+    which the schema (``type: string``) promises to refuse."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "boolean"}],
+        "nullable": True,
+    }
+)
+class CustomFieldValue(serializers.Field):
+    """A custom field's value as Polar takes it: a string (text, select, an ISO date), an
+    integer, a boolean or null; anything else is a 400 here rather than Polar's 422."""
+
+    default_error_messages = {"invalid": "A custom field value is a string, integer or boolean."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool | int | str) and not (isinstance(data, str) and "\x00" in data):
+            return data
+        self.fail("invalid")
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class BillingAddressSerializer(serializers.Serializer):
     country = serializers.RegexField(
         r"^[A-Za-z]{2}$", help_text="ISO 3166-1 alpha-2 country code (Polar checks it sells there)."
     )
-    line1 = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    line2 = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    postal_code = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    city = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    state = serializers.CharField(
+    line1 = Text(max_length=255, required=False, allow_blank=True)
+    line2 = Text(max_length=255, required=False, allow_blank=True)
+    postal_code = Text(max_length=32, required=False, allow_blank=True)
+    city = Text(max_length=255, required=False, allow_blank=True)
+    state = Text(
         max_length=64, required=False, allow_blank=True, help_text="Required in the US and Canada."
     )
 
 
 class CheckoutRequestSerializer(serializers.Serializer):
     products = serializers.ListField(
-        child=serializers.CharField(min_length=1, max_length=64),
+        child=Text(min_length=1, max_length=64),
         min_length=1,
         max_length=10,
         help_text="Polar product ids or configured slugs; each must be an active product.",
     )
     seats = serializers.IntegerField(min_value=MIN_SEATS, max_value=MAX_SEATS, required=False)
-    success_url = serializers.CharField(
+    success_url = Text(
         min_length=1,
         max_length=2048,
         required=False,
         help_text="A URL on this site (relative or same host).",
     )
-    return_url = serializers.CharField(
+    return_url = Text(
         min_length=1,
         max_length=2048,
         required=False,
         help_text="A URL on this site (relative or same host).",
     )
-    embed_origin = serializers.CharField(
+    embed_origin = Text(
         min_length=1,
         max_length=255,
         required=False,
@@ -308,13 +339,13 @@ class CheckoutRequestSerializer(serializers.Serializer):
         "organization has checkout localization, else shows en.",
     )
     billing_address = BillingAddressSerializer(required=False, help_text="Prefilled address.")
-    tax_id = serializers.CharField(
+    tax_id = Text(
         min_length=1,
         max_length=64,
         required=False,
         help_text="VAT number, EIN ...; validated by Polar against billing_address.country.",
     )
-    business_name = serializers.CharField(
+    business_name = Text(
         min_length=1,
         max_length=256,
         required=False,
@@ -322,7 +353,7 @@ class CheckoutRequestSerializer(serializers.Serializer):
         "billing address).",
     )
     custom_field_data = serializers.DictField(
-        child=serializers.JSONField(),
+        child=CustomFieldValue(allow_null=True),
         required=False,
         help_text="Values of the product's custom fields, by slug (string, number, boolean).",
     )
@@ -339,7 +370,7 @@ class CheckoutResponseSerializer(serializers.Serializer):
 
 
 class PortalRequestSerializer(serializers.Serializer):
-    return_url = serializers.CharField(
+    return_url = Text(
         min_length=1,
         max_length=2048,
         required=False,
@@ -352,9 +383,7 @@ class PortalResponseSerializer(serializers.Serializer):
 
 
 class SwapRequestSerializer(serializers.Serializer):
-    product = serializers.CharField(
-        min_length=1, max_length=64, help_text="Polar product id or slug."
-    )
+    product = Text(min_length=1, max_length=64, help_text="Polar product id or slug.")
     proration = serializers.ChoiceField(
         choices=PRORATIONS,
         required=False,
@@ -370,10 +399,10 @@ class InvoiceSerializer(serializers.Serializer):
 class LicenseKeyActivateSerializer(serializers.Serializer):
     """What a desktop app sends to activate its license key on one device."""
 
-    key = serializers.CharField(min_length=1, max_length=255)
+    key = Text(min_length=1, max_length=255)
     # Polar names the field ``label``; DRF collects declared fields off the class, so the
     # name shadowing ``Field.label`` in the stubs is harmless at run time.
-    label = serializers.CharField(  # type: ignore[assignment]
+    label = Text(  # type: ignore[assignment]
         min_length=1, max_length=255, help_text="The device, as the user sees it."
     )
     conditions = serializers.DictField(
