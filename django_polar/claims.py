@@ -7,11 +7,12 @@ account's once they sign up, by the app's rules and never by the email alone.
 2. Polar sends the buyer back to the claim view (``polar/checkout/claim/``); a visitor
    still signed out is sent on to sign up (``POLAR["GUEST_SIGNUP_URL"]``) and back. Django
    keeps session data across ``login()``, so the token survives signing up.
-3. ``redeem(request, billable)`` (the claim view calls it for ``billable_for_request``, so
-   ``BILLABLE_RESOLVER`` decides who the buyer becomes: a user, a team) checks the token,
-   asks Polar that the checkout succeeded, and gives the Polar customer that bought the
-   billable's external id (``PATCH /v1/customers/{id}``, settable once). The webhooks
-   already mirrored the order and subscription; from then on they are the billable's.
+3. ``redeem(request, billable, checkout_id)`` (the claim view calls it for
+   ``billable_for_request``, so ``BILLABLE_RESOLVER`` decides who the buyer becomes: a
+   user, a team) checks the token, asks Polar that the checkout succeeded, and gives the
+   Polar customer that bought the billable's external id (``PATCH /v1/customers/{id}``,
+   settable once). The webhooks already mirrored the order and subscription; from then
+   on they are the billable's.
 
 A claim is refused (``ClaimError``) when the checkout's customer already has another
 external id (the buyer's email belonged to an existing customer: Polar attached the

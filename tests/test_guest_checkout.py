@@ -170,3 +170,19 @@ def test_following_a_link_creates_no_checkout(polar):
     assert Client().get(url).status_code == 405
     assert Client(enforce_csrf_checks=True).post(url).status_code == 403
     assert not polar.store.checkouts and not CheckoutClaim.objects.exists()
+
+
+def test_the_admin_lists_claims_without_their_token(polar, admin_client):
+    browser = Client()
+    paid = guest_buys(polar, browser)
+    ada = User.objects.create_user("ada", "ada@example.com")
+    browser.force_login(ada)
+    browser.get(claim_path(paid))
+    claim = CheckoutClaim.objects.get()
+    listing = admin_client.get(reverse("admin:django_polar_checkoutclaim_changelist"))
+    assert listing.status_code == 200
+    assert ada.get_polar_external_id() in listing.content.decode()
+    detail = admin_client.get(
+        reverse("admin:django_polar_checkoutclaim_change", args=[claim.pk])
+    ).content.decode()
+    assert claim.token_hash not in detail and "token_hash" not in detail
