@@ -500,10 +500,13 @@ class Seats:
         checkout: dict[str, Any],
         container: dict[str, Any],
         customer: dict[str, Any],
+        *,
+        auto_claim: bool = True,
     ) -> None:
         """A seat purchase: the customer becomes a ``team`` with an owner member
         (subscription/service.py "Auto-upgrade customer to 'team' type"), and the buyer
-        auto-claims one seat only when the checkout has no custom success_url
+        auto-claims one seat (``auto_claim``: the checkout's default price is the seat
+        price) only when the checkout has no custom success_url
         (checkout/service.py _maybe_auto_claim_buyer_seat)."""
         if customer["type"] != "team":
             customer["type"] = "team"
@@ -511,7 +514,11 @@ class Seats:
             self.emu.emit("customer.updated", self.emu.ser.customer(customer["id"]))
         if customer["email"]:
             self.ensure_owner(customer)
-        if not container.get("seats") or checkout.get("_merchant_success_url") is not None:
+        if (
+            not auto_claim
+            or not container.get("seats")
+            or checkout.get("_merchant_success_url") is not None
+        ):
             return
         email = customer["email"] or checkout.get("customer_email")
         if email:

@@ -241,8 +241,18 @@ class CheckoutPages:
                     f'value="{esc(value)}" required inputmode="decimal">{self._field_error(errors, "amount")}'
                 )
             )
-        if price.get("amount_type") == "seat_based":
-            tiers = price.get("seat_tiers") or {}
+        # The seat count belongs to the set's seat price, which for "fixed + per seat" is
+        # not ``product_price`` (product/price_set.py ``get_seat_price``).
+        seat = next(
+            (
+                p
+                for p in (checkout.get("prices") or {}).get(checkout.get("product_id"), [])
+                if p.get("amount_type") == "seat_based"
+            ),
+            None,
+        )
+        if seat is not None:
+            tiers = seat.get("seat_tiers") or {}
             value = values.get(
                 "seats", str(checkout.get("seats") or tiers.get("minimum_seats") or 1)
             )
