@@ -202,3 +202,65 @@ def test_polars_hosted_claim_page_claims_the_seat(polar, team):
     polar.deliver()
     assert ann.has_benefit(benefit)
     assert pages.handle(Request("POST", path, form={"token": token})).status == 400
+
+
+@pytest.fixture
+def hooks(polar):
+    """Entitlement hooks on the seat plan's benefit, recording (kind, username)."""
+    from django_polar import entitlements
+
+    seen: list[tuple[str, str | None]] = []
+    benefit_id = polar.ids["pro-features"]
+
+    @entitlements.on_benefit_granted(benefit_id)
+    def granted(billable, benefit, customer, transition):
+        seen.append(("granted", getattr(billable, "username", None)))
+
+    @entitlements.on_benefit_revoked(benefit_id)
+    def revoked(billable, benefit, customer, transition):
+        seen.append(("revoked", getattr(billable, "username", None)))
+
+    yield seen
+    for kind in entitlements._hooks:
+        entitlements._hooks[kind] = [
+            (k, f) for k, f in entitlements._hooks[kind] if f not in (granted, revoked)
+        ]
+
+
+def test_benefit_hooks_fire_for_the_member_who_claims_not_the_manager(
+    polar, team, hooks, django_capture_on_commit_callbacks
+):
+    manager, (ann, ben, _), subscription, _ = team
+    with django_capture_on_commit_callbacks(execute=True):
+        seats = [subscription.assign_seat(u) for u in (ann, ben)]
+        polar.deliver()
+    assert hooks == []  # an invitation grants nothing
+    with django_capture_on_commit_callbacks(execute=True):
+        get_client().claim_seat(invitation_token(polar, seats[0]))
+        polar.deliver()
+    assert hooks == [("granted", "m0")]  # ann's own user; the billing manager gets nothing
+    with django_capture_on_commit_callbacks(execute=True):
+        get_client().claim_seat(invitation_token(polar, seats[1]))
+        polar.deliver()
+    assert hooks == [("granted", "m0"), ("granted", "m1")]  # each member once
+    with django_capture_on_commit_callbacks(execute=True):
+        subscription.revoke_seat(seats[0])
+        polar.deliver()
+    assert hooks[2:] == [("revoked", "m0")]  # ben keeps his seat and his benefit
+    assert not ann.has_benefit(polar.ids["pro-features"])
+    assert ben.has_benefit(polar.ids["pro-features"])
+    assert not manager.has_benefit(polar.ids["pro-features"])
+
+
+def test_benefit_hooks_find_a_user_who_claimed_an_email_invitation_in_the_app(
+    polar, team, hooks, client, django_capture_on_commit_callbacks
+):
+    _, (ann, *_), subscription, _ = team
+    subscription.assign_seat("ann.private@example.org")  # no external id: a bare address
+    polar.deliver()
+    client.force_login(ann)
+    with django_capture_on_commit_callbacks(execute=True):
+        token = claim_link_token(polar, "ann.private@example.org")
+        assert client.post("/polar/seats/claim/", {"token": token}).status_code == 303
+        polar.deliver()
+    assert hooks == [("granted", "m0")]
