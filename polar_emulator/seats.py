@@ -421,7 +421,10 @@ class Seats:
         # webhook goes out on commit, the grants when the job runs: claimed comes first.
         self.emu.emit("customer_seat.claimed", self.emu.ser.seat(seat["id"]))
         self.grant(seat)
-        session = self.emu.customers.create_session({"customer_id": seat["customer_id"]})
+        # claim_seat answers a *member* session for the seat's member.
+        session = self.emu.customers.new_session(
+            self.st.customers[seat["customer_id"]], self.st.members.get(seat["member_id"] or "")
+        )
         return {"seat": self.emu.ser.seat(seat["id"]), "customer_session_token": session["token"]}
 
     def resend(self, seat: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,12 @@ import pytest
 from django.core.management import call_command
 
 from django_polar.client import get_client
-from django_polar.errors import PolarError
+from django_polar.errors import (
+    PolarAuthenticationError,
+    PolarError,
+    PolarNotFoundError,
+    PolarPermissionError,
+)
 from django_polar.models import Customer, Member, Seat, SeatStatus
 from tests.fixtures import polar_fixture  # noqa: F401  (the polar fixture)
 from tests.testapp.models import User
@@ -264,3 +269,69 @@ def test_benefit_hooks_find_a_user_who_claimed_an_email_invitation_in_the_app(
         assert client.post("/polar/seats/claim/", {"token": token}).status_code == 303
         polar.deliver()
     assert hooks == [("granted", "m0")]
+
+
+def test_a_team_managers_portal_link_opens_a_session_of_its_owner_member(polar, team):
+    """With the member model Polar refuses a team customer's session that names no member
+    (customer_session/service.py): the app names the owner, who is the billable."""
+    manager, *_ = team
+    with pytest.raises(PolarError, match="member_id is required for team customers"):
+        get_client().create_customer_session({"customer_id": str(manager.polar_customer.pk)})
+    url = manager.customer_portal_url()
+    session = polar.customer_session(url.rsplit("/", 1)[-1])
+    assert session["token"].startswith("polar_mst_")
+    owner = polar.store.members[polar.store.customer_sessions[session["id"]]["_member_id"]]
+    assert (owner["role"], owner["external_id"]) == ("owner", manager.get_polar_external_id())
+
+
+def test_the_billing_manager_manages_seats_in_the_portal_and_a_member_cannot(polar, team):
+    manager, (ann, ben, _), subscription, benefit = team
+    client = get_client()
+    token = client.create_customer_session(
+        {
+            "customer_id": str(manager.polar_customer.pk),
+            "external_member_id": manager.get_polar_external_id(),
+        }
+    )["token"]
+    seat = client.portal_assign_seat(
+        token,
+        {
+            "subscription_id": str(subscription.pk),
+            "email": ann.email,
+            "external_member_id": ann.get_polar_external_id(),
+        },
+    )
+    polar.deliver()
+    assert Seat.objects.get(pk=seat["id"]).status == SeatStatus.PENDING  # via the webhook
+    listed = client.portal_list_seats(token, subscription_id=str(subscription.pk))
+    assert (listed["total_seats"], listed["available_seats"]) == (5, 4)
+    assert client.portal_resend_seat_invitation(token, seat["id"])["status"] == "pending"
+
+    # Ann claims: her session is a member session of role "member".
+    ann_token = client.claim_seat(invitation_token(polar, Seat.objects.get(pk=seat["id"])))[
+        "customer_session_token"
+    ]
+    polar.deliver()
+    assert ann.has_benefit(benefit)
+    assert client.portal_list_seats(ann_token, subscription_id=str(subscription.pk))["seats"]
+    with pytest.raises(PolarPermissionError, match="Only owners and billing managers"):
+        client.portal_assign_seat(
+            ann_token, {"subscription_id": str(subscription.pk), "email": ben.email}
+        )
+    with pytest.raises(PolarPermissionError):
+        client.portal_revoke_seat(ann_token, seat["id"])
+
+    # Another customer's subscription and seats are out of the session's reach.
+    outsider = User.objects.create_user("other", "other@example.com")
+    session = outsider.checkout([seeded(polar, "team")]).with_seats(2)
+    polar.pay_checkout(session.with_success_url("https://app.example.com/x").session["id"])
+    polar.deliver()
+    with pytest.raises(PolarNotFoundError, match="Subscription not found"):
+        client.portal_list_seats(token, subscription_id=str(outsider.subscription().pk))
+    with pytest.raises(PolarAuthenticationError):
+        client.portal_list_seats("polar_mst_forged", subscription_id=str(subscription.pk))
+
+    revoked = client.portal_revoke_seat(token, seat["id"])
+    polar.deliver()
+    assert revoked["status"] == "revoked"
+    assert not ann.has_benefit(benefit)

@@ -370,7 +370,9 @@ class CheckoutPages:
             try:
                 record = self.emu.checkouts.by_secret(secret)
                 self.emu.checkouts.confirm(record, body)
-                session = self.emu.customers.create_session({"customer_id": record["customer_id"]})
+                session = self.emu.customers.new_session(
+                    self.emu.store.customers[record["customer_id"]], None
+                )
             except APIError as err:
                 return self._confirm_failed(request, secret, err, form)
         with self._lock:
