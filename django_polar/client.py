@@ -684,6 +684,37 @@ class PolarClient:
             session_token=session_token,
         )
 
+    # The customer portal's members: a member session of the team's owner or billing
+    # manager (a customer session is refused).
+    def portal_list_members(self, session_token: str, *, page: int = 1) -> Json:
+        return self.request(
+            "GET",
+            "/v1/customer-portal/members",
+            params={"page": page, "limit": 100},
+            session_token=session_token,
+        )
+
+    def portal_add_member(self, session_token: str, body: Json) -> Json:
+        """``{"email", "name"?, "role"?}``; never an owner; an existing email is returned."""
+        return self.request(
+            "POST", "/v1/customer-portal/members", json=body, session_token=session_token
+        )
+
+    def portal_update_member(self, session_token: str, member_id: str, body: Json) -> Json:
+        return self.request(
+            "PATCH",
+            _path("/v1/customer-portal/members/{}", member_id),
+            json=body,
+            session_token=session_token,
+        )
+
+    def portal_remove_member(self, session_token: str, member_id: str) -> None:
+        self.request(
+            "DELETE",
+            _path("/v1/customer-portal/members/{}", member_id),
+            session_token=session_token,
+        )
+
     def get_seat_claim_info(self, invitation_token: str) -> Json:
         return self.request("GET", _path("/v1/customer-seats/claim/{}", invitation_token))
 

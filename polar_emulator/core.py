@@ -343,7 +343,12 @@ class Emulator:
         # the portal's seats take a customer or member session token, checked by the
         # route (customer_portal/auth.py), never the organization's.
         return p.startswith(
-            ("/v1/checkouts/client/", "/v1/customer-seats/claim", "/v1/customer-portal/seats")
+            (
+                "/v1/checkouts/client/",
+                "/v1/customer-seats/claim",
+                "/v1/customer-portal/seats",
+                "/v1/customer-portal/members",
+            )
         ) or p in (
             "/v1/customer-portal/license-keys/validate",
             "/v1/customer-portal/license-keys/activate",

@@ -14,6 +14,7 @@ from django_polar.errors import (
     PolarError,
     PolarNotFoundError,
     PolarPermissionError,
+    PolarValidationError,
 )
 from django_polar.models import Customer, Member, Seat, SeatStatus
 from tests.fixtures import polar_fixture  # noqa: F401  (the polar fixture)
@@ -335,3 +336,74 @@ def test_the_billing_manager_manages_seats_in_the_portal_and_a_member_cannot(pol
     polar.deliver()
     assert revoked["status"] == "revoked"
     assert not ann.has_benefit(benefit)
+
+
+def member_session(team_owner, **member) -> str:
+    """A portal session token for a member of ``team_owner``'s team (the owner by default)."""
+    ref = member or {"external_member_id": team_owner.get_polar_external_id()}
+    body = {"customer_id": str(team_owner.polar_customer.pk), **ref}
+    return get_client().create_customer_session(body)["token"]
+
+
+def test_the_billing_manager_runs_the_team_in_the_portal(polar, team):
+    manager, (ann, *_), subscription, benefit = team
+    client = get_client()
+    owner = member_session(manager)
+    helper = client.portal_add_member(
+        owner, {"email": "helper@example.com", "role": "billing_manager"}
+    )
+    assert helper["role"] == "billing_manager"
+    with pytest.raises(PolarValidationError, match="exactly one owner"):
+        client.portal_add_member(owner, {"email": "boss2@example.com", "role": "owner"})
+    emails = {m["email"] for m in client.portal_list_members(owner)["items"]}
+    assert emails == {"boss@example.com", "helper@example.com"}
+
+    # The helper, a billing manager, gives Ann a seat; Ann, a plain member, may not manage.
+    as_helper = member_session(manager, member_id=helper["id"])
+    seat = client.portal_assign_seat(
+        as_helper,
+        {
+            "subscription_id": str(subscription.pk),
+            "email": ann.email,
+            "external_member_id": ann.get_polar_external_id(),
+            "immediate_claim": True,
+        },
+    )
+    polar.deliver()
+    assert ann.has_benefit(benefit)
+    as_ann = member_session(manager, external_member_id=ann.get_polar_external_id())
+    with pytest.raises(PolarPermissionError, match="Insufficient role"):
+        client.portal_list_members(as_ann)
+    with pytest.raises(PolarValidationError, match="cannot modify your own role"):
+        client.portal_update_member(as_helper, helper["id"], {"role": "member"})
+    with pytest.raises(PolarValidationError, match="cannot remove yourself"):
+        client.portal_remove_member(as_helper, helper["id"])
+
+    # Removing Ann from the team revokes her seat and with it her benefit.
+    client.portal_remove_member(owner, seat["member"]["id"])
+    polar.deliver()
+    assert Seat.objects.get(pk=seat["id"]).status == SeatStatus.REVOKED
+    assert not ann.has_benefit(benefit)
+
+
+def test_portal_members_need_a_team_and_a_member_session(polar, team):
+    manager, (ann, *_), subscription, _ = team
+    client = get_client()
+    # A customer session (what a checkout hands out) manages seats, as Polar's legacy
+    # rule allows, but members only answer to a member session.
+    customer = polar.store.customers[str(manager.polar_customer.pk)]
+    legacy = polar.customers.new_session(customer, None)["token"]
+    assert legacy.startswith("polar_cst_")
+    seat = client.portal_assign_seat(
+        legacy, {"subscription_id": str(subscription.pk), "email": ann.email}
+    )
+    assert seat["status"] == "pending"
+    with pytest.raises(PolarAuthenticationError):
+        client.portal_list_members(legacy)
+    # An individual customer's owner session: member management is for teams only.
+    solo = User.objects.create_user("solo", "solo@example.com")
+    individual = solo.get_or_create_polar_customer()
+    token = client.create_customer_session({"customer_id": str(individual.pk)})["token"]
+    assert token.startswith("polar_mst_")
+    with pytest.raises(PolarPermissionError, match="only available for team customers"):
+        client.portal_list_members(token)

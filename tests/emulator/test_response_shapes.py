@@ -87,6 +87,9 @@ SHAPES: dict[tuple[str, str], str] = {
     ("POST", "/v1/customer-portal/seats"): "CustomerSeat",
     ("DELETE", "/v1/customer-portal/seats/{seat_id}"): "CustomerSeat",
     ("POST", "/v1/customer-portal/seats/{seat_id}/resend"): "CustomerSeat",
+    ("GET", "/v1/customer-portal/members"): "ListResourceCustomerPortalMember",
+    ("POST", "/v1/customer-portal/members"): "CustomerPortalMember",
+    ("PATCH", "/v1/customer-portal/members/{id}"): "CustomerPortalMember",
     ("GET", "/v1/members/"): "ListResourceMember",
     ("POST", "/v1/customers/{id}/members"): "Member",
     ("GET", "/v1/customers/{id}/members/{member_id}"): "Member",
@@ -123,6 +126,7 @@ EXEMPT: dict[tuple[str, str], int] = {
     ("DELETE", "/v1/customers/external/{external_id}"): 204,
     ("DELETE", "/v1/customers/{id}"): 204,
     ("DELETE", "/v1/customers/{id}/members/{member_id}"): 204,
+    ("DELETE", "/v1/customer-portal/members/{id}"): 204,
     ("DELETE", "/v1/discounts/{id}"): 204,
     ("POST", "/v1/license-keys/deactivate"): 204,
     ("POST", "/v1/customer-portal/license-keys/deactivate"): 204,
@@ -446,6 +450,20 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     )
     s.call("POST", f"/v1/customer-portal/seats/{portal_seat['id']}/resend", headers=as_manager)
     s.call("DELETE", f"/v1/customer-portal/seats/{portal_seat['id']}", headers=as_manager)
+    helper = s.call(
+        "POST",
+        "/v1/customer-portal/members",
+        json={"email": "d@example.com", "role": "billing_manager"},
+        headers=as_manager,
+    )
+    s.call("GET", "/v1/customer-portal/members", headers=as_manager)
+    s.call(
+        "PATCH",
+        f"/v1/customer-portal/members/{helper['id']}",
+        json={"role": "member"},
+        headers=as_manager,
+    )
+    s.call("DELETE", f"/v1/customer-portal/members/{helper['id']}", headers=as_manager)
     added = s.call(
         "POST",
         f"/v1/customers/{team_customer}/members",

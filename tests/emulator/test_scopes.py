@@ -35,6 +35,8 @@ def test_every_organization_route_has_its_scopes():
         "/v1/customer-portal/seats",
         "/v1/customer-portal/seats/{seat_id}",
         "/v1/customer-portal/seats/{seat_id}/resend",
+        "/v1/customer-portal/members",
+        "/v1/customer-portal/members/{id}",
     }
     missing = [
         f"{method} {routes.PATTERNS[handler]}"

@@ -1,5 +1,5 @@
-"""The customer portal's seat management: what a team's billing manager does with a
-customer (or member) session token instead of the organization's token.
+"""The customer portal's team management (seats and members): what a team's billing
+manager does with a customer (or member) session token instead of the organization's.
 
 server/polar/customer_portal/endpoints/customer_seat.py and customer_portal/auth.py:
 listing needs a session with ``customer_portal:read`` (any member may list); assigning,
@@ -8,13 +8,17 @@ always may (legacy), a member session only for an ``owner`` or ``billing_manager
 (else 403 NotPermitted). Only the session customer's own subscriptions, orders and seats
 are reachable (others are 404s). The seat rules themselves are the organization API's
 (``Seats``).
+
+Members (customer_portal/endpoints/member.py, ``CustomerPortalBillingManager``): a
+*member* session only (a customer session is a 401), of an owner or billing manager
+(else 403 "Insufficient role for this operation."), of a ``team`` customer (else 403).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import bad_request, forbidden, not_found, unauthorized
+from .errors import bad_request, forbidden, invalid, not_found, unauthorized
 from .validation import Body, check_uuid
 
 if TYPE_CHECKING:
@@ -117,3 +121,81 @@ def own_seat(emu: Emulator, token: str | None, seat_id: str) -> dict[str, Any]:
     if seat is None or container is None or container["customer_id"] != customer["id"]:
         raise not_found("Seat not found")
     return seat
+
+
+# members ------------------------------------------------------------------------------------
+MEMBER_FIELDS = ("id", "created_at", "modified_at", "email", "name", "role")
+
+
+def portal_member(member: dict[str, Any]) -> dict[str, Any]:
+    """customer_portal/schemas/member.py ``CustomerPortalMember``."""
+    return {k: member[k] for k in MEMBER_FIELDS}
+
+
+def manager(emu: Emulator, token: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``CustomerPortalBillingManager`` and ``_require_team_customer``: the acting member
+    and its customer."""
+    session = emu.customers.session_by_token(token or "")
+    member = emu.store.members.get((session or {}).get("_member_id") or "")
+    if session is None or member is None:
+        raise unauthorized()
+    if member["role"] not in BILLING_ROLES:
+        raise forbidden("NotPermitted", "Insufficient role for this operation")
+    customer = emu.store.customers[session["customer_id"]]
+    if customer["type"] != "team":
+        raise forbidden(
+            "NotPermitted",
+            "Member management is only available for team customers. "
+            "Purchase a seat-based product to enable team features.",
+        )
+    return customer, member
+
+
+def add_member(emu: Emulator, token: str | None, data: Any) -> dict[str, Any]:
+    """``add_member``: never an owner; an existing email returns that member
+    (member/service.py ``add_to_customer`` -> ``get_or_create_by_email``: no webhook)."""
+    customer, _ = manager(emu, token)
+    body = Body(data)
+    email = body.email("email", required=True)
+    name = body.str("name", nullable=True, max_length=256)
+    role = body.choice("role", ("owner", "billing_manager", "member"), "member") or "member"
+    if role == "owner":
+        raise invalid(
+            ["body", "role"], "Cannot add a member as owner. There must be exactly one owner."
+        )
+    existing = emu.seats.member_by_email(customer["id"], email)
+    if existing is not None:
+        return existing
+    member = emu.seats.get_or_create_member(customer["id"], email)
+    member.update(name=name, role=role)
+    return member
+
+
+def _team_member(emu: Emulator, customer: dict[str, Any], member_id: str) -> dict[str, Any]:
+    found = emu.store.members.get(check_uuid(member_id, ["path", "id"]))
+    if found is None or found["customer_id"] != customer["id"]:
+        raise not_found("Member not found")
+    return found
+
+
+def update_member(emu: Emulator, token: str | None, member_id: str, data: Any) -> dict[str, Any]:
+    """``update_member``: name and role; nobody changes their own role; the owner rules of
+    member/service.py ``update``."""
+    customer, actor = manager(emu, token)
+    member = _team_member(emu, customer, member_id)
+    body = Body(data)
+    role = body.get("role")
+    if role is not None and role != member["role"] and member["id"] == actor["id"]:
+        raise invalid(["path", "id"], "You cannot modify your own role.")
+    changes = {k: body.data[k] for k in ("name", "role") if body.get(k) is not None}
+    return emu.seats.update_member(member, changes)
+
+
+def remove_member(emu: Emulator, token: str | None, member_id: str) -> None:
+    """``remove_member``: not yourself, not the only owner; the member's seats are
+    revoked (member/service.py ``delete``)."""
+    customer, actor = manager(emu, token)
+    member = _team_member(emu, customer, member_id)
+    if member["id"] == actor["id"]:
+        raise invalid(["path", "id"], "You cannot remove yourself from the team.")
+    emu.seats.delete_member(member)
