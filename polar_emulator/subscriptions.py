@@ -41,7 +41,17 @@ def priced(
 def total(prices: list[dict[str, Any]]) -> int:
     """models/subscription.py ``update_amount_and_currency``: the sum of the prices'
     amounts (the emulator keeps ``amount`` before the discount, as it always has)."""
-    return sum(p.get("_amount", 0) for p in pricing.static(prices))
+    return sum(int(p.get("_amount", 0)) for p in pricing.static(prices))
+
+
+def amount_of(sub: dict[str, Any], price: dict[str, Any]) -> int:
+    """A subscription price's own amount (a state saved before prices carried one: the
+    whole amount of its only static price, else the price's amount for the seats)."""
+    if "_amount" in price:
+        return int(price["_amount"])
+    if len(pricing.static(sub["_prices"])) == 1 and price["amount_type"] not in pricing.METERED:
+        return int(sub["amount"])
+    return pricing.price_amount(price, seats=sub["seats"])
 
 
 def item_label(product: dict[str, Any], price: dict[str, Any], seats: int | None) -> str:
@@ -667,7 +677,9 @@ class Subscriptions:
         """models/subscription_update.py ``apply_update``: the product's price set (or
         the same prices, for a seat change) re-priced for ``seats``; a custom price keeps
         what was paid."""
-        paid = next((p["_amount"] for p in sub["_prices"] if p["amount_type"] == "custom"), None)
+        paid = next(
+            (amount_of(sub, p) for p in sub["_prices"] if p["amount_type"] == "custom"), None
+        )
         prices = (
             sub["_prices"]
             if product["id"] == sub["product_id"]
@@ -692,7 +704,7 @@ class Subscriptions:
         return [
             self.emu.orders.item(
                 item_label(product, price, sub["seats"]),
-                price["_amount"],
+                amount_of(sub, price),
                 price_id=price["id"],
                 start=sub["current_period_start"],
                 end=sub["current_period_end"],
@@ -864,7 +876,7 @@ class Subscriptions:
                 items.append(
                     self.emu.orders.item(
                         item_label(product, price, sub["seats"]),
-                        price["_amount"],
+                        amount_of(sub, price),
                         price_id=price["id"],
                         start=sub["current_period_start"],
                         end=sub["current_period_end"],

@@ -179,3 +179,42 @@ def test_the_admin_lists_the_subscription_at_its_whole_amount(polar, plan, admin
     page = admin_client.get("/admin/django_polar/subscription/")
     assert page.status_code == 200
     assert "USD 100.00/month" in page.content.decode()
+
+
+def test_a_fixed_discount_is_split_across_the_base_fee_and_the_seats(polar, plan):
+    """models/discount.py ``allocate_discount_amounts``: $10 off [5000, 5000] is 500 +
+    500; off [5000, 6000] it is 455 + 545 (the unit lost to flooring goes to the larger
+    remainder), so one more seat costs (6000 - 545) - (5000 - 500)."""
+    manager, _ = buy(polar, plan, 5)
+    subscription = manager.subscription()
+    ten = polar.catalog.create_discount(
+        {"name": "Ten off", "type": "fixed", "amount": 1000, "duration": "forever"}
+    )
+    subscription.apply_discount(ten["id"])
+    polar.deliver()
+    subscription.update_seats(6, proration="invoice")
+    polar.deliver()
+    update = manager.orders.get(billing_reason="subscription_update")
+    assert items_of(update) == [("Team Plus (5 → 6 seats)", (6000 - 545) - (5000 - 500))]
+
+
+def test_a_one_time_fixed_plus_seats_product_bills_both_in_one_order(polar):
+    product = polar.catalog.create_product(
+        {
+            "name": "Workshop",
+            "prices": [
+                {"amount_type": "fixed", "price_amount": 20000},
+                {"amount_type": "seat_based", "seat_tiers": {"tiers": TIERS}},
+            ],
+        }
+    )
+    polar.catalog.set_product_benefits(product["id"], {"benefits": [polar.ids["pro-features"]]})
+    workshop = mirror.upsert_product(get_client().get_product(product["id"]))
+    buyer, session = buy(polar, workshop, 3)
+    assert session["amount"] == 20000 + 3 * 1000
+    (order,) = buyer.orders
+    assert order.total_amount == 20000 + 3 * 1000
+    assert items_of(order) == [("Workshop", 20000), ("Workshop (3 seats)", 3 * 1000)]
+    # order/service.py: an order with seats grants through its claimed seats only.
+    assert not buyer.has_benefit(polar.ids["pro-features"])
+    assert buyer.polar_customer.data["type"] == "team"
