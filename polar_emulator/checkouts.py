@@ -7,11 +7,11 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import discounts
+from . import discounts, pricing
 from .errors import APIError, forbidden, invalid, not_found
 from .spec_tables import tables
 from .store import add_interval, iso, parse_iso
-from .subscriptions import base_amount
+from .subscriptions import item_label, priced, total
 from .tax_ids import InvalidTaxID, validate_tax_id
 from .validation import Body, address, check_uuid
 
@@ -125,9 +125,7 @@ class Checkouts:
     # creation ---------------------------------------------------------------------
     def prices_in(self, product: dict[str, Any], currency: str) -> list[dict[str, Any]]:
         """The product's live prices in ``currency`` (``PriceSet.from_product``)."""
-        return [
-            p for p in product["prices"] if not p["is_archived"] and p["price_currency"] == currency
-        ]
+        return self.emu.catalog.price_set(product, currency)
 
     def default_price_in(self, product: dict[str, Any], currency: str | None) -> dict[str, Any]:
         """The price a checkout bills in ``currency``: the first non-metered price of that
@@ -135,11 +133,8 @@ class Checkouts:
         Polar falls back to the organization's default presentment currency."""
         if currency is not None:
             prices = self.prices_in(product, currency)
-            static = [
-                p for p in prices if p["amount_type"] not in ("metered_unit", "metered_tiers")
-            ]
-            if static or prices:
-                return (static or prices)[0]
+            if prices:
+                return (pricing.static(prices) or prices)[0]
         return self.emu.catalog.default_price(product)
 
     def _upgradable(self, subscription_id: str) -> str:
@@ -357,42 +352,53 @@ class Checkouts:
                 raise invalid([loc, "product_price_id"], "Price does not exist.")
         else:
             price = self.default_price_in(product, checkout.get("currency"))
-        if price["amount_type"] == "custom":
+        # The whole price set is billed (product/price_set.py): "fixed + per seat" is
+        # both prices; ``product_price`` stays the default (first static) price.
+        prices = self.emu.catalog.price_set(product, price["price_currency"])
+        custom = next((p for p in prices if p["amount_type"] == "custom"), None)
+        if custom is not None:
             amount = (
                 amount
                 if amount is not None
                 else checkout.get("amount")
-                if checkout.get("product_price_id") == price["id"]
+                if checkout.get("product_price_id") == custom["id"]
                 else None
             )
             amount = (
                 amount
                 if amount is not None
-                else (price["preset_amount"] or price["minimum_amount"])
+                else (custom["preset_amount"] or custom["minimum_amount"])
             )
-            if amount < price["minimum_amount"] and amount != 0:
+            if amount < custom["minimum_amount"] and amount != 0:
                 raise invalid(
                     [loc, "amount"],
-                    f"Amount must be greater than or equal to {price['minimum_amount']}.",
+                    f"Amount must be greater than or equal to {custom['minimum_amount']}.",
                 )
-            if amount == 0 and price["minimum_amount"] > 0:
+            if amount == 0 and custom["minimum_amount"] > 0:
                 raise invalid(
                     [loc, "amount"],
-                    f"Amount must be greater than or equal to {price['minimum_amount']}.",
+                    f"Amount must be greater than or equal to {custom['minimum_amount']}.",
                 )
-            if price["maximum_amount"] is not None and amount > price["maximum_amount"]:
+            if custom["maximum_amount"] is not None and amount > custom["maximum_amount"]:
                 raise invalid(
                     [loc, "amount"],
-                    f"Amount must be less than or equal to {price['maximum_amount']}.",
+                    f"Amount must be less than or equal to {custom['maximum_amount']}.",
                 )
-        if price["amount_type"] == "seat_based":
-            seats = self._seats(checkout, price, seats, loc)
+        seat = pricing.seat_price_of(prices)
+        if seat is not None:
+            seats = self._seats(checkout, seat, seats, loc)
         elif seats is not None:
             # checkout/service.py create: "Seats can only be set for seat-based pricing."
             raise invalid([loc, "seats"], "Seats can only be set for seat-based pricing.")
         else:
+            # checkout/service.py create ``_validate_checkout_seat_constraints``: seat
+            # bounds need a seat-based price (checked once, when the checkout is created).
+            for field in ("min_seats", "max_seats"):
+                if "product_id" not in checkout and checkout.get(field) is not None:
+                    raise invalid([loc, field], f"{field} can only be set for seat-based pricing.")
             seats = None
-        value = base_amount(price, seats=seats, amount=amount)
+        # checkout/service.py: ``calculate_upfront_amount(price_set.get_static_prices())``.
+        value = pricing.upfront_amount(prices, seats=seats, amount=amount)
         # checkout/service.py: changing product drops a discount that does not apply to it.
         current = self.st.discounts.get(checkout["discount_id"] or "")
         if current is not None and not discounts.is_applicable(
@@ -648,7 +654,7 @@ class Checkouts:
         subscription = None
         upgraded = self.st.subscriptions.get(checkout["subscription_id"] or "")
         if product["is_recurring"] and checkout.get("_upgrade") and upgraded is not None:
-            subscription = self._upgrade(checkout, upgraded, product, price)
+            subscription = self._upgrade(checkout, upgraded, product)
         elif product["is_recurring"]:
             trial = (
                 (checkout["active_trial_interval"], checkout["active_trial_interval_count"])
@@ -658,7 +664,7 @@ class Checkouts:
             subscription = self.emu.subscriptions.create(
                 customer_id=customer["id"],
                 product=product,
-                price=price,
+                currency=checkout["currency"],
                 amount=checkout["amount"],
                 seats=checkout["seats"],
                 checkout_id=checkout["id"],
@@ -673,18 +679,33 @@ class Checkouts:
             # all before the order (checkout/service.py ``handle_success``).
             for kind in ("subscription.created", "subscription.active", "subscription.updated"):
                 self.emu.emit(kind, self.emu.ser.subscription(subscription["id"]))
-        amount = 0 if subscription and subscription["status"] == "trialing" else checkout["amount"]
-        item = self.emu.orders.item(
-            product["name"],
-            amount,
-            price_id=price["id"],
-            start=subscription["current_period_start"] if subscription else None,
-            end=subscription["current_period_end"] if subscription else None,
-        )
+        if subscription is not None and subscription["status"] == "trialing":
+            # order/service.py ``create_trial_order``: one item of 0.
+            items = [
+                self.emu.orders.item(
+                    product["name"],
+                    0,
+                    price_id=price["id"],
+                    start=subscription["current_period_start"],
+                    end=subscription["current_period_end"],
+                )
+            ]
+        elif subscription is not None:
+            items = self.emu.subscriptions.static_items(subscription)
+        else:
+            # order/service.py ``_build_static_order_items``: one item per static price.
+            items = [
+                self.emu.orders.item(
+                    item_label(product, p, checkout["seats"]),
+                    pricing.price_amount(p, seats=checkout["seats"], amount=checkout["amount"]),
+                    price_id=p["id"],
+                )
+                for p in pricing.static(self.emu.catalog.price_set(product, checkout["currency"]))
+            ]
         order = self.emu.orders.create(
             customer_id=customer["id"],
             product_id=product["id"],
-            items=[item],
+            items=items,
             billing_reason="subscription_create" if subscription else "purchase",
             currency=checkout["currency"],
             subscription_id=subscription["id"] if subscription else None,
@@ -702,10 +723,20 @@ class Checkouts:
         checkout["status"] = "succeeded"
         checkout["modified_at"] = iso(self.emu.clock.now())
         self.emu.emit("checkout.updated", self.emu.ser.checkout(checkout["id"]))
-        if price["amount_type"] == "seat_based":
-            # Seat-based products grant nothing to the billing manager: benefits come with
-            # claimed seats (subscription/service.py enqueue_benefits_grants).
-            self.emu.seats.after_purchase(checkout, subscription or order, customer)
+        if checkout["seats"] is not None:
+            # Seat-based products ("per seat", or "fixed + per seat") grant nothing to the
+            # billing manager: benefits come with claimed seats (subscription/service.py
+            # enqueue_benefits_grants ``has_seat_based_price``; order/service.py
+            # create_from_checkout_one_time keys off ``order.seats``). The buyer's own
+            # seat is claimed only when ``product_price`` is the seat price
+            # (checkout/service.py _maybe_auto_claim_buyer_seat), so never for "fixed +
+            # per seat", whose default price is the fixed one.
+            self.emu.seats.after_purchase(
+                checkout,
+                subscription or order,
+                customer,
+                auto_claim=price["amount_type"] == "seat_based",
+            )
         elif subscription is not None:
             self.emu.grants.sync_subscription(subscription)
         else:
@@ -720,11 +751,10 @@ class Checkouts:
         checkout: dict[str, Any],
         sub: dict[str, Any],
         product: dict[str, Any],
-        price: dict[str, Any],
     ) -> dict[str, Any]:
         """subscription/service.py ``create_or_update_from_checkout`` with
         ``checkout.subscription``: the same subscription takes the checkout's product,
-        price, seats and discount, starts a new cycle today (or its trial), keeps the
+        its price set in the checkout's currency, seats and discount, starts a new cycle today (or its trial), keeps the
         metadata keys the checkout does not set; subscription.updated (and .active when it
         was not active), then its benefits follow the new product."""
         previous_status = sub["status"]
@@ -734,9 +764,21 @@ class Checkouts:
             if checkout["active_trial_interval"]
             else None
         )
-        self.emu.subscriptions._apply(sub, product, price, checkout["amount"], checkout["seats"])
+        prices = priced(
+            self.emu.catalog.price_set(product, checkout["currency"]),
+            seats=checkout["seats"],
+            amount=checkout["amount"],
+        )
         trial_end = add_interval(now, *trial) if trial else None
         sub.update(
+            product_id=product["id"],
+            currency=checkout["currency"],
+            _prices=prices,
+            amount=total(prices),
+            seats=checkout["seats"],
+            recurring_interval=product["recurring_interval"],
+            recurring_interval_count=product["recurring_interval_count"] or 1,
+            _pending_update=None,
             status="trialing" if trial else "active",
             current_period_start=iso(now),
             current_period_end=iso(
@@ -752,8 +794,12 @@ class Checkouts:
             metadata={**sub["metadata"], **checkout["metadata"]},
             custom_field_data=dict(checkout["custom_field_data"]),
             _discount_applied_at=iso(now) if checkout["discount_id"] and not trial else None,
+            modified_at=iso(now),
         )
         self.emu.subscriptions._meter_period(sub)
+        for price in prices:
+            if price["amount_type"] == "metered_unit":  # ``reset_meters``
+                self.emu.usage.reset(sub["customer_id"], price["meter_id"])
         kinds = ["subscription.updated"]
         if previous_status not in ("active", "trialing"):
             kinds.insert(0, "subscription.active")
