@@ -59,6 +59,7 @@ class Delivery:
     body: bytes
     attempts: int = 0
     next_attempt_at: str | None = None
+    redeliver: bool = False
 
 
 @dataclass
@@ -191,7 +192,10 @@ class Webhooks:
         if not endpoint.enabled:
             record["skipped"] = True
             return
-        endpoint.queue.append(
+        # Its own job, sent at once: the FIFO guard only waits for earlier events that had
+        # no delivery yet, and this one had (that is how it can need redelivering).
+        endpoint.queue.insert(
+            0,
             Delivery(
                 webhook_id=webhook_event_id,
                 type=record["type"],
@@ -199,7 +203,8 @@ class Webhooks:
                 attempts=sum(
                     1 for d in self.deliveries if d["_webhook_event_id"] == webhook_event_id
                 ),
-            )
+                redeliver=True,
+            ),
         )
 
     def headers(self, endpoint: Endpoint, delivery: Delivery) -> dict[str, str]:
@@ -279,6 +284,7 @@ class Webhooks:
         recent = finished[:DISABLE_AFTER]
         if len(recent) >= DISABLE_AFTER and all(e["succeeded"] is False for e in recent):
             endpoint.enabled = False
+            endpoint.modified_at = iso(self.emu.clock.now())
             for pending in endpoint.queue:
                 skipped = self.webhook_events.get(pending.webhook_id)
                 if skipped is not None and skipped["succeeded"] is None:
@@ -308,6 +314,10 @@ class Webhooks:
                         and parse_iso(delivery.next_attempt_at) > now
                     ):
                         break
+                    record = self.webhook_events.get(delivery.webhook_id)
+                    if not delivery.redeliver and record and record["succeeded"] is True:
+                        endpoint.queue.pop(0)  # tasks.py: "Event already succeeded, skipping"
+                        continue
                     delivery.attempts += 1
                     status, error, text = self._send(endpoint, delivery)
                     ok = status is not None and 200 <= status < 300
