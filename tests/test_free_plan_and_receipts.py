@@ -57,7 +57,9 @@ def test_a_free_plan_gives_access_on_return_and_the_webhooks_agree(polar, user):
     assert {"subscription.created", "subscription.active", "subscription.updated"} <= types
     subscription.refresh_from_db()
     assert Subscription.objects.count() == 1 and subscription.status == "active"
-    assert user.has_benefit(polar.ids["pro-features"])  # granted by Polar, mirrored from its webhook
+    assert user.has_benefit(
+        polar.ids["pro-features"]
+    )  # granted by Polar, mirrored from its webhook
 
 
 def test_subscribing_again_returns_the_same_subscription_without_a_call(polar, user):
