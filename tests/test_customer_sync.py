@@ -16,11 +16,12 @@ from django_polar.client import get_client
 from django_polar.errors import PolarNotFoundError
 from django_polar.models import Customer, Subscription, WebhookEvent
 from tests.fixtures import polar_fixture  # noqa: F401  (the polar fixture)
+from tests.settings import TASKS_PACKAGE
 from tests.testapp.models import Team, User
 
 pytestmark = pytest.mark.django_db
 
-DUMMY_TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+DUMMY_TASKS = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
 
 
 def mode(settings, sync: str = "inline", on_delete: str = "keep") -> None:
@@ -246,3 +247,21 @@ def test_cron_deletes_customers_whose_billable_is_gone(
     assert "1 deleted" in push_command()
     assert polar.store.customers[pk]["deleted_at"] is not None
     assert "none pending" in push_command()
+
+
+def test_what_a_save_costs(polar, user, settings, django_assert_num_queries):
+    # The UPDATE itself, plus one indexed lookup of the customer when a task could run.
+    settings.TASKS = DUMMY_TASKS
+    mode(settings, "task")
+    with django_assert_num_queries(2):
+        user.save()
+    with django_assert_num_queries(1):
+        user.save(update_fields=["last_login"])  # every login: no lookup
+    settings.TASKS = {
+        "default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}
+    }
+    with django_assert_num_queries(1):
+        user.save()  # nothing would be queued: no lookup
+    mode(settings, "off")
+    with django_assert_num_queries(1):
+        user.save()
