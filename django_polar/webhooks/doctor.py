@@ -12,7 +12,9 @@ Polar's rules it works from (server/polar/webhook/tasks.py and service.py):
 - events older than 90 days are archived (no payload) and cannot be redelivered.
 
 What the doctor cannot see: events that happened while the endpoint was disabled were
-never made, so no delivery names them; ``polar_sync`` brings their objects in instead.
+never made, and pending events skipped before their first attempt have no delivery, so
+Polar's API (which lists deliveries, not events) names neither; ``polar_sync`` brings
+their objects in instead.
 """
 
 from __future__ import annotations

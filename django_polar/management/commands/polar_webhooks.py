@@ -152,11 +152,12 @@ class Command(PolarCommand):
         else:
             out.write(
                 self.style.ERROR(
-                    f"Endpoint {endpoint['id']} for {url}: DISABLED. Polar disables an endpoint "
-                    "when its 10 latest events all failed every retry, and sends it nothing "
-                    "until it is enabled again; events of that time were never made "
-                    f"(disabled since about {endpoint.get('modified_at') or '?'}): run "
-                    "`manage.py polar_sync all` after enabling it."
+                    f"Endpoint {endpoint['id']} for {url}: DISABLED (since about "
+                    f"{endpoint.get('modified_at') or '?'}). Polar disables an endpoint when "
+                    "its 10 latest events all failed every retry and sends it nothing until "
+                    "it is enabled again. Events made since were never made for it, and "
+                    "events still waiting for a first attempt were skipped: Polar's API "
+                    "lists neither, so run `manage.py polar_sync all` after enabling it."
                 )
             )
         missed = diagnosis.missed
