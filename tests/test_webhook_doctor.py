@@ -193,3 +193,11 @@ def test_redelivering_to_a_disabled_endpoint_is_only_skipped(site):
     site.deliver(force=True)
     assert not WebhookEvent.objects.exists()
     assert site.webhooks.webhook_events[event_id]["skipped"] is True
+
+
+def test_register_finds_its_own_url_among_several_endpoints(site):
+    run("register", "--url", "https://other.example.com")
+    urls = [e["url"] for e in get_client().list_webhook_endpoints()]
+    assert urls == ["https://other.example.com/polar/webhook/", URL]  # Polar: newest first
+    with pytest.raises(CommandError, match="already has an endpoint for https://shop"):
+        run("register", "--url", SITE)
