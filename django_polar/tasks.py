@@ -186,9 +186,20 @@ def _customer_tasks_run(task_: Any) -> bool:
 def _run_customer_task(task_: Any, *args: Any) -> None:
     """After the commit: in this process ("inline") or as a task ("task")."""
     if polar_settings.CUSTOMER_SYNC == "inline":
-        transaction.on_commit(lambda: task_.call(*args))
+        transaction.on_commit(lambda: _call_quietly(task_, *args))
     else:
         transaction.on_commit(lambda: task_.enqueue(*args))
+
+
+def _call_quietly(task_: Any, *args: Any) -> None:
+    """Run a customer task in this process; a failure is logged, never raised into the
+    request that already committed (the change stays pending for the cron pass)."""
+    try:
+        task_.call(*args)
+    except Exception:
+        customer_logger.exception(
+            "Sending customer %s to Polar failed; left for `polar_customers push`", args[0]
+        )
 
 
 def on_billable_saved(

@@ -265,3 +265,18 @@ def test_what_a_save_costs(polar, user, settings, django_assert_num_queries):
     mode(settings, "off")
     with django_assert_num_queries(1):
         user.save()
+
+
+def test_inline_mode_never_fails_the_request_when_polar_is_down(
+    polar, user, settings, caplog, django_capture_on_commit_callbacks
+):
+    mode(settings, "inline")
+    settings.POLAR = {**settings.POLAR, "MAX_RETRIES": 0}
+    polar.faults.fail_next(1, status=503)
+    with django_capture_on_commit_callbacks(execute=True):
+        user.email = "down@example.com"
+        user.save()  # no exception: the save committed
+    assert "left for `polar_customers push`" in caplog.text
+    assert remote(user)["email"] == "ada@example.com"
+    assert "1 updated" in push_command()
+    assert remote(user)["email"] == "down@example.com"
