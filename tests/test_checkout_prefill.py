@@ -213,12 +213,10 @@ def free_plan(polar):
 
 
 def subscribe_free(polar, billable, plan) -> Subscription:
-    billable.get_or_create_polar_customer()
-    created = get_client().create_subscription(
-        {"product_id": str(plan.pk), "external_customer_id": billable.get_polar_external_id()}
-    )
+    """The free tier given at sign-up (``billable.subscribe_free``), webhooks delivered."""
+    subscription = billable.subscribe_free(plan)
     polar.deliver()
-    return Subscription.objects.get(pk=created["id"])
+    return subscription
 
 
 def test_upgrading_a_free_subscription_keeps_one_subscription(polar, user, free_plan):
