@@ -213,7 +213,9 @@ def test_anonymize_scrubs_the_customers_personal_data_in_polar(
     with django_capture_on_commit_callbacks(execute=True):
         user.delete()
     stored = polar.store.customers[pk]
-    assert stored["email"].endswith("@anonymized.polar.sh") and "ada" not in stored["email"]
+    # A sha256 hex digest may contain "ada" (hex letters): check the address, not letters.
+    assert stored["email"].endswith("@anonymized.polar.sh")
+    assert "ada@example.com" not in stored["email"] and not stored["email"].startswith("ada")
     assert stored["name"] != "Ada" and stored["billing_address"] is None
     assert Customer.objects.get(pk=pk).email.endswith("@anonymized.polar.sh")  # the webhook
 
