@@ -215,7 +215,7 @@ def test_anonymize_scrubs_the_customers_personal_data_in_polar(
     stored = polar.store.customers[pk]
     # A sha256 hex digest may contain "ada" (hex letters): check the address, not letters.
     assert stored["email"].endswith("@anonymized.polar.sh")
-    assert "ada@example.com" not in stored["email"] and not stored["email"].startswith("ada")
+    assert "ada@example.com" not in stored["email"]
     assert stored["name"] != "Ada" and stored["billing_address"] is None
     assert Customer.objects.get(pk=pk).email.endswith("@anonymized.polar.sh")  # the webhook
 
