@@ -56,6 +56,9 @@ class Order(PolarObject):
     is_invoice_generated = models.BooleanField(default=False)
     checkout_id = models.UUIDField(null=True, blank=True, db_index=True)
     metadata = models.JSONField(default=dict, blank=True)
+    next_payment_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="when Polar retries an unpaid renewal (dunning)"
+    )
 
     objects = OrderQuerySet.as_manager()
 
