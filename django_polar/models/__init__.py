@@ -11,6 +11,8 @@ from .seat import Member, Seat, SeatStatus
 from .subscription import (
     DEFAULT_TYPE,
     SUBSCRIPTION_TYPE_KEY,
+    CancellationReason,
+    PendingUpdate,
     Subscription,
     SubscriptionStatus,
 )
@@ -27,12 +29,14 @@ __all__ = [
     "BenefitAccess",
     "BenefitGrant",
     "BenefitTransition",
+    "CancellationReason",
     "Customer",
     "CustomerType",
     "Member",
     "Meter",
     "Order",
     "OrderStatus",
+    "PendingUpdate",
     "Price",
     "Product",
     "Refund",
