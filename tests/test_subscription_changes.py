@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from django_polar import mirror
 from django_polar.client import get_client
 from django_polar.errors import PolarAPIError, PolarPermissionError, PolarValidationError
 from django_polar.models import Subscription, WebhookEvent
@@ -279,7 +280,17 @@ def test_dunning_state_past_due_since_and_the_next_attempt(polar, user, subscrip
     assert second == subscription.past_due_at + timedelta(days=7)
     assert second.isoformat().startswith(polar_next_attempt()[:19])
     call_command("polar_sync", "orders", "--no-progress", stdout=io.StringIO())
-    assert user.orders.get(paid=False).next_payment_attempt_at == second
+    pending = user.orders.get(paid=False)
+    assert pending.next_payment_attempt_at == second
+
+    # A non-recoverable decline makes Polar schedule the retry at the deadline
+    # (order/service.py ``_handle_first_dunning_attempt``), off the usual schedule; the
+    # emulator does not decline that way, so the order snapshot is changed as Polar would.
+    snapshot = get_client().get_order(str(pending.pk))
+    snapshot["next_payment_attempt_at"] = subscription.past_due_deadline.isoformat()
+    snapshot["modified_at"] = (polar.clock.now() + timedelta(seconds=1)).isoformat()
+    mirror.upsert_order(snapshot)
+    assert subscription.next_payment_attempt_at() == subscription.past_due_deadline
 
     polar.recover_subscription(str(subscription.pk))  # the customer fixed the card
     subscription.refresh_from_db()

@@ -287,7 +287,7 @@ class Subscription(PolarObject):
             return None
         now = timezone.now()
         pending = (
-            self.orders.filter(paid=False, next_payment_attempt_at__gt=now)
+            self.orders.filter(status="pending", next_payment_attempt_at__gt=now)
             .order_by("-created_at")
             .values_list("next_payment_attempt_at", flat=True)
             .first()
