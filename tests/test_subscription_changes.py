@@ -51,10 +51,12 @@ def plus(polar):
     return polar_product("Plus monthly", amount=2000)
 
 
-def buy(polar, billable, product, trial_days=None):
+def buy(polar, billable, product, trial_days=None, seats=None):
     builder = billable.checkout([product])
     if trial_days:
         builder = builder.with_trial(trial_days)
+    if seats:
+        builder = builder.with_seats(seats)
     session = builder.session
     polar.pay_checkout(session["id"])
     polar.deliver()
@@ -151,6 +153,8 @@ def test_resume_calls_off_a_scheduled_pause(polar, subscription):
     before, after = acted_then_delivered(polar, subscription.resume)
     assert before == after and not before["pause_at_period_end"]
     assert polar_side(subscription)["pause_at_period_end"] is False
+    assert not subscription.on_paused_grace_period()
+    assert not Subscription.objects.on_paused_grace_period().exists()
 
 
 def test_resume_of_a_paused_subscription_bills_a_new_period(polar, user, subscription):
@@ -201,9 +205,16 @@ def test_the_customer_s_own_reason_from_the_portal_reaches_the_mirror(polar, sub
 
 
 def test_cancel_now_with_a_reason_revokes_and_keeps_it(polar, user, subscription):
-    subscription.cancel_now(reason="unused")
+    subscription.cancel_now(reason="unused", comment="Never opened it.")
     assert subscription.ended() and not user.subscribed()
     assert subscription.customer_cancellation_reason == "unused"
+    assert subscription.customer_cancellation_comment == "Never opened it."
+
+
+def test_cancel_now_with_only_a_comment_keeps_it(polar, subscription):
+    subscription.cancel_now(comment="Moving to paper.")
+    assert subscription.ended() and subscription.customer_cancellation_comment == "Moving to paper."
+    assert subscription.customer_cancellation_reason == ""
 
 
 def test_a_reason_polar_does_not_know_is_its_422(polar, subscription):
@@ -237,8 +248,9 @@ def test_a_scheduled_swap_is_seen_and_cleared(polar, subscription, pro, plus):
     assert subscription.pending_update is None and not subscription.has_pending_update()
     subscription.swap(plus, proration="next_period")
     pending = subscription.pending_update
-    assert pending is not None and pending.product == plus
+    assert pending is not None and pending.product == plus and subscription.has_pending_update()
     assert pending.applies_at == subscription.current_period_end and pending.seats is None
+    assert str(pending.id) == polar_side(subscription)["pending_update"]["id"]
     assert subscription.has_product(pro)  # not yet
     polar.autodeliver = False
     subscription.clear_pending_update()
@@ -249,6 +261,7 @@ def test_a_scheduled_swap_is_seen_and_cleared(polar, subscription, pro, plus):
     assert subscription.pending_update is None
     with pytest.raises(PolarValidationError):
         subscription.clear_pending_update()  # nothing left to clear
+    assert not subscription.has_pending_update()
     polar.clock.advance(days=32)
     subscription.refresh_from_db()
     assert subscription.has_product(pro)
@@ -295,5 +308,46 @@ def test_dunning_state_past_due_since_and_the_next_attempt(polar, user, subscrip
     polar.recover_subscription(str(subscription.pk))  # the customer fixed the card
     subscription.refresh_from_db()
     assert subscription.active() and subscription.past_due_at is None
+    assert subscription.next_payment_attempt_at() is None
+    assert subscription.past_due_deadline is None
+
+
+def test_a_scheduled_seat_change_shows_the_new_seat_count(polar, user):
+    team = mirror.upsert_product(
+        get_client().create_product({
+            "name": "Team", "recurring_interval": "month",
+            "prices": [{"amount_type": "seat_based", "price_currency": "usd",
+                        "seat_tiers": {"tiers": [{"min_seats": 1, "max_seats": None,
+                                                  "price_per_seat": 500}]}}],
+        })
+    )  # fmt: skip
+    sub = buy(polar, user, team, seats=5)
+    sub.update_seats(3, proration="next_period")
+    assert sub.seats == 5  # until the next renewal
+    pending = sub.pending_update
+    assert pending is not None and pending.seats == 3 and pending.product is None
+
+
+def test_a_pending_update_reads_junk_as_nothing():
+    """Polar's JSON is trusted for shape only: a broken field is None, never a crash; a
+    timestamp without an offset is UTC."""
+    from django_polar.models import PendingUpdate
+
+    pending = PendingUpdate.from_polar(
+        {"id": "not-a-uuid", "applies_at": "2026-12-01T08:00:00", "product_id": "", "seats": True}
+    )
+    assert pending is not None
+    assert pending.id is None and pending.product_id is None and pending.seats is None
+    assert pending.applies_at.isoformat() == "2026-12-01T08:00:00+00:00"
+    assert PendingUpdate.from_polar(None) is None
+    assert PendingUpdate.from_polar({"applies_at": "soon"}).applies_at is None
+
+
+def test_dunning_that_runs_out_revokes_and_leaves_no_next_attempt(polar, user, subscription):
+    polar.fail_next_renewal(str(subscription.pk))
+    polar.clock.advance(days=31)
+    polar.clock.advance(days=22)  # every retry fails: Polar revokes it
+    subscription.refresh_from_db()
+    assert subscription.status == "canceled" and not user.subscribed()
     assert subscription.next_payment_attempt_at() is None
     assert subscription.past_due_deadline is None

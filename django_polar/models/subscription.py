@@ -90,15 +90,18 @@ class PendingUpdate:
 
 
 def _uuid_or_none(value: Any) -> uuid.UUID | None:
+    """A Polar id from JSON; None, "" and junk become None."""
     try:
-        return uuid.UUID(str(value)) if value else None
+        return uuid.UUID(str(value))
     except ValueError:
         return None
 
 
 def _datetime_or_none(value: Any) -> datetime | None:
+    """A Polar timestamp from JSON (ISO 8601, "Z" or an offset); junk becomes None and a
+    timestamp without an offset is UTC, as Polar means it."""
     try:
-        parsed = parse_datetime(str(value).replace("Z", "+00:00")) if value else None
+        parsed = parse_datetime(str(value))
     except ValueError:
         return None
     if parsed is not None and timezone.is_naive(parsed):
@@ -128,8 +131,10 @@ class SubscriptionQuerySet(models.QuerySet):
         return self.filter(status=SubscriptionStatus.PAUSED)
 
     def on_paused_grace_period(self) -> "SubscriptionQuerySet":
-        """Set to pause at the end of the period, still running until then."""
-        return self.filter(pause_at_period_end=True, status=SubscriptionStatus.ACTIVE)
+        """Set to pause at the end of the period, still running until then (Polar sets
+        ``pause_at_period_end`` only on an active subscription and clears it when the
+        pause begins or the subscription is canceled)."""
+        return self.filter(pause_at_period_end=True)
 
     def canceled(self) -> "SubscriptionQuerySet":
         """Canceled now or at period end."""
@@ -222,7 +227,7 @@ class Subscription(PolarObject):
 
     def on_paused_grace_period(self) -> bool:
         """``pause()`` was asked: the subscription runs until the period ends, then pauses."""
-        return self.pause_at_period_end and self.status == SubscriptionStatus.ACTIVE
+        return self.pause_at_period_end
 
     def canceled(self) -> bool:
         return self.status == SubscriptionStatus.CANCELED or self.cancel_at_period_end
