@@ -66,6 +66,7 @@ GROUPS: dict[str, Group] = {
             "tests/test_subscription_valid.py",
             "tests/test_actions.py",
             "tests/test_subscription_changes.py",
+            "tests/test_seats.py",
             "tests/test_billable.py",
             *API_TESTS,
         ],
