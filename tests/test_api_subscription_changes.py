@@ -137,3 +137,12 @@ def test_a_scheduled_change_and_dunning_state_are_shown(api, schema, polar, sub_
     sub = checked(schema, api.get(f"{API}subscriptions/{sub_id}/"), "subscriptions/{id}/", "get")
     assert sub["status"] == "past_due" and sub["pending_update"] is None
     assert sub["past_due_at"] and sub["next_payment_attempt_at"] > sub["past_due_at"]
+
+
+def test_the_cancel_comment_is_a_string_without_nul(api, schema, sub_id):
+    comment = schema["components"]["schemas"]["CancelRequest"]["properties"]["comment"]
+    assert comment["pattern"] == "^[^\\x00]*$"
+    for bad in ("no\x00pe", 7):
+        response = api.post(f"{API}subscriptions/{sub_id}/cancel/", {"comment": bad}, format="json")
+        assert response.status_code == 400 and list(response.json()["fields"]) == ["comment"]
+    assert not Subscription.objects.get(pk=sub_id).cancel_at_period_end

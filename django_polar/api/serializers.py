@@ -381,7 +381,7 @@ class CancelRequestSerializer(serializers.Serializer):
     """Why the customer cancels, in their own words (Polar shows them in its portal)."""
 
     reason = serializers.ChoiceField(choices=CANCELLATION_REASONS, required=False)
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    comment = Text(required=False, allow_blank=True, max_length=5000)
 
 
 class PauseRequestSerializer(serializers.Serializer):
