@@ -146,3 +146,14 @@ def test_the_cancel_comment_is_a_string_without_nul(api, schema, sub_id):
         response = api.post(f"{API}subscriptions/{sub_id}/cancel/", {"comment": bad}, format="json")
         assert response.status_code == 400 and list(response.json()["fields"]) == ["comment"]
     assert not Subscription.objects.get(pk=sub_id).cancel_at_period_end
+
+
+@pytest.mark.parametrize("action", ["cancel", "pause"])
+def test_a_json_null_body_is_a_400_as_the_schema_says(api, sub_id, action):
+    """The body is optional, but when sent it is an object (Schemathesis found ``null``)."""
+    response = api.post(
+        f"{API}subscriptions/{sub_id}/{action}/", "null", content_type="application/json"
+    )
+    assert response.status_code == 400
+    sub = Subscription.objects.get(pk=sub_id)
+    assert not sub.cancel_at_period_end and not sub.pause_at_period_end

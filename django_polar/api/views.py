@@ -396,7 +396,7 @@ class SubscriptionViewSet(
         """Cancel at the end of the period (access continues until then), optionally with
         the customer's reason and comment."""
         subscription = self._own()
-        body = s.CancelRequestSerializer(data=request.data or {})
+        body = s.CancelRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         if not subscription.valid() or subscription.cancel_at_period_end:
             raise Conflict("Only a running subscription that is not canceled yet can be canceled.")
@@ -429,7 +429,7 @@ class SubscriptionViewSet(
         """Pause at the end of the current period (Polar pauses only there), until
         ``resumes_at`` or until resumed."""
         subscription = self._own()
-        body = s.PauseRequestSerializer(data=request.data or {})
+        body = s.PauseRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         if (
             not subscription.active()
