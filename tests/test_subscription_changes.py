@@ -331,10 +331,12 @@ def test_a_scheduled_seat_change_shows_the_new_seat_count(polar, user):
     assert pending is not None and pending.seats == 3 and pending.product is None
 
 
-def test_a_pending_update_reads_junk_as_nothing():
+def test_a_pending_update_reads_junk_as_nothing(settings):
     """Polar's JSON is trusted for shape only: a broken field is None, never a crash; a
-    timestamp without an offset is UTC."""
+    timestamp without an offset is UTC, whatever the project's TIME_ZONE."""
     from django_polar.models import PendingUpdate
+
+    settings.TIME_ZONE = "America/New_York"
 
     pending = PendingUpdate.from_polar(
         {"id": "not-a-uuid", "applies_at": "2026-12-01T08:00:00", "product_id": "", "seats": True}
