@@ -209,6 +209,18 @@ class CustomerConflictError(Exception):
     """
 
 
+class WebhookEndpointError(Exception):
+    """Registering or checking this site's webhook endpoint cannot go on: no site URL, or
+    Polar already has an endpoint for it (``polar_webhooks register`` never makes a
+    second one)."""
+
+
+class AlreadySubscribedError(ValueError):
+    """``subscribe_free()`` for a billable that already has a valid subscription of that
+    type to another product: a second one would bill and grant side by side (Polar
+    itself allows it); change plans with ``subscription.swap()`` instead."""
+
+
 class CheckoutError(ValueError):
     """The checkout was asked for something it cannot do (a programming error)."""
 

@@ -142,6 +142,8 @@ POLAR = {
     # The demo runs tasks inline, so usage is flushed right after each commit (a real
     # deployment keeps the default "task" with a worker, or runs `polar_usage flush`).
     "USAGE_SENDING": "inline",
+    # Likewise a user's changed email or name reaches Polar right after the commit.
+    "CUSTOMER_SYNC": "inline",
     # License key calls (the API's license-keys/activate/) name the organization; on the
     # emulator it is the seeded Jotter's.
     "ORGANIZATION_ID": env(

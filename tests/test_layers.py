@@ -60,7 +60,10 @@ LAYERS: list[tuple[str, set[str]]] = [
             "django_polar.sync",
             "django_polar.reconcile",
             "django_polar.tasks",
+            "django_polar.customer_sync",
             "django_polar.webhooks",  # the package, verify and dispatch: applying events
+            "django_polar.webhooks.endpoints",  # this site's endpoint in Polar: register
+            "django_polar.webhooks.doctor",  # the endpoint's health, redelivering missed events
         },
     ),
     (
