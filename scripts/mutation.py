@@ -38,7 +38,7 @@ COPIED = ["django_polar", "polar_emulator", "example_project", "tests", "manage.
 #: Tests that start servers, workers or browsers in other processes: those processes run
 #: the unmutated code, so they cannot kill a mutant and only cost time.
 OTHER_PROCESSES = "not slow and not browser"
-API_TESTS = ["tests/test_api.py"]
+API_TESTS = ["tests/test_api.py", "tests/test_api_subscription_changes.py"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,8 @@ GROUPS: dict[str, Group] = {
         [
             "tests/test_subscription_valid.py",
             "tests/test_actions.py",
+            "tests/test_subscription_changes.py",
+            "tests/test_seats.py",
             "tests/test_billable.py",
             *API_TESTS,
         ],
