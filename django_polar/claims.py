@@ -38,8 +38,8 @@ from . import mirror
 from .checkout import CHECKOUT_ID_PLACEHOLDER, CheckoutBuilder
 from .client import get_client
 from .errors import ClaimError
-from .mirror.convert import to_datetime
 from .models import CheckoutClaim, Customer
+from .models.convert import to_datetime
 
 if TYPE_CHECKING:
     from .billable import Billable
