@@ -758,16 +758,20 @@ class Subscriptions:
         """One item per static price of the subscription, at its own amount, for the
         current period (order/service.py ``_build_static_order_items``)."""
         product = self.st.products[sub["product_id"]]
-        return [
-            self.emu.orders.item(
-                item_label(product, price, sub["seats"]),
-                amount_of(sub, price),
-                price_id=price["id"],
-                start=sub["current_period_start"],
-                end=sub["current_period_end"],
-            )
-            for price in pricing.static(sub["_prices"])
-        ]
+        return [self._static_item(sub, product, price) for price in pricing.static(sub["_prices"])]
+
+    def _static_item(
+        self, sub: dict[str, Any], product: dict[str, Any], price: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The order item of one static price for the current period, at that price's
+        own amount ("fixed + per seat": two items)."""
+        return self.emu.orders.item(
+            item_label(product, price, sub["seats"]),
+            amount_of(sub, price),
+            price_id=price["id"],
+            start=sub["current_period_start"],
+            end=sub["current_period_end"],
+        )
 
     def _bill(
         self,
@@ -962,16 +966,8 @@ class Subscriptions:
                 self.emu.usage.reset(sub["customer_id"], price["meter_id"])
             else:
                 # ``_create_cycle_billing_entries``: one entry per static price, at
-                # that price's own amount ("fixed + per seat": two items).
-                items.append(
-                    self.emu.orders.item(
-                        item_label(product, price, sub["seats"]),
-                        amount_of(sub, price),
-                        price_id=price["id"],
-                        start=sub["current_period_start"],
-                        end=sub["current_period_end"],
-                    )
-                )
+                # that price's own amount (the items keep the price set's order).
+                items.append(self._static_item(sub, product, price))
         if sub["_proration_due"]:
             items.append(
                 self.emu.orders.item(
