@@ -329,7 +329,7 @@ class Checkouts:
                 and has_street_address(customer["billing_address"])
             ):
                 checkout["is_business_customer"] = True
-        if not self.emu.organizations.org["feature_settings"].get("checkout_localization_enabled"):
+        if not self.emu.organizations.feature("checkout_localization_enabled"):
             checkout["locale"] = "en"
 
     def _select(

@@ -57,7 +57,7 @@ class Organizations:
         return bool(self.org["feature_settings"].get(name))
 
     def reset_proration_enabled(self) -> bool:
-        return bool(self.org["feature_settings"].get("reset_proration_behavior_enabled"))
+        return self.feature("reset_proration_behavior_enabled")
 
     def check_proration(self, proration: str | None, loc: list[Any]) -> None:
         """``reset`` only where Polar enabled it for the organization
@@ -90,7 +90,7 @@ class Organizations:
             # organization/service.py update: seat-based pricing needs the member model
             # and cannot be turned off once on.
             seat_loc = ["body", "feature_settings", "seat_based_pricing_enabled"]
-            if self.org["feature_settings"].get("seat_based_pricing_enabled") and not merged.get(
+            if self.feature("seat_based_pricing_enabled") and not merged.get(
                 "seat_based_pricing_enabled"
             ):
                 raise invalid(seat_loc, "Seat-based pricing cannot be disabled once enabled.")

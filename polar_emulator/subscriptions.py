@@ -581,39 +581,25 @@ class Subscriptions:
         and the seats assigned are a floor; each refusal a 400 SubscriptionError."""
         seat = pricing.seat_price_of(sub["_prices"])
         if seat is None:
-            raise APIError(
-                400,
-                {
-                    "error": "NotASeatBasedSubscription",
-                    "detail": "This subscription does not support seat-based pricing.",
-                },
+            raise bad_request(
+                "This subscription does not support seat-based pricing.",
+                "NotASeatBasedSubscription",
             )
         tiers = seat["seat_tiers"]
         if seats < tiers["minimum_seats"]:
-            raise APIError(
-                400,
-                {
-                    "error": "BelowMinimumSeats",
-                    "detail": f"Minimum {tiers['minimum_seats']} seats required.",
-                },
+            raise bad_request(
+                f"Minimum {tiers['minimum_seats']} seats required.", "BelowMinimumSeats"
             )
         if tiers["maximum_seats"] is not None and seats > tiers["maximum_seats"]:
-            raise APIError(
-                400,
-                {
-                    "error": "AboveMaximumSeats",
-                    "detail": f"Maximum {tiers['maximum_seats']} seats allowed.",
-                },
+            raise bad_request(
+                f"Maximum {tiers['maximum_seats']} seats allowed.", "AboveMaximumSeats"
             )
         assigned = self.emu.seats.assigned_count(sub)
         if seats < assigned:
-            raise APIError(
-                400,
-                {
-                    "error": "SeatsAlreadyAssigned",
-                    "detail": f"Cannot decrease seats to {seats}. Currently {assigned} "
-                    "seats are assigned. Revoke seats first.",
-                },
+            raise bad_request(
+                f"Cannot decrease seats to {seats}. Currently {assigned} "
+                "seats are assigned. Revoke seats first.",
+                "SeatsAlreadyAssigned",
             )
 
     def _resolved_trial_end(self, sub: dict[str, Any], product: dict[str, Any]) -> str | None:
