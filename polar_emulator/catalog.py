@@ -132,10 +132,12 @@ class Catalog:
         wanted = currency or prices[0]["price_currency"]
         return [p for p in prices if p["price_currency"] == wanted]
 
-    def default_price(self, product: dict[str, Any]) -> dict[str, Any]:
+    def default_price(self, product: dict[str, Any], currency: str | None = None) -> dict[str, Any]:
         """price_set.py ``get_default_price``: the first static price of the set (for
-        "fixed + per seat", the fixed one), else the first price."""
-        prices = self.price_set(product)
+        "fixed + per seat", the fixed one), else the first price. The set is that of
+        ``currency``; without one (or no price in it), the product's default set, as
+        Polar falls back to the organization's default presentment currency."""
+        prices = self.price_set(product, currency) or self.price_set(product)
         return (pricing.static(prices) or prices)[0]
 
     def get_benefit(self, benefit_id: str) -> dict[str, Any]:

@@ -123,20 +123,6 @@ class Checkouts:
         return self.by_secret(id_or_secret)
 
     # creation ---------------------------------------------------------------------
-    def prices_in(self, product: dict[str, Any], currency: str) -> list[dict[str, Any]]:
-        """The product's live prices in ``currency`` (``PriceSet.from_product``)."""
-        return self.emu.catalog.price_set(product, currency)
-
-    def default_price_in(self, product: dict[str, Any], currency: str | None) -> dict[str, Any]:
-        """The price a checkout bills in ``currency``: the first non-metered price of that
-        currency; without a currency (or none in it), the product's default price, as
-        Polar falls back to the organization's default presentment currency."""
-        if currency is not None:
-            prices = self.prices_in(product, currency)
-            if prices:
-                return (pricing.static(prices) or prices)[0]
-        return self.emu.catalog.default_price(product)
-
     def _upgradable(self, subscription_id: str) -> str:
         """checkout/service.py ``_get_validated_subscription``: the subscription must exist
         and every one of its prices be free (``Only free subscriptions can be upgraded.``);
@@ -194,7 +180,7 @@ class Checkouts:
                 "Value error, embed_origin must be an origin like https://example.com.",
             )
         currency = body.choice("currency", tuple(tables()["currencies"]))
-        if currency is not None and not self.prices_in(products[0], currency):
+        if currency is not None and not self.emu.catalog.price_set(products[0], currency):
             raise product_unavailable(["body", "products", 0], products[0]["id"])
         subscription_id = body.uuid("subscription_id")
         if subscription_id is not None:
@@ -351,7 +337,7 @@ class Checkouts:
             if price is None:
                 raise invalid([loc, "product_price_id"], "Price does not exist.")
         else:
-            price = self.default_price_in(product, checkout.get("currency"))
+            price = self.emu.catalog.default_price(product, checkout.get("currency"))
         # The whole price set is billed (product/price_set.py): "fixed + per seat" is
         # both prices; ``product_price`` stays the default (first static) price.
         prices = self.emu.catalog.price_set(product, price["price_currency"])
