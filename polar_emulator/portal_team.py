@@ -92,16 +92,7 @@ def assign(emu: Emulator, token: str | None, data: Any) -> dict[str, Any]:
         container = found
     else:
         raise bad_request("Either subscription_id, order_id, or checkout_id is required")
-    return emu.seats.assign(
-        container,
-        email=body.email("email"),
-        external_customer_id=body.str("external_customer_id", nullable=True),
-        customer_id=body.uuid("customer_id"),
-        external_member_id=body.str("external_member_id", nullable=True),
-        member_id=body.uuid("member_id"),
-        metadata=body.metadata("metadata") if body.get("metadata") is not None else {},
-        immediate_claim=bool(body.bool("immediate_claim", False)),
-    )
+    return emu.seats.assign(container, **emu.seats.assign_options(body))
 
 
 def _created(record: dict[str, Any]) -> str:

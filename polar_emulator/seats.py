@@ -235,16 +235,21 @@ class Seats:
         container = self._container(
             body.str("subscription_id", nullable=True), body.str("order_id", nullable=True)
         )
-        return self.assign(
-            container,
-            email=body.email("email"),
-            external_customer_id=body.str("external_customer_id", nullable=True),
-            customer_id=body.uuid("customer_id"),
-            external_member_id=body.str("external_member_id", nullable=True),
-            member_id=body.uuid("member_id"),
-            metadata=body.metadata("metadata") if body.get("metadata") is not None else {},
-            immediate_claim=bool(body.bool("immediate_claim", False)),
-        )
+        return self.assign(container, **self.assign_options(body))
+
+    @staticmethod
+    def assign_options(body: Body) -> dict[str, Any]:
+        """The keyword arguments of ``assign`` read from a ``SeatAssign`` body, shared by
+        the organization API and the customer portal (customer_seat/schemas.py)."""
+        return {
+            "email": body.email("email"),
+            "external_customer_id": body.str("external_customer_id", nullable=True),
+            "customer_id": body.uuid("customer_id"),
+            "external_member_id": body.str("external_member_id", nullable=True),
+            "member_id": body.uuid("member_id"),
+            "metadata": body.metadata("metadata") if body.get("metadata") is not None else {},
+            "immediate_claim": bool(body.bool("immediate_claim", False)),
+        }
 
     def assign(
         self,
