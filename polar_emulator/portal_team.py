@@ -28,20 +28,32 @@ if TYPE_CHECKING:
 BILLING_ROLES = ("owner", "billing_manager")
 
 
-def subject(emu: Emulator, token: str | None, *, billing: bool) -> dict[str, Any]:
-    """The session behind the bearer token (401 without a live one); ``billing``: the
-    write check of ``_UnionBillingRoleCheck``."""
+def _session(emu: Emulator, token: str | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """customer_portal/auth.py: the customer behind the bearer token and, for a member
+    session, its member (None for a customer session); 401 without a live session or
+    when the session's member was deleted (its session no longer authenticates)."""
     session = emu.customers.session_by_token(token or "")
     if session is None:
         raise unauthorized()
     member = emu.store.members.get(session.get("_member_id") or "")
     if session.get("_member_id") and member is None:
-        raise unauthorized()  # the member was deleted: its session no longer authenticates
-    if billing and member is not None and member["role"] not in BILLING_ROLES:
+        raise unauthorized()
+    return emu.store.customers[session["customer_id"]], member
+
+
+def _billing_role(member: dict[str, Any]) -> bool:
+    return member["role"] in BILLING_ROLES
+
+
+def subject(emu: Emulator, token: str | None, *, billing: bool) -> dict[str, Any]:
+    """The session's customer (401 without a live session); ``billing``: the write
+    check of ``_UnionBillingRoleCheck`` (a customer session always passes)."""
+    customer, member = _session(emu, token)
+    if billing and member is not None and not _billing_role(member):
         raise forbidden(
             "NotPermitted", "Only owners and billing managers can access billing features."
         )
-    return emu.store.customers[session["customer_id"]]
+    return customer
 
 
 def _readable(emu: Emulator, customer: dict[str, Any], kind: str, raw: Any) -> dict[str, Any]:
@@ -126,13 +138,11 @@ def portal_member(member: dict[str, Any]) -> dict[str, Any]:
 def manager(emu: Emulator, token: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``CustomerPortalBillingManager`` and ``_require_team_customer``: the acting member
     and its customer."""
-    session = emu.customers.session_by_token(token or "")
-    member = emu.store.members.get((session or {}).get("_member_id") or "")
-    if session is None or member is None:
-        raise unauthorized()
-    if member["role"] not in BILLING_ROLES:
+    customer, member = _session(emu, token)
+    if member is None:
+        raise unauthorized()  # a customer session: members need a member session
+    if not _billing_role(member):
         raise forbidden("NotPermitted", "Insufficient role for this operation")
-    customer = emu.store.customers[session["customer_id"]]
     if customer["type"] != "team":
         raise forbidden(
             "NotPermitted",
