@@ -7,6 +7,7 @@ import pytest
 from django.urls import include, path
 from rest_framework.test import APIClient
 
+from django_polar.api.serializers import PENDING_UPDATE_SCHEMA, PendingUpdateSerializer
 from tests.fixtures import make_customer, make_product, make_subscription
 from tests.testapp.models import User
 
@@ -204,3 +205,17 @@ def test_a_blank_or_padded_license_key_is_no_such_key_not_a_schema_breaking_400(
     blank = api.post(API + "license-keys/activate/", {"key": " ", "label": "x"}, format="json")
     assert blank.status_code == 404
     assert blank.json() == {"detail": "No such license key."}
+
+
+def test_the_written_out_pending_update_schema_matches_its_serializer(schema):
+    """``PENDING_UPDATE_SCHEMA`` is hand-written beside ``PendingUpdateSerializer``: a
+    field added to (or made nullable in) one and not the other fails here, before a
+    client generator reads a schema that is not what the API answers."""
+    fields = PendingUpdateSerializer().fields
+    written = PENDING_UPDATE_SCHEMA["properties"]
+    assert set(written) == set(fields)
+    assert set(PENDING_UPDATE_SCHEMA["required"]) == set(fields)
+    for name, field in fields.items():
+        assert written[name].get("nullable", False) == field.allow_null, name
+    served = prop(schema, "Subscription", "pending_update")
+    assert set(served["properties"]) == set(fields)
