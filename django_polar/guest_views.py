@@ -24,7 +24,7 @@ from .errors import CheckoutError, ClaimError, PolarError
 from .identity import billable_for_request
 from .models import CheckoutClaim
 from .redirects import see_other
-from .views import CheckoutView, _error, _failure_page, _with_query, wants_json
+from .views import error_page, failure_page, product_for_sale_or_404, wants_json, with_query
 
 
 class GuestCheckoutView(View):
@@ -43,13 +43,13 @@ class GuestCheckoutView(View):
             url = reverse("django_polar:checkout", args=[product])
             query = request.META.get("QUERY_STRING", "")
             return see_other(f"{url}?{query}" if query else url)
-        product_row = CheckoutView().get_product(product)
+        product_row = product_for_sale_or_404(product)
         try:
             builder = claims.start_guest_checkout(request, [product_row])
         except CheckoutError as exc:
-            return _error(request, str(exc), 400)
+            return error_page(request, str(exc), 400)
         except PolarError as exc:
-            return _failure_page(
+            return failure_page(
                 request,
                 exc,
                 "Creating a Polar guest checkout",
@@ -70,7 +70,7 @@ class GuestClaimView(View):
         try:
             checkout_id = str(uuid.UUID(request.GET.get("checkout_id", "")))
         except ValueError:
-            return _error(request, "This page needs a valid checkout_id.", 400)
+            return error_page(request, "This page needs a valid checkout_id.", 400)
         billable = billable_for_request(request)
         mine = checkout_id in claims.pending_checkout_ids(request) or (
             billable is not None
@@ -79,18 +79,18 @@ class GuestClaimView(View):
             ).exists()
         )
         if not mine:
-            return _error(
+            return error_page(
                 request, "This browser did not start that checkout, so it cannot claim it.", 403
             )
         if billable is None:
             signup = resolve_url(polar_settings.GUEST_SIGNUP_URL or settings.LOGIN_URL)
-            return see_other(_with_query(signup, next=request.get_full_path()))
+            return see_other(with_query(signup, next=request.get_full_path()))
         try:
             claims.redeem(request, billable, checkout_id)
         except ClaimError as exc:
-            return _error(request, str(exc), 409)
+            return error_page(request, str(exc), 409)
         except PolarError as exc:
-            return _failure_page(
+            return failure_page(
                 request,
                 exc,
                 "Linking a guest purchase",
@@ -99,4 +99,4 @@ class GuestClaimView(View):
         if polar_settings.GUEST_CLAIMED_URL:
             return see_other(resolve_url(polar_settings.GUEST_CLAIMED_URL))
         success = reverse("django_polar:success")
-        return see_other(_with_query(success, checkout_id=checkout_id))
+        return see_other(with_query(success, checkout_id=checkout_id))

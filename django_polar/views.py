@@ -57,15 +57,18 @@ def wants_json(request: HttpRequest) -> bool:
     )
 
 
-def _with_query(url: str, **params: str) -> str:
+def with_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` appended to its query (the views' redirects share it)."""
     parts = urlsplit(url)
     query = parts.query + ("&" if parts.query else "") + urlencode(params)
     return urlunsplit(parts._replace(query=query))
 
 
-def _error(
+def error_page(
     request: HttpRequest, message: str, status: int, retry_after: int | None = None
 ) -> HttpResponse:
+    """The error page, or ``{"error": message}`` for a JSON client, with ``status`` (and
+    ``Retry-After`` when given); every view of the app answers a refusal with it."""
     if wants_json(request):
         response: HttpResponse = JsonResponse({"error": message}, status=status)
     else:
@@ -75,12 +78,22 @@ def _error(
     return response
 
 
-def _failure_page(
+def failure_page(
     request: HttpRequest, exc: CustomerConflictError | PolarError, action: str, unavailable: str
 ) -> HttpResponse:
     """The 409/502/503 page (or JSON) for a failure that came from Polar or the customer link."""
     answer = answer_for_failure(exc, action=action, unavailable=unavailable)
-    return _error(request, answer.message, answer.status, answer.retry_after)
+    return error_page(request, answer.message, answer.status, answer.retry_after)
+
+
+def product_for_sale_or_404(product: str) -> Product:
+    """The active product named by ``product`` (slug or id); Http404 for any other, so
+    a checkout URL never tells an unknown product from an archived one."""
+    try:
+        product_id = resolve_product_id(product)
+        return Product.objects.active().get(pk=product_id)
+    except (CheckoutError, ValidationError, Product.DoesNotExist):
+        raise Http404("No such product for sale.") from None
 
 
 class BillableViewMixin(LoginRequiredMixin):
@@ -114,11 +127,7 @@ class CheckoutView(BillableViewMixin, View):
         return self.create(request, product)
 
     def get_product(self, product: str) -> Product:
-        try:
-            product_id = resolve_product_id(product)
-            return Product.objects.active().get(pk=product_id)
-        except (CheckoutError, ValidationError, Product.DoesNotExist):
-            raise Http404("No such product for sale.") from None
+        return product_for_sale_or_404(product)
 
     def create(self, request: HttpRequest, product: str) -> HttpResponse:
         product_row = self.get_product(product)
@@ -138,9 +147,9 @@ class CheckoutView(BillableViewMixin, View):
                     )
             session = builder.session
         except CheckoutError as exc:
-            return _error(request, str(exc), 400)
+            return error_page(request, str(exc), 400)
         except (CustomerConflictError, PolarError) as exc:
-            return _failure_page(
+            return failure_page(
                 request,
                 exc,
                 "Creating a Polar checkout",
@@ -155,7 +164,7 @@ class CheckoutView(BillableViewMixin, View):
             theme = request.GET.get("theme")
             if theme in EMBED_THEMES:
                 params["theme"] = theme
-            url = _with_query(url, **params)
+            url = with_query(url, **params)
         return see_other(url)
 
 
@@ -170,7 +179,7 @@ class CheckoutSuccessView(BillableViewMixin, View):
         try:
             checkout_id = uuid.UUID(raw)
         except ValueError:
-            return _error(request, "This page needs a valid checkout_id.", 400)
+            return error_page(request, "This page needs a valid checkout_id.", 400)
         billable = self.get_billable()
         confirmed = (
             billable.orders.filter(checkout_id=checkout_id, paid=True).exists()
@@ -200,7 +209,7 @@ class CustomerPortalView(BillableViewMixin, View):
         try:
             return billable.redirect_to_customer_portal(return_url)
         except (CustomerConflictError, PolarError) as exc:
-            return _failure_page(
+            return failure_page(
                 request,
                 exc,
                 "Creating a Polar customer session",
@@ -242,11 +251,11 @@ class SeatClaimView(LoginRequiredMixin, View):
             token = self._token(request.GET.get("token"))
             info = get_client().get_seat_claim_info(token)
         except CheckoutError as exc:
-            return _error(request, str(exc), 400)
+            return error_page(request, str(exc), 400)
         except PolarNotFoundError:
-            return _error(request, INVALID_INVITATION, 404)
+            return error_page(request, INVALID_INVITATION, 404)
         except PolarError as exc:
-            return _failure_page(request, exc, "Reading a seat invitation", UNAVAILABLE)
+            return failure_page(request, exc, "Reading a seat invitation", UNAVAILABLE)
         return render(request, self.template_name, {"info": info, "token": token})
 
     def post(self, request: HttpRequest) -> HttpResponse:
@@ -255,13 +264,13 @@ class SeatClaimView(LoginRequiredMixin, View):
             token = self._token(request.POST.get("token"))
             answer = get_client().claim_seat(token)
         except CheckoutError as exc:
-            return _error(request, str(exc), 400)
+            return error_page(request, str(exc), 400)
         except PolarAPIError as exc:
             if exc.status == 400:  # Polar: "Invalid or expired invitation token"
-                return _error(request, INVALID_INVITATION, 400)
-            return _failure_page(request, exc, "Claiming a seat", UNAVAILABLE)
+                return error_page(request, INVALID_INVITATION, 400)
+            return failure_page(request, exc, "Claiming a seat", UNAVAILABLE)
         except PolarError as exc:
-            return _failure_page(request, exc, "Claiming a seat", UNAVAILABLE)
+            return failure_page(request, exc, "Claiming a seat", UNAVAILABLE)
         seat = mirror.upsert_seat(answer["seat"])
         if seat.member_id is not None:
             Member.objects.filter(pk=seat.member_id, external_id__isnull=True).update(
