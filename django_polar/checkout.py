@@ -50,6 +50,11 @@ MAX_SEATS = 10000
 MetadataValue = str | int | float | bool
 #: A custom field's value (custom_field/data.py): text, number, checkbox, select or date.
 CustomFieldValue = str | int | bool | datetime | None
+#: The shapes Polar takes (``re.fullmatch``; the API's serializer anchors the same ones):
+#: an ISO 3166-1 alpha-2 country, an ISO 4217 currency, an IETF BCP 47 language tag.
+COUNTRY_PATTERN = r"[A-Za-z]{2}"
+CURRENCY_PATTERN = r"[A-Za-z]{3}"
+LOCALE_PATTERN = r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*"
 #: AddressInput's fields besides the required ``country``.
 ADDRESS_FIELDS = ("line1", "line2", "postal_code", "city", "state")
 
@@ -99,6 +104,17 @@ def _check_metadata(metadata: Mapping[str, Any], what: str) -> dict[str, Metadat
     return result
 
 
+def check_custom_field_value(slug: str, value: Any) -> None:
+    """CheckoutError unless ``value`` is one a custom field takes (``CustomFieldValue``):
+    a string, number, boolean, datetime or None (Polar checks it against the field's
+    type); the builder and the API's serializer share it."""
+    if value is not None and not isinstance(value, str | int | bool | datetime):
+        raise CheckoutError(
+            f"custom field {slug!r} must be a string, number, boolean or datetime; "
+            f"got {type(value).__name__}."
+        )
+
+
 def _check_address(address: Mapping[str, Any]) -> dict[str, str | None]:
     """Polar's ``AddressInput``: a two-letter country (upper-cased here; Polar checks it is
     one it sells to, and US/CA states), the other fields optional strings."""
@@ -109,7 +125,7 @@ def _check_address(address: Mapping[str, Any]) -> dict[str, str | None]:
             f"use country, {', '.join(ADDRESS_FIELDS)}."
         )
     country = address.get("country")
-    if not isinstance(country, str) or not re.fullmatch(r"[A-Za-z]{2}", country):
+    if not isinstance(country, str) or not re.fullmatch(COUNTRY_PATTERN, country):
         raise CheckoutError(f"A billing address needs a two-letter country code; got {country!r}.")
     result: dict[str, str | None] = {"country": country.upper()}
     for field in ADDRESS_FIELDS:
@@ -356,11 +372,7 @@ class CheckoutBuilder:
         for key, value in merged.items():
             if not isinstance(key, str) or not key:
                 raise CheckoutError(f"custom field slugs are non-empty strings; got {key!r}.")
-            if value is not None and not isinstance(value, str | int | bool | datetime):
-                raise CheckoutError(
-                    f"custom field {key!r} must be a string, number, boolean or datetime; "
-                    f"got {type(value).__name__}."
-                )
+            check_custom_field_value(key, value)
         self._custom_field_data.update(merged)
         return self
 
@@ -368,9 +380,7 @@ class CheckoutBuilder:
         """The checkout's language, an IETF BCP 47 tag ("fr", "en-GB"). Polar honours it
         only where the organization has checkout localization; otherwise it shows "en"."""
         self._mutable()
-        if not isinstance(locale, str) or not re.fullmatch(
-            r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*", locale
-        ):
+        if not isinstance(locale, str) or not re.fullmatch(LOCALE_PATTERN, locale):
             raise CheckoutError(f"{locale!r} is not a language tag such as 'fr' or 'en-GB'.")
         self._locale = locale
         return self
@@ -379,7 +389,7 @@ class CheckoutBuilder:
         """Bill in ``currency`` ("eur"): the product needs a price in it, or Polar refuses
         the checkout. Without it, Polar picks the buyer's local currency or the default."""
         self._mutable()
-        if not isinstance(currency, str) or not re.fullmatch(r"[A-Za-z]{3}", currency):
+        if not isinstance(currency, str) or not re.fullmatch(CURRENCY_PATTERN, currency):
             raise CheckoutError(f"{currency!r} is not a three-letter currency code.")
         self._currency = currency.lower()
         return self

@@ -13,7 +13,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from ..checkout import MAX_SEATS, MIN_SEATS
+from ..checkout import (
+    COUNTRY_PATTERN,
+    CURRENCY_PATTERN,
+    LOCALE_PATTERN,
+    MAX_SEATS,
+    MIN_SEATS,
+    check_custom_field_value,
+)
+from ..errors import CheckoutError
 from ..models import Benefit, BenefitGrant, Order, Price, Product, Subscription
 from ..models.subscription import CancellationReason
 
@@ -339,9 +347,13 @@ class CustomFieldValue(serializers.Field):
     default_error_messages = {"invalid": "A custom field value is a string, integer or boolean."}
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, bool | int | str) and not (isinstance(data, str) and "\x00" in data):
-            return data
-        self.fail("invalid")
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")  # NUL, refused in every request string
+        try:
+            check_custom_field_value(self.field_name or "", data)
+        except CheckoutError:
+            self.fail("invalid")
+        return data
 
     def to_representation(self, value: Any) -> Any:
         return value
@@ -349,7 +361,8 @@ class CustomFieldValue(serializers.Field):
 
 class BillingAddressSerializer(serializers.Serializer):
     country = serializers.RegexField(
-        r"^[A-Za-z]{2}$", help_text="ISO 3166-1 alpha-2 country code (Polar checks it sells there)."
+        f"^{COUNTRY_PATTERN}$",
+        help_text="ISO 3166-1 alpha-2 country code (Polar checks it sells there).",
     )
     line1 = Text(max_length=255, required=False, allow_blank=True)
     line2 = Text(max_length=255, required=False, allow_blank=True)
@@ -400,12 +413,12 @@ class CheckoutRequestSerializer(serializers.Serializer):
         help_text="Most seats the buyer may choose (seat-based products).",
     )
     currency = serializers.RegexField(
-        r"^[A-Za-z]{3}$",
+        f"^{CURRENCY_PATTERN}$",
         required=False,
         help_text="Bill in this currency (e.g. eur); the product needs a price in it.",
     )
     locale = serializers.RegexField(
-        r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$",
+        f"^{LOCALE_PATTERN}$",
         required=False,
         help_text="The checkout's language (BCP 47, e.g. fr); Polar honours it where the "
         "organization has checkout localization, else shows en.",
