@@ -11,7 +11,7 @@ from . import discounts, pricing
 from .errors import APIError, forbidden, invalid, not_found
 from .spec_tables import tables
 from .store import add_interval, iso, parse_iso
-from .subscriptions import item_label, priced, total
+from .subscriptions import item_label
 from .tax_ids import InvalidTaxID, validate_tax_id
 from .validation import Body, address, check_uuid
 
@@ -96,6 +96,13 @@ def billing_address_fields(checkout: dict[str, Any]) -> dict[str, str]:
 def has_street_address(billing_address: dict[str, Any]) -> bool:
     """kit/address.py ``Address.has_address``."""
     return any(billing_address[f] for f in ("line1", "line2", "city", "postal_code"))
+
+
+def _trial_of(checkout: dict[str, Any]) -> tuple[str, int] | None:
+    """The trial the checkout grants, as ``(interval, count)``, or None."""
+    if not checkout["active_trial_interval"]:
+        return None
+    return checkout["active_trial_interval"], checkout["active_trial_interval_count"]
 
 
 class Checkouts:
@@ -642,11 +649,6 @@ class Checkouts:
         if product["is_recurring"] and checkout.get("_upgrade") and upgraded is not None:
             subscription = self._upgrade(checkout, upgraded, product)
         elif product["is_recurring"]:
-            trial = (
-                (checkout["active_trial_interval"], checkout["active_trial_interval_count"])
-                if checkout["active_trial_interval"]
-                else None
-            )
             subscription = self.emu.subscriptions.create(
                 customer_id=customer["id"],
                 product=product,
@@ -656,7 +658,7 @@ class Checkouts:
                 checkout_id=checkout["id"],
                 discount_id=checkout["discount_id"],
                 metadata=metadata,
-                trial=trial,
+                trial=_trial_of(checkout),
             )
             subscription["custom_field_data"] = dict(checkout["custom_field_data"])
             checkout["subscription_id"] = subscription["id"]
@@ -740,52 +742,23 @@ class Checkouts:
     ) -> dict[str, Any]:
         """subscription/service.py ``create_or_update_from_checkout`` with
         ``checkout.subscription``: the same subscription takes the checkout's product,
-        its price set in the checkout's currency, seats and discount, starts a new cycle today (or its trial), keeps the
-        metadata keys the checkout does not set; subscription.updated (and .active when it
-        was not active), then its benefits follow the new product."""
+        its price set in the checkout's currency, seats and discount, and starts a new
+        cycle today (or its trial) (``Subscriptions.upgrade_from_checkout``);
+        subscription.updated (and .active when it was not active), then its benefits
+        follow the new product."""
         previous_status = sub["status"]
-        now = self.emu.clock.now()
-        trial = (
-            (checkout["active_trial_interval"], checkout["active_trial_interval_count"])
-            if checkout["active_trial_interval"]
-            else None
-        )
-        prices = priced(
-            self.emu.catalog.price_set(product, checkout["currency"]),
+        self.emu.subscriptions.upgrade_from_checkout(
+            sub,
+            product=product,
+            currency=checkout["currency"],
             seats=checkout["seats"],
             amount=checkout["amount"],
-        )
-        trial_end = add_interval(now, *trial) if trial else None
-        sub.update(
-            product_id=product["id"],
-            currency=checkout["currency"],
-            _prices=prices,
-            amount=total(prices),
-            seats=checkout["seats"],
-            recurring_interval=product["recurring_interval"],
-            recurring_interval_count=product["recurring_interval_count"] or 1,
-            _pending_update=None,
-            status="trialing" if trial else "active",
-            current_period_start=iso(now),
-            current_period_end=iso(
-                trial_end
-                or add_interval(
-                    now, product["recurring_interval"], product["recurring_interval_count"] or 1
-                )
-            ),
-            trial_start=iso(now) if trial else None,
-            trial_end=iso(trial_end),
-            discount_id=checkout["discount_id"],
             checkout_id=checkout["id"],
-            metadata={**sub["metadata"], **checkout["metadata"]},
-            custom_field_data=dict(checkout["custom_field_data"]),
-            _discount_applied_at=iso(now) if checkout["discount_id"] and not trial else None,
-            modified_at=iso(now),
+            discount_id=checkout["discount_id"],
+            metadata=checkout["metadata"],
+            custom_field_data=checkout["custom_field_data"],
+            trial=_trial_of(checkout),
         )
-        self.emu.subscriptions._meter_period(sub)
-        for price in prices:
-            if price["amount_type"] == "metered_unit":  # ``reset_meters``
-                self.emu.usage.reset(sub["customer_id"], price["meter_id"])
         kinds = ["subscription.updated"]
         if previous_status not in ("active", "trialing"):
             kinds.insert(0, "subscription.active")

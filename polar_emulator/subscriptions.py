@@ -116,26 +116,21 @@ class Subscriptions:
         carries every price of the product's set in ``currency`` (``amount``: what a
         custom price was paid), each with its amount; its ``amount`` is their sum."""
         now = self.emu.clock.now()
-        trial_end = add_interval(now, trial[0], trial[1]) if trial else None
-        period_end = trial_end or add_interval(
-            now, product["recurring_interval"], product["recurring_interval_count"] or 1
-        )
-        prices = priced(self.emu.catalog.price_set(product, currency), seats=seats, amount=amount)
         sub = {
             "created_at": iso(now),
             "modified_at": None,
             "id": self.st.new_id(),
-            "amount": total(prices),
-            "currency": currency,
-            "recurring_interval": product["recurring_interval"],
-            "recurring_interval_count": product["recurring_interval_count"] or 1,
-            "status": "trialing" if trial else "active",
-            "current_period_start": iso(now),
-            "current_period_end": iso(period_end),
+            **self._checkout_terms(
+                product,
+                currency=currency,
+                seats=seats,
+                amount=amount,
+                discount_id=discount_id,
+                trial=trial,
+                now=now,
+            ),
             "current_meter_period_start": None,
             "current_meter_period_end": None,
-            "trial_start": iso(now) if trial else None,
-            "trial_end": iso(trial_end),
             "cancel_at_period_end": False,
             "canceled_at": None,
             "started_at": iso(now),
@@ -146,29 +141,103 @@ class Subscriptions:
             "paused_at": None,
             "resumes_at": None,
             "customer_id": customer_id,
-            "product_id": product["id"],
-            "discount_id": discount_id,
             "checkout_id": checkout_id,
-            "seats": seats,
             "units": None,
             "customer_cancellation_reason": None,
             "customer_cancellation_comment": None,
             "metadata": dict(metadata),
-            "_prices": prices,
-            "_pending_update": None,
             "_fail_next_renewal": False,
-            # subscription/service.py ``create_or_update_from_checkout``: a discount counts
-            # its cycles from the first billed one (now, unless a trial comes first).
-            "_discount_applied_at": iso(now) if discount_id and not trial else None,
             "_proration_due": 0,
             "_pending_order_id": None,
         }
-        self._meter_period(sub)
         self.st.subscriptions[sub["id"]] = sub
-        for price_meter in sub["_prices"]:
-            if price_meter["amount_type"] == "metered_unit":
-                self.emu.usage.reset(customer_id, price_meter["meter_id"])
+        self._start_meters(sub)
         return sub
+
+    def upgrade_from_checkout(
+        self,
+        sub: dict[str, Any],
+        *,
+        product: dict[str, Any],
+        currency: str,
+        seats: int | None,
+        checkout_id: str,
+        discount_id: str | None,
+        metadata: dict[str, Any],
+        custom_field_data: dict[str, Any],
+        trial: tuple[str, int] | None,
+        amount: int | None = None,
+    ) -> None:
+        """subscription/service.py ``create_or_update_from_checkout`` with
+        ``checkout.subscription``: the same subscription takes the checkout's terms as
+        ``create`` gives a new one (a new cycle, or its trial, from today), keeps the
+        metadata keys the checkout does not set, and its meters restart
+        (``reset_meters``). The caller announces it."""
+        now = self.emu.clock.now()
+        sub.update(
+            self._checkout_terms(
+                product,
+                currency=currency,
+                seats=seats,
+                amount=amount,
+                discount_id=discount_id,
+                trial=trial,
+                now=now,
+            ),
+            checkout_id=checkout_id,
+            metadata={**sub["metadata"], **metadata},
+            custom_field_data=dict(custom_field_data),
+            modified_at=iso(now),
+        )
+        self._start_meters(sub)
+
+    def _checkout_terms(
+        self,
+        product: dict[str, Any],
+        *,
+        currency: str,
+        seats: int | None,
+        amount: int | None,
+        discount_id: str | None,
+        trial: tuple[str, int] | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """What a checkout sets on the subscription it creates or upgrades
+        (``create_or_update_from_checkout``): every price of the product's set in
+        ``currency`` (``amount``: what a custom price was paid), each with its amount, the
+        ``amount`` their sum; a period (or the trial) starting ``now``."""
+        trial_end = add_interval(now, trial[0], trial[1]) if trial else None
+        period_end = trial_end or add_interval(
+            now, product["recurring_interval"], product["recurring_interval_count"] or 1
+        )
+        prices = priced(self.emu.catalog.price_set(product, currency), seats=seats, amount=amount)
+        return {
+            "amount": total(prices),
+            "currency": currency,
+            "recurring_interval": product["recurring_interval"],
+            "recurring_interval_count": product["recurring_interval_count"] or 1,
+            "status": "trialing" if trial else "active",
+            "current_period_start": iso(now),
+            "current_period_end": iso(period_end),
+            "trial_start": iso(now) if trial else None,
+            "trial_end": iso(trial_end),
+            "product_id": product["id"],
+            "discount_id": discount_id,
+            "seats": seats,
+            "_prices": prices,
+            "_pending_update": None,
+            # A discount counts its cycles from the first billed one (now, unless a
+            # trial comes first).
+            "_discount_applied_at": iso(now) if discount_id and not trial else None,
+        }
+
+    def _start_meters(self, sub: dict[str, Any]) -> None:
+        """The meter period follows the new billing period and each metered price's
+        meter starts from zero (``reset_meters``)."""
+        self._meter_period(sub)
+        for price in sub["_prices"]:
+            if price["amount_type"] == "metered_unit":
+                self.emu.usage.reset(sub["customer_id"], price["meter_id"])
 
     def create_free(self, data: Any) -> dict[str, Any]:
         """POST /v1/subscriptions/ (subscription/service.py ``create``): a free recurring
