@@ -5,7 +5,7 @@ gates (decorator, view mixin, DRF permission) that Polar itself does not enforce
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import include, path
@@ -104,3 +104,36 @@ def test_the_gates_refuse_once_the_balance_is_used_up(user, polar, django_assert
     user.record_usage("api_call")
     with pytest.raises(PermissionDenied):  # 4 left, 5 needed
         summarize(request)
+
+
+def test_the_gates_ask_for_one_unit_unless_told_and_say_why(user, polar):
+    user.record_usage_many(["api_call"] * 999)  # 1 of 1,000 left
+
+    @credits_required("API calls")
+    def summarize(request):
+        return HttpResponse("ok")
+
+    class Summaries(CreditsRequiredMixin, View):
+        credits_meter = "API calls"
+
+        def get(self, request):
+            return HttpResponse("ok")
+
+    request = RequestFactory().get("/summaries/")
+    request.user = user
+    assert summarize(request).status_code == 200
+    assert Summaries.as_view()(request).status_code == 200
+    with pytest.raises(PermissionDenied) as denied:
+        credits_required("API calls", units=2)(summarize)(request)
+    assert str(denied.value) == "Not enough credits left for this."
+    with pytest.raises(PermissionDenied) as denied:
+        Summaries.as_view(credits_units=2)(request)
+    assert str(denied.value) == "Not enough credits left for this."
+    response = credits_required("API calls", units=2, redirect_to="/top-up/")(summarize)(request)
+    assert response["Location"] == "/top-up/?next=%2Fsummaries%2F"
+
+
+def test_a_credits_gate_without_a_meter_fails_at_import():
+    with pytest.raises(ImproperlyConfigured) as missing:
+        credits_required("")
+    assert str(missing.value) == "credits_required needs the meter (its name or Polar id)."
