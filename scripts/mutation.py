@@ -39,6 +39,9 @@ COPIED = ["django_polar", "polar_emulator", "example_project", "tests", "manage.
 #: Tests that start servers, workers or browsers in other processes: those processes run
 #: the unmutated code, so they cannot kill a mutant and only cost time.
 OTHER_PROCESSES = "not slow and not browser"
+#: Wall-clock seconds a test may take under a mutant (tests/conftest.py): a mutant that
+#: removes a deadline waits in real time, which mutmut's CPU-time limit does not stop.
+WALL = 60
 #: mutmut's exit codes for a survivor, a mutant no test reached and a suspicious one.
 RETRIED = {0, 5, 33, 35}
 API_TESTS = ["tests/test_api.py"]
@@ -86,7 +89,11 @@ GROUPS: dict[str, Group] = {
     ),
     "usage": Group(
         ["django_polar/usage.py"],
-        ["tests/test_usage.py", "tests/test_billable_polar.py", "tests/test_credits.py"],
+        [
+            "tests/test_usage.py",
+            "tests/test_billable_polar.py",
+            "tests/test_credits.py",
+        ],
     ),
     "client": Group(
         ["django_polar/client.py"],
@@ -214,12 +221,12 @@ def run(name: str, group: Group, *, children: int, deadline: float, fresh: bool)
         score.finished = False  # the module does not exist (yet)
         return score
     left = deadline - time.monotonic()
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "POLAR_TEST_WALL_SECONDS": str(WALL)}
     env.pop("DATABASE_URL", None)  # mutants run on the in-memory SQLite test database
     try:
         with (where / "mutmut.log").open("w") as log:
             done = subprocess.run(
-                [str(MUTMUT), "run", "--max-children", str(children)],
+                [str(MUTMUT), "run", "--max-children", str(children), *only(group)],
                 cwd=where,
                 env=env,
                 stdout=log,
@@ -252,6 +259,18 @@ def run(name: str, group: Group, *, children: int, deadline: float, fresh: bool)
             else:
                 score.survivors.append(mutant)
     return score
+
+
+def only(group: Group) -> list[str]:
+    """mutmut's name patterns for the mutants of ``group.functions`` (none: all mutants).
+
+    mutmut runs named mutants again every time, so such a group keeps no results between
+    runs; it stays short because it runs only those functions' mutants."""
+    module = group.files[0].removesuffix(".py").replace("/", ".")
+    patterns = []
+    for function in group.functions:
+        patterns += [f"{module}.x_{function}__mutmut_*", f"{module}.xǁ*ǁ{function}__mutmut_*"]
+    return patterns
 
 
 def counts_for(mutant: str, functions: tuple[str, ...]) -> bool:

@@ -216,6 +216,33 @@ def test_429_retry_after_as_http_date():
     assert 8.0 <= sleeps[0] <= 10.0
 
 
+def test_429_retry_after_now_or_past_waits_nothing():
+    past = format_datetime(datetime.now(UTC) - timedelta(seconds=30), usegmt=True)
+    for hint in ("0", "-5", past):
+        client, recorder, sleeps = make(fail(429, headers={"Retry-After": hint}), ok())
+        client.get_product("p1")
+        assert sleeps == [0.0], hint
+        assert len(recorder.requests) == 2
+
+
+def test_429_retry_after_as_a_date_without_a_zone_is_utc():
+    when = (datetime.now(UTC) + timedelta(seconds=10)).strftime("%a, %d %b %Y %H:%M:%S -0000")
+    client, _, sleeps = make(fail(429, headers={"Retry-After": when}), ok())
+    client.get_product("p1")
+    assert 8.0 <= sleeps[0] <= 10.0
+
+
+def test_each_retry_is_logged_with_its_reason_and_wait(caplog):
+    client, _, _ = make(fail(503), ok(), jitter=lambda: 1.0)
+    caplog.set_level(logging.INFO, logger="django_polar.client")
+    client.get_product("p1")
+    (record,) = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert (
+        record.getMessage()
+        == "Polar GET /v1/products/p1 failed (status 503); retry 1 of 3 in 0.50 s"
+    )
+
+
 def test_429_without_retry_after_uses_backoff():
     client, _, sleeps = make(fail(429), ok(), jitter=lambda: 1.0)
     client.get_product("p1")
@@ -488,6 +515,11 @@ def test_a_token_of_any_shape_is_redacted():
         client.get_product("p1")
     assert odd not in str(info.value)
     assert "unknown token [redacted]" in str(info.value)
+    # Also when the token is in the path (pasted as an id): the error names the path.
+    client, _, _ = make(fail(404), access_token=odd)
+    with pytest.raises(PolarNotFoundError) as info:
+        client.request("GET", f"/v1/products/{odd}")
+    assert odd not in str(info.value) and odd not in info.value.path
 
 
 def test_other_polar_credentials_in_an_echo_are_redacted():
@@ -668,7 +700,8 @@ def endpoint_methods():
     return sorted(
         name
         for name, member in inspect.getmembers(PolarClient, inspect.isfunction)
-        if not name.startswith("_") and name not in HELPERS
+        # Not mutmut's copies of the methods (``xǁPolarClientǁ…__mutmut_N``): not API calls.
+        if not name.startswith("_") and name not in HELPERS and "__mutmut_" not in name
     )
 
 

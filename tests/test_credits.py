@@ -53,6 +53,16 @@ def test_meters_come_from_the_mirrored_state(user):
     )
     assert user.meter(meter.meter_id) == user.meter("API calls") == meter
     assert user.meter("nope") is None
+    # What the billing API and the agents' tools show of it.
+    assert usage.meters_of(user.polar_customer) == [
+        {
+            "meter_id": meter.meter_id,
+            "name": "API calls",
+            "consumed_units": 0.0,
+            "credited_units": 1000.0,
+            "balance": 1000.0,
+        }
+    ]
 
 
 def test_local_usage_counts_until_polars_state_includes_it(user, polar):

@@ -5,7 +5,9 @@ every event once however often it is sent."""
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -351,3 +353,130 @@ def test_flush_batch_size_and_the_earlier_name(user, counting):
         user.ingest_usage("api_call")  # the earlier name still records
     assert "Sent 5" in usage_command("flush", "--batch-size", "2")
     assert [len(ids) for ids in counting.ingests] == [2, 2, 1]
+
+
+class RejectingOnce(httpx.BaseTransport):
+    """The emulator, except that the first ingest call is answered with a 422 whose one
+    error points at ``loc`` (Polar's validation errors name ``["body", "events", i, ...]``)."""
+
+    def __init__(self, polar, loc):
+        self.inner = polar.transport()
+        self.loc = loc
+        self.rejected = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/events/ingest" and not self.rejected:
+            self.rejected = True
+            error = {"loc": self.loc, "msg": "Value error, bad event", "type": "value_error"}
+            return httpx.Response(422, json={"detail": [error]})
+        return self.inner.handle_request(request)
+
+
+@pytest.mark.parametrize(
+    ("loc", "set_aside"),
+    [
+        (["body", "events", 1], [1]),  # the row itself
+        (["body", "events", 2, "metadata", "k"], [2]),  # a field of the row
+        (["body", "events", 3], []),  # no such row: nobody is blamed
+        (["body", "events"], []),  # the list, not a row
+        (["body", "metadata", 0], []),  # not the events
+        (["body"], []),
+        (["query", "events", 0], []),
+    ],
+)
+def test_a_422_sets_aside_only_the_rows_it_names(user, polar, loc, set_aside):
+    bulk(user, 3)
+    rows = list(UsageEvent.objects.order_by("pk"))
+    with use_transport(RejectingOnce(polar, loc)):
+        report = usage.flush()
+    assert report.rejected == len(set_aside)
+    assert report.sent == 3 - len(set_aside)
+    waiting = [
+        i for i, row in enumerate(rows) if UsageEvent.objects.get(pk=row.pk).ingested_at is None
+    ]
+    assert waiting == set_aside
+    assert consumed(user) == 3 - len(set_aside)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"_cost": 5}, '"_cost" must be {"amount": <cents>, "currency": "usd"}.'),
+        (
+            {"_cost": {"amount": 1, "currency": "usd", "note": "x"}},
+            '"_cost" must be {"amount": <cents>, "currency": "usd"}.',
+        ),
+        ({"_cost": {"amount": "ten", "currency": "usd"}}, '"_cost.amount" must be a number of cents.'),
+        ({"_cost": {"amount": True, "currency": "usd"}}, '"_cost.amount" must be a number of cents.'),
+        ({"_llm": "gpt"}, '"_llm" must be a dict (vendor, model, token counts).'),
+        ({"_llm": {"model": "gpt-4o"}}, '"_llm.vendor" is required and must be a string.'),
+        (
+            {"_llm": {"vendor": "openai", "model": "gpt-4o", "output_tokens": 1, "total_tokens": 1}},
+            '"_llm.input_tokens" is required and must be an integer.',
+        ),
+        (
+            {"_llm": {"vendor": "v", "model": "m", "input_tokens": 1, "output_tokens": 1,
+                      "total_tokens": 2, "cached_input_tokens": "1"}},
+            '"_llm.cached_input_tokens" is required and must be an integer.',
+        ),
+        (
+            {"_llm": {"vendor": "v", "model": "m", "input_tokens": 1, "output_tokens": 1,
+                      "total_tokens": 2, "prompt": 5}},
+            '"_llm.prompt" must be a string or None.',
+        ),
+        (
+            {"_llm": {"vendor": "v", "model": "m", "input_tokens": 1, "output_tokens": 1,
+                      "total_tokens": 2, "response": ["no"]}},
+            '"_llm.response" must be a string or None.',
+        ),
+    ],
+)  # fmt: skip
+def test_each_refusal_names_the_rule_it_breaks(metadata, message):
+    with pytest.raises(InvalidUsageEvent) as refused:
+        usage.validate_event("ok", metadata)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"_cost": {"amount": 12345, "currency": "usd"}},  # 5 whole digits
+        {"_cost": {"amount": 0.123456789012, "currency": "usd"}},  # 12 decimal places
+        {"_cost": {"amount": 12345.123456789012, "currency": "usd"}},  # both: 17 digits
+        {"_llm": {"vendor": "v", "model": "m", "input_tokens": 1, "output_tokens": 2,
+                  "total_tokens": 3}},  # no cached_input_tokens
+        {"_llm": {"vendor": "v", "model": "m", "input_tokens": 1, "output_tokens": 2,
+                  "total_tokens": 3, "cached_input_tokens": 1, "prompt": "Hi", "response": None}},
+    ],
+)  # fmt: skip
+def test_the_limits_polar_accepts_are_accepted(metadata):
+    assert usage.validate_event("ok", metadata) == metadata
+
+
+def test_llm_metadata_follows_polars_conventions():
+    assert usage.llm_metadata(
+        model="openai/gpt-4o/mini", input_tokens=10, output_tokens=5, team="red"
+    ) == {
+        "team": "red",
+        "strategy": "LLM",
+        "model": "openai/gpt-4o/mini",
+        "inputTokens": 10,
+        "outputTokens": 5,
+        "totalTokens": 15,
+        "_llm": {  # the vendor is the model's first path segment when not given
+            "vendor": "openai",
+            "model": "openai/gpt-4o/mini",
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "total_tokens": 15,
+        },
+    }
+    metadata = usage.llm_metadata(
+        model="gpt-4o", vendor="azure", input_tokens=1, output_tokens=1, cached_input_tokens=1
+    )
+    assert metadata["provider"] == "azure" and metadata["_llm"]["vendor"] == "azure"
+    assert metadata["cachedInputTokens"] == 1 and metadata["_llm"]["cached_input_tokens"] == 1
+
+
+def test_a_decimal_cost_becomes_a_json_number():
+    assert json.dumps(usage.cost(Decimal("1.25"))) == '{"amount": 1.25, "currency": "usd"}'
