@@ -171,10 +171,13 @@ def test_events_polar_accepts_are_recorded_and_sent(user, polar):
         "flag": True,
         "_cost": {"amount": 0.025, "currency": "usd"},
     }
-    user.record_usage("api_call", metadata, external_id="request-42")
+    when = timezone.now() - timedelta(hours=1)
+    user.record_usage("api_call", metadata, external_id="request-42", timestamp=when)
     usage.flush()
     [event] = get_client().list_events(name="api_call")
     assert event["metadata"] == metadata
+    assert UsageEvent.objects.get().external_id == "request-42"  # what Polar dedupes on
+    assert event["timestamp"][:19] == when.isoformat()[:19]  # when it happened, not sent
 
 
 def test_meter_time_records_elapsed_seconds_even_when_the_block_fails(user, polar):
@@ -359,15 +362,16 @@ class RejectingOnce(httpx.BaseTransport):
     """The emulator, except that the first ingest call is answered with a 422 whose one
     error points at ``loc`` (Polar's validation errors name ``["body", "events", i, ...]``)."""
 
-    def __init__(self, polar, loc):
+    def __init__(self, polar, loc, msg="Value error, bad event"):
         self.inner = polar.transport()
         self.loc = loc
+        self.msg = msg
         self.rejected = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/events/ingest" and not self.rejected:
             self.rejected = True
-            error = {"loc": self.loc, "msg": "Value error, bad event", "type": "value_error"}
+            error = {"loc": self.loc, "msg": self.msg, "type": "value_error"}
             return httpx.Response(422, json={"detail": [error]})
         return self.inner.handle_request(request)
 
@@ -408,6 +412,10 @@ def test_a_422_sets_aside_only_the_rows_it_names(user, polar, loc, set_aside):
         ),
         ({"_cost": {"amount": "ten", "currency": "usd"}}, '"_cost.amount" must be a number of cents.'),
         ({"_cost": {"amount": True, "currency": "usd"}}, '"_cost.amount" must be a number of cents.'),
+        (
+            {"tags": ["a"]},
+            "Usage event metadata 'tags' must be a string, integer, float or boolean; got list.",
+        ),
         ({"_llm": "gpt"}, '"_llm" must be a dict (vendor, model, token counts).'),
         ({"_llm": {"model": "gpt-4o"}}, '"_llm.vendor" is required and must be a string.'),
         (
@@ -440,6 +448,7 @@ def test_each_refusal_names_the_rule_it_breaks(metadata, message):
 @pytest.mark.parametrize(
     "metadata",
     [
+        {"note": "x", "long": "x" * 500},  # 1 to 500 characters
         {"_cost": {"amount": 12345, "currency": "usd"}},  # 5 whole digits
         {"_cost": {"amount": 0.123456789012, "currency": "usd"}},  # 12 decimal places
         {"_cost": {"amount": 12345.123456789012, "currency": "usd"}},  # both: 17 digits
@@ -480,3 +489,30 @@ def test_llm_metadata_follows_polars_conventions():
 
 def test_a_decimal_cost_becomes_a_json_number():
     assert json.dumps(usage.cost(Decimal("1.25"))) == '{"amount": 1.25, "currency": "usd"}'
+
+
+def test_a_rejected_row_backs_off_longer_each_time_and_keeps_a_bounded_reason(user, polar, caplog):
+    user.record_usage("api_call")
+    row = UsageEvent.objects.get()
+    for attempt, minutes in ((1, 1), (2, 2)):
+        UsageEvent.objects.update(next_attempt_at=None)  # due again
+        before = timezone.now()
+        with use_transport(RejectingOnce(polar, ["body", "events", 0], msg="x" * 3000)):
+            report = usage.flush()
+        assert report.rejected == 1
+        row.refresh_from_db()
+        assert row.attempts == attempt and row.ingested_at is None
+        wait = row.next_attempt_at - before
+        assert timedelta(minutes=minutes) <= wait < timedelta(minutes=minutes, seconds=30)
+        assert len(row.last_error) == 2000 and row.last_error.endswith("x")
+    [warning, *_] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.getMessage().startswith("Sending 1 usage event(s) to Polar failed: ")
+    assert "xxxx" in warning.getMessage()
+
+
+def test_pending_events_are_listed_oldest_first(user):
+    now = timezone.now()
+    late = user.record_usage("b", timestamp=now - timedelta(minutes=1))
+    early = user.record_usage("a", timestamp=now - timedelta(minutes=5))
+    same = user.record_usage("c", timestamp=now - timedelta(minutes=5))
+    assert list(usage.pending_events()) == [early, same, late]
