@@ -677,6 +677,29 @@ def test_use_transport_applies_to_other_threads_and_nests():
     assert results == [{"id": "inner"}, {"id": "outer"}]
 
 
+def test_a_call_made_inside_a_call_never_outlives_the_outer_ones_deadline():
+    """A transport or hook that calls Polar itself: the inner call gets what is left of the
+    outer call's deadline, not a fresh (or no) deadline of its own."""
+    inner, inner_recorder, inner_sleeps = make(fail(503), retry_backoff=10.0, jitter=lambda: 1.0)
+    errors = []
+
+    def outer_handler(request):
+        with pytest.raises(PolarServerError) as info:
+            inner.get_product("p1")
+        errors.append(info.value)
+        return ok()
+
+    outer, _, _ = make(outer_handler, deadline=2.0)
+    outer.get_product("p0")
+    # Retrying (10 s, then 20 s) would pass the outer call's 2 s: the inner call gives up.
+    assert len(inner_recorder.requests) == 1 and inner_sleeps == []
+    assert len(errors) == 1
+    # Alone, the same inner client retries as configured.
+    with pytest.raises(PolarServerError):
+        inner.get_product("p1")
+    assert len(inner_sleeps) == 3
+
+
 # -- every method against the spec --------------------------------------------------------------
 
 HELPERS = {"request", "get_page", "paginate", "close", "backoff"}
