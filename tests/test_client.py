@@ -677,6 +677,30 @@ def test_use_transport_applies_to_other_threads_and_nests():
     assert results == [{"id": "inner"}, {"id": "outer"}]
 
 
+def test_retries_stop_where_the_calls_deadline_would_pass():
+    client, recorder, sleeps = make(fail(503), deadline=1.0, retry_backoff=10.0)
+    with pytest.raises(PolarServerError) as info:
+        client.get_product("p1")
+    assert len(recorder.requests) == 1 and sleeps == []  # a 5-10 s wait would pass 1 s
+    assert info.value.retry_after is not None
+
+
+def test_each_attempts_timeout_is_cut_to_what_is_left_of_the_deadline():
+    client, recorder, _ = make(ok(), deadline=0.5, timeout=10.0, connect_timeout=5.0)
+    client.get_product("p1")
+    timeout = recorder.requests[0].extensions["timeout"]
+    assert 0 < timeout["read"] <= 0.5 and 0 < timeout["connect"] <= 0.5
+
+
+def test_an_answer_that_is_not_json_names_the_call():
+    html = httpx.Response(200, text="<html>Down for maintenance</html>")
+    client, _, _ = make(html)
+    with pytest.raises(PolarError) as info:
+        client.get_product("p1")
+    assert str(info.value).startswith("Polar answered 200 to GET /v1/products/p1: ")
+    assert "not JSON" in str(info.value)
+
+
 def test_a_call_made_inside_a_call_never_outlives_the_outer_ones_deadline():
     """A transport or hook that calls Polar itself: the inner call gets what is left of the
     outer call's deadline, not a fresh (or no) deadline of its own."""
