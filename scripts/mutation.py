@@ -311,7 +311,12 @@ def main() -> int:
             continue
         score = run(name, GROUPS[name], children=args.children, deadline=deadline, fresh=args.fresh)
         scores.append(score)
-        state = "" if score.finished else "  (stopped at the time limit: partial)"
+        unchecked = score.counts.get("not checked", 0)
+        state = (
+            ""
+            if score.finished
+            else f"  (stopped at the time limit: partial, {unchecked} not checked)"
+        )
         if score.error:
             state = f"  ({score.error})"
         print(

@@ -685,6 +685,18 @@ def test_retries_stop_where_the_calls_deadline_would_pass():
     assert info.value.retry_after is not None
 
 
+def test_retries_stop_where_the_retry_budget_would_pass():
+    # Waits of 0.5, 1.0, 2.0 s: a 1.5 s budget affords exactly the first two.
+    client, recorder, sleeps = make(fail(503), jitter=lambda: 1.0, retry_budget=1.5)
+    with pytest.raises(PolarServerError):
+        client.get_product("p1")
+    assert sleeps == [0.5, 1.0] and len(recorder.requests) == 3
+    client, _, sleeps = make(fail(503), jitter=lambda: 1.0, retry_budget=1.0)
+    with pytest.raises(PolarServerError):
+        client.get_product("p1")
+    assert sleeps == [0.5]
+
+
 def test_each_attempts_timeout_is_cut_to_what_is_left_of_the_deadline():
     client, recorder, _ = make(ok(), deadline=0.5, timeout=10.0, connect_timeout=5.0)
     client.get_product("p1")
