@@ -516,3 +516,89 @@ def test_pending_events_are_listed_oldest_first(user):
     early = user.record_usage("a", timestamp=now - timedelta(minutes=5))
     same = user.record_usage("c", timestamp=now - timedelta(minutes=5))
     assert list(usage.pending_events()) == [early, same, late]
+
+
+def test_a_run_that_pauses_then_fails_reports_every_failure(user, polar, counting, no_retries):
+    bulk(user, 10)
+    polar.faults.retry_after = 7
+    polar.faults.fail_next(1, status=429)
+    polar.faults.fail_next(1, status=503)
+    before = timezone.now()
+    report = usage.flush(sleep=lambda seconds: None)
+    after = timezone.now()
+    assert (report.sent, report.failed) == (0, 20)  # the batch failed twice
+    assert len(report.errors) == 2
+    assert "429" in report.errors[0] and "503" in report.errors[1]
+    row = UsageEvent.objects.first()
+    assert row.attempts == 2 and "503" in row.last_error
+    # Polar is down: the run ends, to retry after the backoff of the rows' next (2nd) attempt.
+    assert before + timedelta(minutes=2) <= report.retry_at <= after + timedelta(minutes=2)
+    report = usage.flush()
+    assert report.sent == 10 and report.failed == 0
+
+
+def test_polar_down_while_creating_a_customer_holds_the_whole_run(polar, counting, no_retries):
+    grace = User.objects.create_user("grace", "grace@example.com")
+    grace.record_usage("api_call")
+    for attempt, minutes in ((1, 1), (2, 2)):
+        polar.faults.fail_next(1, status=503)
+        before = timezone.now()
+        report = usage.flush()
+        after = timezone.now()
+        assert (report.sent, report.failed) == (0, 1)
+        [error] = report.errors
+        assert error.startswith("Creating the Polar customer failed: ")
+        row = UsageEvent.objects.get()
+        assert row.attempts == attempt and row.last_error == error
+        wait = timedelta(minutes=minutes)
+        assert before + wait <= report.retry_at <= after + wait
+    assert usage.flush().sent == 1 and grace.polar_customer is not None
+
+
+def test_rows_waiting_for_their_customer_back_off_longer_each_time(polar, counting):
+    get_client().create_customer({"email": "taken@example.com"})
+    grace = User.objects.create_user("grace", "taken@example.com")
+    grace.record_usage("api_call")
+    for attempt, minutes in ((1, 1), (2, 2)):
+        UsageEvent.objects.update(next_attempt_at=None)  # due again
+        before = timezone.now()
+        report = usage.flush()
+        after = timezone.now()
+        assert report.waiting == 1 and report.sent == 0
+        row = UsageEvent.objects.get()
+        assert row.attempts == attempt and row.last_error.startswith("Waiting for a Polar customer")
+        wait = timedelta(minutes=minutes)
+        assert before + wait <= row.next_attempt_at <= after + wait
+
+
+class RejectingTwice(RejectingOnce):
+    """The first two ingest calls each refuse their first row."""
+
+    calls = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/events/ingest" and self.calls < 2:
+            self.calls += 1
+            self.rejected = False
+        return super().handle_request(request)
+
+
+def test_two_rejections_in_one_run_are_both_reported(user, polar):
+    bulk(user, 4)
+    with use_transport(RejectingTwice(polar, ["body", "events", 0], msg="bad one")):
+        report = usage.flush()
+    assert (report.rejected, report.sent) == (2, 2)
+    assert len(report.errors) == 2 and all("bad one" in error for error in report.errors)
+
+
+def test_duplicates_are_counted_over_every_batch_and_logged(user, polar, counting):
+    bulk(user, 4)
+    claimed = usage.claim(1000)
+    get_client().ingest_events([usage._body(e) for e in claimed])  # sent, never marked
+    UsageEvent.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    report = usage.flush(batch_size=2)
+    assert (report.calls, report.sent, report.duplicates) == (2, 4, 4)
+    assert [(i.events, i.inserted, i.duplicates) for i in UsageIngest.objects.order_by("pk")] == [
+        (2, 0, 2),
+        (2, 0, 2),
+    ]
