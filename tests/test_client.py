@@ -695,6 +695,30 @@ def test_retries_stop_where_the_retry_budget_would_pass():
     with pytest.raises(PolarServerError):
         client.get_product("p1")
     assert sleeps == [0.5]
+    # The budget is for all the waits together: 0.5 + 1.0 + 2.0 would pass 3.2.
+    for answer in (fail(503), httpx.ConnectError("refused")):
+        client, _, sleeps = make(answer, jitter=lambda: 1.0, retry_budget=3.2)
+        with pytest.raises(PolarError):
+            client.get_product("p1")
+        assert sleeps == [0.5, 1.0], answer
+
+
+def test_a_network_failure_is_logged_and_raised_with_its_cause_and_no_token(caplog):
+    odd = "emulator-token-Zx81-do-not-print"
+    refused = httpx.ConnectError(f"cannot connect with {odd}")
+    client, _, _ = make(refused, ok(), jitter=lambda: 1.0, access_token=odd)
+    caplog.set_level(logging.INFO, logger="django_polar.client")
+    client.get_product("p1")
+    (record,) = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert record.getMessage() == (
+        "Polar GET /v1/products/p1 failed (ConnectError: cannot connect with [redacted]); "
+        "retry 1 of 3 in 0.50 s"
+    )
+    client, _, _ = make(refused, access_token=odd, max_retries=0)
+    with pytest.raises(PolarNetworkError) as info:
+        client.get_product("p1")
+    assert "(ConnectError: cannot connect with [redacted])" in str(info.value)
+    assert odd not in str(info.value)
 
 
 def test_each_attempts_timeout_is_cut_to_what_is_left_of_the_deadline():
