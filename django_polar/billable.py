@@ -360,12 +360,28 @@ class Billable(BillableIdentity):
 
     # -- customer portal -------------------------------------------------------------------
     def customer_portal_url(self, return_url: str | None = None) -> str:
-        """A fresh, one-hour customer portal URL (creates the customer if needed)."""
+        """A fresh, one-hour customer portal URL (creates the customer if needed).
+
+        With Polar's member model a portal session is a member's: a ``team`` customer
+        (one that bought seats) must name the member, so the session is opened for the
+        team's owner member, whose external id is this billable's. Should the mirror not
+        know yet that the customer became a team, Polar's 422 asking for the member is
+        answered by asking again with it."""
         customer = self.get_or_create_polar_customer()
         payload: dict[str, Any] = {"customer_id": str(customer.pk)}
         if return_url:
             payload["return_url"] = return_url
-        return get_client().create_customer_session(payload)["customer_portal_url"]
+        owner = {"external_member_id": self.get_polar_external_id()}
+        if customer.type == "team":
+            payload.update(owner)
+        try:
+            return get_client().create_customer_session(payload)["customer_portal_url"]
+        except PolarValidationError as exc:
+            if "external_member_id" in payload or not any(
+                list(e.get("loc") or [])[-1:] == ["member_id"] for e in exc.errors
+            ):
+                raise
+        return get_client().create_customer_session({**payload, **owner})["customer_portal_url"]
 
     def redirect_to_customer_portal(self, return_url: str | None = None) -> HttpResponseRedirect:
         return see_other(self.customer_portal_url(return_url))

@@ -312,8 +312,12 @@ class PolarClient:
         idempotent: bool | None = None,
         timeout: float | None = None,
         require: str | None = None,
+        session_token: str | None = None,
     ) -> Any:
         """Send one API request (with retries) and return the decoded JSON, or None if empty.
+
+        ``session_token``: authenticate as a customer (or member) session instead of the
+        organization, for the customer portal's endpoints; it is redacted like the token.
 
         ``require`` names a key the answer must be an object with (``"id"`` for a Polar
         object): anything else is a ``PolarUnexpectedResponseError``, never a crash later.
@@ -325,7 +329,8 @@ class PolarClient:
         """
         method = method.upper()
         safe = method in SAFE_METHODS if idempotent is None else idempotent
-        shown = redact(path, [self._token])
+        secrets = [self._token, session_token] if session_token else [self._token]
+        shown = redact(path, secrets)
         budget = _budget.get() or self.budget
         started = time.monotonic()
         ends_at = None if budget.deadline is None else started + budget.deadline
@@ -335,7 +340,7 @@ class PolarClient:
         token = _call_ends_at.set(ends_at)
         try:
             response = self._attempts(
-                method, path, shown, safe, params, json, timeout, budget, ends_at
+                method, path, shown, safe, params, json, timeout, budget, ends_at, session_token
             )
         finally:
             _call_ends_at.reset(token)
@@ -360,9 +365,11 @@ class PolarClient:
         timeout: float | None,
         budget: CallBudget,
         ends_at: float | None,
+        session_token: str | None = None,
     ) -> httpx.Response:
         """The first 2xx answer; raises for the rest once retrying is not allowed or
         affordable."""
+        headers = {"Authorization": f"Bearer {session_token}"} if session_token else None
         retry = 0
         slept = 0.0
 
@@ -379,6 +386,7 @@ class PolarClient:
                     path,
                     params=_params(params or {}),
                     json=json,
+                    headers=headers,
                     timeout=self._attempt_timeout(timeout, ends_at),
                 )
             except httpx.TransportError as exc:
@@ -642,6 +650,70 @@ class PolarClient:
 
     def resend_seat_invitation(self, seat_id: str) -> Json:
         return self.request("POST", _path("/v1/customer-seats/{}/resend", seat_id), json={})
+
+    # The customer portal's seats: what a team's billing manager does with a customer or
+    # member session token (``create_customer_session``), not the organization token.
+    def portal_list_seats(
+        self, session_token: str, *, subscription_id: str | None = None, order_id: str | None = None
+    ) -> Json:
+        """``{"seats", "available_seats", "total_seats"}`` of the session customer's own
+        subscription (or order); any member of the team may list."""
+        params = {"subscription_id": subscription_id} if subscription_id else {"order_id": order_id}
+        return self.request(
+            "GET", "/v1/customer-portal/seats", params=params, session_token=session_token
+        )
+
+    def portal_assign_seat(self, session_token: str, body: Json) -> Json:
+        """Like ``assign_seat``; a member session must be an owner's or billing manager's."""
+        return self.request(
+            "POST", "/v1/customer-portal/seats", json=body, session_token=session_token
+        )
+
+    def portal_revoke_seat(self, session_token: str, seat_id: str) -> Json:
+        return self.request(
+            "DELETE",
+            _path("/v1/customer-portal/seats/{}", seat_id),
+            session_token=session_token,
+        )
+
+    def portal_resend_seat_invitation(self, session_token: str, seat_id: str) -> Json:
+        return self.request(
+            "POST",
+            _path("/v1/customer-portal/seats/{}/resend", seat_id),
+            json={},
+            session_token=session_token,
+        )
+
+    # The customer portal's members: a member session of the team's owner or billing
+    # manager (a customer session is refused).
+    def portal_list_members(self, session_token: str, *, page: int = 1) -> Json:
+        return self.request(
+            "GET",
+            "/v1/customer-portal/members",
+            params={"page": page, "limit": 100},
+            session_token=session_token,
+        )
+
+    def portal_add_member(self, session_token: str, body: Json) -> Json:
+        """``{"email", "name"?, "role"?}``; never an owner; an existing email is returned."""
+        return self.request(
+            "POST", "/v1/customer-portal/members", json=body, session_token=session_token
+        )
+
+    def portal_update_member(self, session_token: str, member_id: str, body: Json) -> Json:
+        return self.request(
+            "PATCH",
+            _path("/v1/customer-portal/members/{}", member_id),
+            json=body,
+            session_token=session_token,
+        )
+
+    def portal_remove_member(self, session_token: str, member_id: str) -> None:
+        self.request(
+            "DELETE",
+            _path("/v1/customer-portal/members/{}", member_id),
+            session_token=session_token,
+        )
 
     def get_seat_claim_info(self, invitation_token: str) -> Json:
         return self.request("GET", _path("/v1/customer-seats/claim/{}", invitation_token))

@@ -90,13 +90,16 @@ def _name(func: Hook) -> str:
 
 def on_benefit_granted(key: str = "*") -> Callable[[Hook], Hook]:
     """Run ``func(billable, benefit, customer, transition)`` when a customer starts holding
-    the benefit named ``key`` (Polar id or metadata key/slug; ``"*"``: any benefit)."""
+    the benefit named ``key`` (Polar id or metadata key/slug; ``"*"``: any benefit).
+
+    A claimed seat's benefit is its member's: ``billable`` is the member's own billable
+    (``transition.member_id`` is set), ``customer`` the billing customer that pays."""
     return _register(TransitionKind.GRANTED, key)
 
 
 def on_benefit_revoked(key: str = "*") -> Callable[[Hook], Hook]:
     """Run ``func(billable, benefit, customer, transition)`` when a customer's last grant of
-    the benefit is revoked."""
+    the benefit is revoked (a seat member's: its own billable, as for granted)."""
     return _register(TransitionKind.REVOKED, key)
 
 
@@ -109,29 +112,37 @@ def hooks_for(transition: BenefitTransition) -> list[Hook]:
 
 
 def record_transitions(customer_ids: Iterable[Any]) -> list[BenefitTransition]:
-    """Compare what each customer holds now with what it held; write the flips."""
+    """Compare what each customer holds now with what it held; write the flips.
+
+    A claimed seat's grants belong to the billing customer *for the seat's member*
+    (``member_id``): they are tracked per member, so their transitions are the member's
+    (its hooks get the member's own billable), never the billing manager's."""
     created = []
     for customer_id in {c for c in customer_ids if c is not None}:
         with transaction.atomic():
             held = set(
                 BenefitGrant.objects.granted()
                 .filter(customer_id=customer_id)
-                .values_list("benefit_id", flat=True)
+                .values_list("benefit_id", "member_id")
             )
             known = {
-                a.benefit_id: a
+                (a.benefit_id, a.member_id): a
                 for a in BenefitAccess.objects.select_for_update().filter(customer_id=customer_id)
             }
-            for benefit_id in held | set(known):
-                access = known.get(benefit_id)
-                active = benefit_id in held
+            for key in sorted(held | set(known), key=str):
+                benefit_id, member_id = key
+                access = known.get(key)
+                active = key in held
                 if access is not None and access.active == active:
                     continue
                 if access is None and not active:
                     continue
                 if access is None:
                     BenefitAccess.objects.create(
-                        customer_id=customer_id, benefit_id=benefit_id, active=True
+                        customer_id=customer_id,
+                        benefit_id=benefit_id,
+                        member_id=member_id,
+                        active=True,
                     )
                 else:
                     access.active = active
@@ -139,7 +150,10 @@ def record_transitions(customer_ids: Iterable[Any]) -> list[BenefitTransition]:
                 kind = TransitionKind.GRANTED if active else TransitionKind.REVOKED
                 created.append(
                     BenefitTransition.objects.create(
-                        customer_id=customer_id, benefit_id=benefit_id, kind=kind
+                        customer_id=customer_id,
+                        benefit_id=benefit_id,
+                        member_id=member_id,
+                        kind=kind,
                     )
                 )
     if created:
@@ -191,7 +205,11 @@ def run(pk: int, *, force: bool = False) -> bool:
             return False
         if force:
             transition.done = []
-        billable = mirror.billable_of(transition.customer)
+        billable = (
+            mirror.billable_of_member(transition.member_id)
+            if transition.member_id
+            else mirror.billable_of(transition.customer)
+        )
         error = ""
         for func in hooks_for(transition):
             name = _name(func)

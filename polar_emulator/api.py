@@ -13,7 +13,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from . import spec_tables
+from . import portal_team, spec_tables
 from .errors import APIError, insufficient_scope, invalid, not_found
 from .scopes import required as required_scopes
 from .store import parse_iso
@@ -553,7 +553,8 @@ def confirm_checkout_client(
     # checkout/service.py confirm: no customer session for a customer matched by email.
     out["customer_session_token"] = None
     if checkout.get("_customer_session", True):
-        session = emu.customers.create_session({"customer_id": checkout["customer_id"]})
+        # ``create_customer_session``: a customer session, whatever the member model.
+        session = emu.customers.new_session(emu.store.customers[checkout["customer_id"]], None)
         out["customer_session_token"] = session["token"]
     return 200, out
 
@@ -1015,6 +1016,58 @@ def get_seat_claim_info(emu: Emulator, params: Params, query: Query, body: Any) 
 @route("POST", "/v1/customer-seats/claim")
 def claim_seat(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     return 200, emu.seats.claim(body)
+
+
+# the customer portal's seats (server/polar/customer_portal/endpoints/customer_seat.py):
+# authenticated by the customer or member session token, not the organization's.
+@route("GET", "/v1/customer-portal/seats")
+def portal_list_seats(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, portal_team.list_seats(emu, emu.request_token, query)
+
+
+@route("POST", "/v1/customer-portal/seats")
+def portal_assign_seat(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.ser.seat(portal_team.assign(emu, emu.request_token, body)["id"])
+
+
+@route("DELETE", "/v1/customer-portal/seats/{seat_id}")
+def portal_revoke_seat(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    seat = portal_team.own_seat(emu, emu.request_token, params["seat_id"])
+    return 200, emu.ser.seat(emu.seats.revoke(seat)["id"])
+
+
+@route("POST", "/v1/customer-portal/seats/{seat_id}/resend")
+def portal_resend_seat_invitation(
+    emu: Emulator, params: Params, query: Query, body: Any
+) -> tuple[int, Any]:
+    seat = portal_team.own_seat(emu, emu.request_token, params["seat_id"])
+    return 200, emu.ser.seat(emu.seats.resend(seat)["id"])
+
+
+# the customer portal's members (server/polar/customer_portal/endpoints/member.py): a
+# member session of a team's owner or billing manager.
+@route("GET", "/v1/customer-portal/members")
+def portal_list_members(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    customer, _ = portal_team.manager(emu, emu.request_token)
+    records = [m for m in emu.store.members.values() if m["customer_id"] == customer["id"]]
+    return paginate(emu, query, records, portal_team.portal_member, newest_first=False)
+
+
+@route("POST", "/v1/customer-portal/members")
+def portal_add_member(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 201, portal_team.portal_member(portal_team.add_member(emu, emu.request_token, body))
+
+
+@route("PATCH", "/v1/customer-portal/members/{id}")
+def portal_update_member(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    member = portal_team.update_member(emu, emu.request_token, params["id"], body)
+    return 200, portal_team.portal_member(member)
+
+
+@route("DELETE", "/v1/customer-portal/members/{id}")
+def portal_remove_member(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    portal_team.remove_member(emu, emu.request_token, params["id"])
+    return 204, None
 
 
 # members (server/polar/member/endpoints.py) ------------------------------------------------

@@ -104,8 +104,7 @@ def bulk_seed(
             sub = emu.subscriptions.create(
                 customer_id=owners[i % len(owners)],
                 product=sub_product,
-                price=price,
-                amount=price.get("price_amount") or 0,
+                currency=price["price_currency"],
                 seats=None,
                 checkout_id=None,
                 discount_id=None,

@@ -6,6 +6,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from . import pricing
 from .errors import Invalid, invalid, not_found
 from .spec_tables import ZERO_DECIMAL, maximum_amount, minimum_amount, tables
 from .store import iso
@@ -120,11 +121,22 @@ class Catalog:
                     return product, price
         raise not_found("Price not found")
 
+    def price_set(
+        self, product: dict[str, Any], currency: str | None = None
+    ) -> list[dict[str, Any]]:
+        """price_set.py ``PriceSet.from_product``: the product's active prices (in Polar's
+        order, ``pricing.ordered``) of one currency (default: the first price's)."""
+        prices = pricing.ordered(product["prices"])
+        if not prices:
+            return []
+        wanted = currency or prices[0]["price_currency"]
+        return [p for p in prices if p["price_currency"] == wanted]
+
     def default_price(self, product: dict[str, Any]) -> dict[str, Any]:
-        """The price a checkout bills: the first non-metered active price, else the first."""
-        active = [p for p in product["prices"] if not p["is_archived"]]
-        static = [p for p in active if p["amount_type"] not in ("metered_unit", "metered_tiers")]
-        return (static or active)[0]
+        """price_set.py ``get_default_price``: the first static price of the set (for
+        "fixed + per seat", the fixed one), else the first price."""
+        prices = self.price_set(product)
+        return (pricing.static(prices) or prices)[0]
 
     def get_benefit(self, benefit_id: str) -> dict[str, Any]:
         benefit = self.st.benefits.get(benefit_id)

@@ -7,10 +7,10 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import discounts
+from . import discounts, pricing
 from .errors import APIError, forbidden, invalid, not_found
 from .store import add_interval, iso, parse_iso
-from .subscriptions import base_amount
+from .subscriptions import item_label
 from .validation import Body, address, check_uuid
 
 if TYPE_CHECKING:
@@ -241,42 +241,53 @@ class Checkouts:
                 raise invalid([loc, "product_price_id"], "Price does not exist.")
         else:
             price = self.emu.catalog.default_price(product)
-        if price["amount_type"] == "custom":
+        # The whole price set is billed (product/price_set.py): "fixed + per seat" is
+        # both prices; ``product_price`` stays the default (first static) price.
+        prices = self.emu.catalog.price_set(product, price["price_currency"])
+        custom = next((p for p in prices if p["amount_type"] == "custom"), None)
+        if custom is not None:
             amount = (
                 amount
                 if amount is not None
                 else checkout.get("amount")
-                if checkout.get("product_price_id") == price["id"]
+                if checkout.get("product_price_id") == custom["id"]
                 else None
             )
             amount = (
                 amount
                 if amount is not None
-                else (price["preset_amount"] or price["minimum_amount"])
+                else (custom["preset_amount"] or custom["minimum_amount"])
             )
-            if amount < price["minimum_amount"] and amount != 0:
+            if amount < custom["minimum_amount"] and amount != 0:
                 raise invalid(
                     [loc, "amount"],
-                    f"Amount must be greater than or equal to {price['minimum_amount']}.",
+                    f"Amount must be greater than or equal to {custom['minimum_amount']}.",
                 )
-            if amount == 0 and price["minimum_amount"] > 0:
+            if amount == 0 and custom["minimum_amount"] > 0:
                 raise invalid(
                     [loc, "amount"],
-                    f"Amount must be greater than or equal to {price['minimum_amount']}.",
+                    f"Amount must be greater than or equal to {custom['minimum_amount']}.",
                 )
-            if price["maximum_amount"] is not None and amount > price["maximum_amount"]:
+            if custom["maximum_amount"] is not None and amount > custom["maximum_amount"]:
                 raise invalid(
                     [loc, "amount"],
-                    f"Amount must be less than or equal to {price['maximum_amount']}.",
+                    f"Amount must be less than or equal to {custom['maximum_amount']}.",
                 )
-        if price["amount_type"] == "seat_based":
-            seats = self._seats(checkout, price, seats, loc)
+        seat = pricing.seat_price_of(prices)
+        if seat is not None:
+            seats = self._seats(checkout, seat, seats, loc)
         elif seats is not None:
             # checkout/service.py create: "Seats can only be set for seat-based pricing."
             raise invalid([loc, "seats"], "Seats can only be set for seat-based pricing.")
         else:
+            # checkout/service.py create ``_validate_checkout_seat_constraints``: seat
+            # bounds need a seat-based price (checked once, when the checkout is created).
+            for field in ("min_seats", "max_seats"):
+                if "product_id" not in checkout and checkout.get(field) is not None:
+                    raise invalid([loc, field], f"{field} can only be set for seat-based pricing.")
             seats = None
-        value = base_amount(price, seats=seats, amount=amount)
+        # checkout/service.py: ``calculate_upfront_amount(price_set.get_static_prices())``.
+        value = pricing.upfront_amount(prices, seats=seats, amount=amount)
         # checkout/service.py: changing product drops a discount that does not apply to it.
         current = self.st.discounts.get(checkout["discount_id"] or "")
         if current is not None and not discounts.is_applicable(
@@ -483,7 +494,7 @@ class Checkouts:
             subscription = self.emu.subscriptions.create(
                 customer_id=customer["id"],
                 product=product,
-                price=price,
+                currency=checkout["currency"],
                 amount=checkout["amount"],
                 seats=checkout["seats"],
                 checkout_id=checkout["id"],
@@ -497,18 +508,33 @@ class Checkouts:
             # all before the order (checkout/service.py ``handle_success``).
             for kind in ("subscription.created", "subscription.active", "subscription.updated"):
                 self.emu.emit(kind, self.emu.ser.subscription(subscription["id"]))
-        amount = 0 if subscription and subscription["status"] == "trialing" else checkout["amount"]
-        item = self.emu.orders.item(
-            product["name"],
-            amount,
-            price_id=price["id"],
-            start=subscription["current_period_start"] if subscription else None,
-            end=subscription["current_period_end"] if subscription else None,
-        )
+        if subscription is not None and subscription["status"] == "trialing":
+            # order/service.py ``create_trial_order``: one item of 0.
+            items = [
+                self.emu.orders.item(
+                    product["name"],
+                    0,
+                    price_id=price["id"],
+                    start=subscription["current_period_start"],
+                    end=subscription["current_period_end"],
+                )
+            ]
+        elif subscription is not None:
+            items = self.emu.subscriptions.static_items(subscription)
+        else:
+            # order/service.py ``_build_static_order_items``: one item per static price.
+            items = [
+                self.emu.orders.item(
+                    item_label(product, p, checkout["seats"]),
+                    pricing.price_amount(p, seats=checkout["seats"], amount=checkout["amount"]),
+                    price_id=p["id"],
+                )
+                for p in pricing.static(self.emu.catalog.price_set(product, checkout["currency"]))
+            ]
         order = self.emu.orders.create(
             customer_id=customer["id"],
             product_id=product["id"],
-            items=[item],
+            items=items,
             billing_reason="subscription_create" if subscription else "purchase",
             currency=checkout["currency"],
             subscription_id=subscription["id"] if subscription else None,
@@ -525,10 +551,20 @@ class Checkouts:
         checkout["status"] = "succeeded"
         checkout["modified_at"] = iso(self.emu.clock.now())
         self.emu.emit("checkout.updated", self.emu.ser.checkout(checkout["id"]))
-        if price["amount_type"] == "seat_based":
-            # Seat-based products grant nothing to the billing manager: benefits come with
-            # claimed seats (subscription/service.py enqueue_benefits_grants).
-            self.emu.seats.after_purchase(checkout, subscription or order, customer)
+        if checkout["seats"] is not None:
+            # Seat-based products ("per seat", or "fixed + per seat") grant nothing to the
+            # billing manager: benefits come with claimed seats (subscription/service.py
+            # enqueue_benefits_grants ``has_seat_based_price``; order/service.py
+            # create_from_checkout_one_time keys off ``order.seats``). The buyer's own
+            # seat is claimed only when ``product_price`` is the seat price
+            # (checkout/service.py _maybe_auto_claim_buyer_seat), so never for "fixed +
+            # per seat", whose default price is the fixed one.
+            self.emu.seats.after_purchase(
+                checkout,
+                subscription or order,
+                customer,
+                auto_claim=price["amount_type"] == "seat_based",
+            )
         elif subscription is not None:
             self.emu.grants.grant_subscription(subscription)
         else:

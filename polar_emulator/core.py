@@ -144,6 +144,8 @@ class Emulator:
         self.access_token = access_token
         self.token_scopes = frozenset(token_scopes) if token_scopes is not None else None
         self.autodeliver = autodeliver
+        #: The bearer token of the request being answered (None: no bearer token).
+        self.request_token: str | None = None
         self.tax_rate_bps = tax_rate_bps
         self.clock = clock or Clock(frozen=frozen_clock)
         self.store = _store or Store(rng_seed)
@@ -289,6 +291,7 @@ class Emulator:
             )
         auth = headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
+        bearer = token.strip() if scheme.lower() == "bearer" else None
         public = self._public_path(path)
         if (
             scheme.lower() != "bearer"
@@ -313,11 +316,16 @@ class Emulator:
         elif method in ("POST", "PATCH", "PUT"):
             data = None
         with self.action():
+            # The customer portal's seat routes read the customer or member session token
+            # (set under the emulator's lock, so each request sees its own).
+            self.request_token = bearer
             self.orders.run_jobs()
             if (
                 data is None
                 and method in ("POST", "PATCH")
-                and not parts.path.endswith(("/confirm", "/invoice", "/redeliver", "/secret"))
+                and not parts.path.endswith(
+                    ("/confirm", "/invoice", "/redeliver", "/secret", "/resend")
+                )
             ):
                 raise invalid(["body"], "Field required", "missing")
             return api.dispatch(
@@ -331,8 +339,17 @@ class Emulator:
         no token. The organization's license key validate, activate and deactivate do: a
         token with ``license_keys:write`` (license_key/endpoints.py, ``LicenseKeysWrite``)."""
         p = urlsplit(path).path
-        # The seat claim endpoints are public too (customer_seat/endpoints.py: no auth).
-        return p.startswith(("/v1/checkouts/client/", "/v1/customer-seats/claim")) or p in (
+        # The seat claim endpoints are public too (customer_seat/endpoints.py: no auth);
+        # the portal's seats take a customer or member session token, checked by the
+        # route (customer_portal/auth.py), never the organization's.
+        return p.startswith(
+            (
+                "/v1/checkouts/client/",
+                "/v1/customer-seats/claim",
+                "/v1/customer-portal/seats",
+                "/v1/customer-portal/members",
+            )
+        ) or p in (
             "/v1/customer-portal/license-keys/validate",
             "/v1/customer-portal/license-keys/activate",
             "/v1/customer-portal/license-keys/deactivate",

@@ -184,17 +184,55 @@ class Customers:
                 raise invalid(["body", "external_customer_id"], "Customer does not exist.")
         else:
             raise invalid(["body", "customer_id"], "Field required", "missing")
+        member = None
+        if self.emu.organizations.feature("member_model_enabled"):
+            member = self._session_member(customer, body)
+        return self.new_session(customer, member, return_url=body.url("return_url"))
+
+    def _session_member(self, customer: dict[str, Any], body: Body) -> dict[str, Any]:
+        """customer_session/service.py ``create`` with the member model on: a *member*
+        session, for ``member_id`` or ``external_member_id`` (a member of this customer),
+        else the owner of an individual customer (made if missing); a team customer must
+        name the member (422 "member_id is required for team customers.")."""
+        seats = self.emu.seats
+        member_id = body.uuid("member_id")
+        external_member_id = body.str("external_member_id")
+        if member_id is not None or external_member_id is not None:
+            loc, field, wanted = (
+                ("member_id", "id", member_id)
+                if member_id is not None
+                else ("external_member_id", "external_id", external_member_id)
+            )
+            found = next((m for m in seats.members_of(customer["id"]) if m[field] == wanted), None)
+            if found is None:
+                raise invalid(["body", loc], "Member does not exist for this customer.")
+            return found
+        if customer["type"] == "team":
+            raise invalid(["body", "member_id"], "member_id is required for team customers.")
+        return seats.ensure_owner(customer)
+
+    def new_session(
+        self,
+        customer: dict[str, Any],
+        member: dict[str, Any] | None,
+        *,
+        return_url: str | None = None,
+    ) -> dict[str, Any]:
+        """A customer session (``polar_cst_``), or a member session (``polar_mst_``,
+        models/member_session.py) acting for ``member``; both open the portal for an
+        hour."""
         now = self.emu.clock.now()
-        token = self.st.token("polar_cst_")
+        token = self.st.token("polar_mst_" if member is not None else "polar_cst_")
         session = {
             "created_at": iso(now),
             "modified_at": None,
             "id": self.st.new_id(),
             "token": token,
             "expires_at": iso(now + SESSION_TTL),
-            "return_url": body.url("return_url"),
+            "return_url": return_url,
             "customer_portal_url": f"{self.emu.base_url}/portal/{token}",
             "customer_id": customer["id"],
+            "_member_id": member["id"] if member is not None else None,
         }
         self.st.customer_sessions[session["id"]] = session
         return session

@@ -52,6 +52,10 @@ class Organizations:
     def setting(self, name: str) -> Any:
         return self.org["subscription_settings"].get(name, DEFAULT_SUBSCRIPTION_SETTINGS[name])
 
+    def feature(self, name: str) -> bool:
+        """A flag of the organization's ``feature_settings``."""
+        return bool(self.org["feature_settings"].get(name))
+
     def reset_proration_enabled(self) -> bool:
         return bool(self.org["feature_settings"].get("reset_proration_behavior_enabled"))
 

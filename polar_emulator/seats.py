@@ -421,7 +421,10 @@ class Seats:
         # webhook goes out on commit, the grants when the job runs: claimed comes first.
         self.emu.emit("customer_seat.claimed", self.emu.ser.seat(seat["id"]))
         self.grant(seat)
-        session = self.emu.customers.create_session({"customer_id": seat["customer_id"]})
+        # claim_seat answers a *member* session for the seat's member.
+        session = self.emu.customers.new_session(
+            self.st.customers[seat["customer_id"]], self.st.members.get(seat["member_id"] or "")
+        )
         return {"seat": self.emu.ser.seat(seat["id"]), "customer_session_token": session["token"]}
 
     def resend(self, seat: dict[str, Any]) -> dict[str, Any]:
@@ -500,10 +503,13 @@ class Seats:
         checkout: dict[str, Any],
         container: dict[str, Any],
         customer: dict[str, Any],
+        *,
+        auto_claim: bool = True,
     ) -> None:
         """A seat purchase: the customer becomes a ``team`` with an owner member
         (subscription/service.py "Auto-upgrade customer to 'team' type"), and the buyer
-        auto-claims one seat only when the checkout has no custom success_url
+        auto-claims one seat (``auto_claim``: the checkout's default price is the seat
+        price) only when the checkout has no custom success_url
         (checkout/service.py _maybe_auto_claim_buyer_seat)."""
         if customer["type"] != "team":
             customer["type"] = "team"
@@ -511,7 +517,11 @@ class Seats:
             self.emu.emit("customer.updated", self.emu.ser.customer(customer["id"]))
         if customer["email"]:
             self.ensure_owner(customer)
-        if not container.get("seats") or checkout.get("_merchant_success_url") is not None:
+        if (
+            not auto_claim
+            or not container.get("seats")
+            or checkout.get("_merchant_success_url") is not None
+        ):
             return
         email = customer["email"] or checkout.get("customer_email")
         if email:

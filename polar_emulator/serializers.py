@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import pricing
 from .store import iso
 
 if TYPE_CHECKING:
@@ -122,7 +123,8 @@ class Serializer:
         return out
 
     def active_prices(self, product: dict[str, Any]) -> list[dict[str, Any]]:
-        return [self.price(p) for p in product["prices"] if not p["is_archived"]]
+        """models/product.py ``Product.prices``: the active ones, in Polar's order."""
+        return [self.price(p) for p in pricing.ordered(product["prices"])]
 
     def product(self, product_id: str) -> dict[str, Any]:
         p = self.st.products[product_id]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import discounts
+from . import discounts, pricing
 from .errors import APIError, bad_request, forbidden, invalid, not_found
 from .store import add_interval, iso, parse_iso
 from .validation import Body
@@ -29,33 +29,36 @@ PRORATIONS = ("invoice", "prorate", "next_period", "reset")
 BILLABLE = ("trialing", "active", "past_due")
 
 
-def seat_price(price: dict[str, Any], seats: int) -> int:
-    tiers = price["seat_tiers"]
-    if tiers.get("seat_tier_type") == "graduated":
-        total, counted = 0, 0
-        for tier in tiers["tiers"]:
-            upper = tier["max_seats"] or seats
-            in_tier = max(0, min(seats, upper) - counted)
-            total += in_tier * tier["price_per_seat"]
-            counted += in_tier
-        return total
-    for tier in tiers["tiers"]:
-        if tier["min_seats"] <= seats and (tier["max_seats"] is None or seats <= tier["max_seats"]):
-            return seats * tier["price_per_seat"]
-    return seats * tiers["tiers"][-1]["price_per_seat"]
+def priced(
+    prices: list[dict[str, Any]], *, seats: int | None, amount: int | None = None
+) -> list[dict[str, Any]]:
+    """models/subscription_product_price.py ``from_price``: the subscription keeps every
+    price of the set with its own amount (``_amount``: fixed, custom paid, seat charge;
+    metered 0)."""
+    return [dict(p, _amount=pricing.price_amount(p, seats=seats, amount=amount)) for p in prices]
 
 
-def base_amount(
-    price: dict[str, Any], *, seats: int | None = None, amount: int | None = None
-) -> int:
-    kind = price["amount_type"]
-    if kind == "fixed":
-        return price["price_amount"]
-    if kind == "custom":
-        return amount if amount is not None else (price["preset_amount"] or price["minimum_amount"])
-    if kind == "seat_based":
-        return seat_price(price, seats or price["seat_tiers"]["minimum_seats"])
-    return 0
+def total(prices: list[dict[str, Any]]) -> int:
+    """models/subscription.py ``update_amount_and_currency``: the sum of the prices'
+    amounts (the emulator keeps ``amount`` before the discount, as it always has)."""
+    return sum(int(p.get("_amount", 0)) for p in pricing.static(prices))
+
+
+def amount_of(sub: dict[str, Any], price: dict[str, Any]) -> int:
+    """A subscription price's own amount (a state saved before prices carried one: the
+    whole amount of its only static price, else the price's amount for the seats)."""
+    if "_amount" in price:
+        return int(price["_amount"])
+    if len(pricing.static(sub["_prices"])) == 1 and price["amount_type"] not in pricing.METERED:
+        return int(sub["amount"])
+    return pricing.price_amount(price, seats=sub["seats"])
+
+
+def item_label(product: dict[str, Any], price: dict[str, Any], seats: int | None) -> str:
+    """models/order_item.py ``format_price_label``: "Team (5 seats)" for a seat price."""
+    if price["amount_type"] == "seat_based" and seats is not None:
+        return f"{product['name']} ({seats} seat{'' if seats == 1 else 's'})"
+    return str(product["name"])
 
 
 class Subscriptions:
@@ -88,30 +91,29 @@ class Subscriptions:
         *,
         customer_id: str,
         product: dict[str, Any],
-        price: dict[str, Any],
-        amount: int,
+        currency: str,
         seats: int | None,
         checkout_id: str | None,
         discount_id: str | None,
         metadata: dict[str, Any],
         trial: tuple[str, int] | None,
+        amount: int | None = None,
     ) -> dict[str, Any]:
+        """subscription/service.py ``create_or_update_from_checkout``: the subscription
+        carries every price of the product's set in ``currency`` (``amount``: what a
+        custom price was paid), each with its amount; its ``amount`` is their sum."""
         now = self.emu.clock.now()
         trial_end = add_interval(now, trial[0], trial[1]) if trial else None
         period_end = trial_end or add_interval(
             now, product["recurring_interval"], product["recurring_interval_count"] or 1
         )
-        prices = [price] + [
-            p
-            for p in product["prices"]
-            if not p["is_archived"] and p["amount_type"] == "metered_unit" and p is not price
-        ]
+        prices = priced(self.emu.catalog.price_set(product, currency), seats=seats, amount=amount)
         sub = {
             "created_at": iso(now),
             "modified_at": None,
             "id": self.st.new_id(),
-            "amount": amount,
-            "currency": price["price_currency"],
+            "amount": total(prices),
+            "currency": currency,
             "recurring_interval": product["recurring_interval"],
             "recurring_interval_count": product["recurring_interval_count"] or 1,
             "status": "trialing" if trial else "active",
@@ -139,7 +141,7 @@ class Subscriptions:
             "customer_cancellation_reason": None,
             "customer_cancellation_comment": None,
             "metadata": dict(metadata),
-            "_prices": [dict(p) for p in prices],
+            "_prices": prices,
             "_pending_update": None,
             "_fail_next_renewal": False,
             # subscription/service.py ``create_or_update_from_checkout``: a discount counts
@@ -198,8 +200,7 @@ class Subscriptions:
         sub = self.create(
             customer_id=customer["id"],
             product=product,
-            price=price,
-            amount=0,
+            currency=price["price_currency"],
             seats=None,
             checkout_id=None,
             discount_id=None,
@@ -412,40 +413,36 @@ class Subscriptions:
                 raise invalid(["body", "product_id"], "Product is not a recurring product.")
             if product_id == sub["product_id"]:
                 raise invalid(["body", "product_id"], "Subscription is already on this product.")
-        price = self.emu.catalog.default_price(product)
+        new_prices = self.emu.catalog.price_set(product, sub["currency"])
+        old_seat = pricing.seat_price_of(sub["_prices"])
+        new_seat = pricing.seat_price_of(new_prices)
         if seats is not None:
-            if price["amount_type"] != "seat_based":
+            self._validate_seats(sub, seats)
+        if product_id is not None:
+            # subscription/service.py ``validate_product_change``.
+            if any(p["amount_type"] == "custom" for p in new_prices):
                 raise invalid(
-                    ["body", "seats"], "Seats can only be set on a seat-based subscription."
+                    ["body", "product_id"], "Can't update to a product with custom prices."
                 )
-            tiers = price["seat_tiers"]
-            if seats < tiers["minimum_seats"] or (
-                tiers["maximum_seats"] and seats > tiers["maximum_seats"]
-            ):
-                raise invalid(["body", "seats"], "Seats out of the allowed range for this price.")
-            assigned = self.emu.seats.assigned_count(sub)
-            if seats < assigned:
-                # subscription/service.py update_seats raises SeatsAlreadyAssigned (400).
-                raise APIError(
-                    400,
-                    {
-                        "error": "SeatsAlreadyAssigned",
-                        "detail": f"Cannot decrease seats to {seats}. Currently {assigned} "
-                        "seats are assigned. Revoke seats first.",
-                    },
+            if old_seat is not None and new_seat is None:
+                raise invalid(
+                    ["body", "product_id"],
+                    "Can't switch from a seat-based to a non-seat-based product.",
                 )
-        new_seats = (
-            seats
-            if seats is not None
-            else (sub["seats"] if price["amount_type"] == "seat_based" else None)
-        )
-        if price["amount_type"] == "seat_based" and new_seats is None:
-            new_seats = price["seat_tiers"]["minimum_seats"]
-        new_amount = base_amount(
-            price,
-            seats=new_seats,
-            amount=sub["amount"] if price["amount_type"] == "custom" else None,
-        )
+            if old_seat is None and new_seat is not None and proration == "next_period":
+                # ``_promote_seats_for_seat_transition``.
+                raise invalid(
+                    ["body", "proration_behavior"],
+                    "Switching from a non-seat to a seat-based product must apply immediately "
+                    "and can't use the 'next_period' proration behavior.",
+                )
+        # A seat change keeps the product; a product change keeps the seat count (a
+        # non-seat -> seat change starts at the new price's minimum).
+        new_seats = seats if seats is not None else sub["seats"]
+        if new_seat is None:
+            new_seats = None
+        elif new_seats is None:
+            new_seats = new_seat["seat_tiers"]["minimum_seats"]
         now = self.emu.clock.now()
         if proration == "next_period":
             sub["_pending_update"] = {
@@ -462,9 +459,9 @@ class Subscriptions:
             return
         was_trialing = sub["status"] == "trialing"
         old_product = self.st.products[sub["product_id"]]
-        old_amount, old_start = sub["amount"], parse_iso(sub["current_period_start"])
+        old_prices, old_seats = sub["_prices"], sub["seats"]
+        old_start = parse_iso(sub["current_period_start"])
         old_end = parse_iso(sub["current_period_end"])
-        old_price_id = sub["_prices"][0]["id"]
         # subscription/update.py ``_generate_product_subscription_update``: an interval
         # change (or ``reset``) starts a new cycle now, of the new product's interval.
         interval_changed = (
@@ -475,7 +472,7 @@ class Subscriptions:
             sub["recurring_interval_count"],
         )
         resets_cycle = proration == "reset" or interval_changed
-        self._apply(sub, product, price, new_amount, new_seats)
+        self._apply(sub, product, new_seats)
         if was_trialing:
             # subscription/service.py ``update_product`` / ``_resolve_trial_end``: the
             # trial follows the new product's trial from the trial start; a product
@@ -497,18 +494,21 @@ class Subscriptions:
             )
             self._meter_period(sub)
         self._emit("subscription.updated", sub=sub)
-        end = parse_iso(sub["current_period_end"])
-        items = self._proration_items(
-            sub,
-            old_product=old_product,
-            old_amount=old_amount,
-            old_price_id=old_price_id,
-            old_period=(old_start, old_end),
-            new_amount=new_amount,
-            price=price,
-            credit_unused=proration != "reset",
-            new_period=(parse_iso(sub["current_period_start"]), end),
-        )
+        new_period = (parse_iso(sub["current_period_start"]), parse_iso(sub["current_period_end"]))
+        if product_id is None:
+            items = self._seat_proration(
+                sub, old_seats or 1, old_period=(old_start, old_end), reset=proration == "reset"
+            )
+        else:
+            items = self._product_proration(
+                sub,
+                old_product=old_product,
+                old_prices=old_prices,
+                old_seats=old_seats,
+                old_period=(old_start, old_end),
+                credit_unused=proration != "reset",
+                new_period=new_period,
+            )
         # ``update_product``: ``invoice`` and ``reset`` (immediate) or an interval change
         # bill at once, credits included (a negative total credits the customer's
         # balance); ``prorate`` carries the difference to the next renewal.
@@ -517,6 +517,47 @@ class Subscriptions:
         elif items and proration == "prorate":
             sub["_proration_due"] += sum(item["amount"] for item in items)
         self.emu.grants.sync_subscription(sub)
+
+    def _validate_seats(self, sub: dict[str, Any], seats: int) -> None:
+        """subscription/service.py ``validate_seats_change``: the subscription's own
+        seat-based price (a "fixed + per seat" subscription has one) bounds the count,
+        and the seats assigned are a floor; each refusal a 400 SubscriptionError."""
+        seat = pricing.seat_price_of(sub["_prices"])
+        if seat is None:
+            raise APIError(
+                400,
+                {
+                    "error": "NotASeatBasedSubscription",
+                    "detail": "This subscription does not support seat-based pricing.",
+                },
+            )
+        tiers = seat["seat_tiers"]
+        if seats < tiers["minimum_seats"]:
+            raise APIError(
+                400,
+                {
+                    "error": "BelowMinimumSeats",
+                    "detail": f"Minimum {tiers['minimum_seats']} seats required.",
+                },
+            )
+        if tiers["maximum_seats"] is not None and seats > tiers["maximum_seats"]:
+            raise APIError(
+                400,
+                {
+                    "error": "AboveMaximumSeats",
+                    "detail": f"Maximum {tiers['maximum_seats']} seats allowed.",
+                },
+            )
+        assigned = self.emu.seats.assigned_count(sub)
+        if seats < assigned:
+            raise APIError(
+                400,
+                {
+                    "error": "SeatsAlreadyAssigned",
+                    "detail": f"Cannot decrease seats to {seats}. Currently {assigned} "
+                    "seats are assigned. Revoke seats first.",
+                },
+            )
 
     def _resolved_trial_end(self, sub: dict[str, Any], product: dict[str, Any]) -> str | None:
         if not product["trial_interval"] or not sub["trial_start"]:
@@ -528,80 +569,148 @@ class Subscriptions:
         )
         return iso(end) if end > self.emu.clock.now() else None
 
-    def _proration_items(
+    def _proration_item(
+        self, label: str, amount: int, price_id: str, end: datetime
+    ) -> list[dict[str, Any]]:
+        if not amount:
+            return []
+        now = iso(self.emu.clock.now())
+        return [
+            self.emu.orders.item(
+                label, amount, price_id=price_id, proration=True, start=now, end=iso(end)
+            )
+        ]
+
+    def _seat_proration(
+        self,
+        sub: dict[str, Any],
+        old_seats: int,
+        *,
+        old_period: tuple[datetime, datetime],
+        reset: bool,
+    ) -> list[dict[str, Any]]:
+        """subscription/update.py ``_generate_quantity_subscription_update``: one entry,
+        for the seat price only (a fixed price beside it is untouched): the prorated
+        difference of the seat charge, each side net of its share of the discount
+        (allocated across ``[fixed, seats]``); ``reset`` charges the new seat charge in
+        full. Truncated toward zero (``int(Decimal)``)."""
+        seat = pricing.seat_price_of(sub["_prices"])
+        assert seat is not None
+        fixed = pricing.fixed_price_of(sub["_prices"])
+        discount = self.st.discounts.get(sub["discount_id"] or "")
+        new_seats = sub["seats"]
+        old_base = pricing.seat_amount(seat, old_seats)
+        new_base = pricing.seat_amount(seat, new_seats)
+
+        def share(amount: int) -> int:
+            amounts = [fixed["price_amount"], amount] if fixed is not None else [amount]
+            return pricing.allocate_discount(discount, amounts)[-1]
+
+        if reset:
+            delta = new_base - share(new_base)
+        else:
+            start, end = old_period
+            factor = max((end - self.emu.clock.now()) / (end - start), 0) if end > start else 0
+            delta = int(((new_base - share(new_base)) - (old_base - share(old_base))) * factor)
+        product = self.st.products[sub["product_id"]]
+        label = f"{product['name']} ({old_seats} → {new_seats} seats)"
+        return self._proration_item(label, delta, seat["id"], parse_iso(sub["current_period_end"]))
+
+    def _product_proration(
         self,
         sub: dict[str, Any],
         *,
         old_product: dict[str, Any],
-        old_amount: int,
-        old_price_id: str,
+        old_prices: list[dict[str, Any]],
+        old_seats: int | None,
         old_period: tuple[datetime, datetime],
-        new_amount: int,
-        price: dict[str, Any],
         credit_unused: bool,
         new_period: tuple[datetime, datetime],
     ) -> list[dict[str, Any]]:
-        """subscription/update.py: a credit for the unused time of the old plan and a
-        debit for the remaining time of the new one, each net of the subscription's
-        discount (prorations carry the discount themselves); free amounts are skipped."""
+        """subscription/update.py ``_generate_product_*_proration_billing_entries``: a
+        credit for the unused time of each old static price and a debit for the
+        remaining time of each new one (``_collect_proratable_amounts``: fixed and seat
+        prices, free and custom ones skipped), each net of its share of the discount
+        (``allocate_discount_amounts``; prorations carry the discount themselves)."""
         now = self.emu.clock.now()
+        discount = self.st.discounts.get(sub["discount_id"] or "")
 
         def remaining(period: tuple[datetime, datetime]) -> float:
             start, end = period
             return max((end - now) / (end - start), 0) if end > start else 0
 
-        def net(amount: int) -> int:
-            return amount - self.emu.catalog.discount_amount(sub["discount_id"], amount)
+        def proratable(
+            prices: list[dict[str, Any]], seats: int | None
+        ) -> list[tuple[dict[str, Any], int]]:
+            out = []
+            for price in pricing.static(prices):
+                if price["amount_type"] == "fixed" or (
+                    price["amount_type"] == "seat_based" and seats is not None
+                ):
+                    amount = pricing.price_amount(price, seats=seats)
+                    if amount:
+                        out.append((price, amount))
+            return out
 
-        def entry(label: str, amount: int, price_id: str, end: datetime) -> list[dict[str, Any]]:
-            if not amount:
-                return []
-            item = self.emu.orders.item(
-                label, amount, price_id=price_id, proration=True, start=iso(now), end=iso(end)
+        items: list[dict[str, Any]] = []
+        if credit_unused:
+            old = proratable(old_prices, old_seats)
+            shares = pricing.allocate_discount(discount, [a for _, a in old])
+            for (price, amount), off in zip(old, shares, strict=True):
+                label = item_label(old_product, price, old_seats)
+                credit = round((amount - off) * remaining(old_period))
+                items += self._proration_item(
+                    f"Unused time on {label}", -credit, price["id"], old_period[1]
+                )
+        new_product = self.st.products[sub["product_id"]]
+        new = proratable(sub["_prices"], sub["seats"])
+        shares = pricing.allocate_discount(discount, [a for _, a in new])
+        for (price, amount), off in zip(new, shares, strict=True):
+            label = item_label(new_product, price, sub["seats"])
+            debit = round((amount - off) * remaining(new_period))
+            items += self._proration_item(
+                f"Remaining time on {label}", debit, price["id"], new_period[1]
             )
-            return [item]
+        return items
 
-        if old_product["id"] == sub["product_id"]:
-            # ``_generate_quantity_subscription_update``: a seat change is one entry,
-            # the prorated difference (``reset``: the new amount in full).
-            delta = (
-                net(new_amount)
-                if not credit_unused
-                else round((net(new_amount) - net(old_amount)) * remaining(old_period))
-            )
-            label = f"Seats: {sub['seats']}" if sub["seats"] is not None else old_product["name"]
-            return entry(label, delta, price["id"], new_period[1])
-        credit = round(net(old_amount) * remaining(old_period)) if credit_unused else 0
-        debit = round(net(new_amount) * remaining(new_period))
-        new_name = self.st.products[sub["product_id"]]["name"]
-        return entry(
-            f"Unused time on {old_product['name']}", -credit, old_price_id, old_period[1]
-        ) + entry(f"Remaining time on {new_name}", debit, price["id"], new_period[1])
-
-    def _apply(
-        self,
-        sub: dict[str, Any],
-        product: dict[str, Any],
-        price: dict[str, Any],
-        amount: int,
-        seats: int | None,
-    ) -> None:
+    def _apply(self, sub: dict[str, Any], product: dict[str, Any], seats: int | None) -> None:
+        """models/subscription_update.py ``apply_update``: the product's price set (or
+        the same prices, for a seat change) re-priced for ``seats``; a custom price keeps
+        what was paid."""
+        paid = next(
+            (amount_of(sub, p) for p in sub["_prices"] if p["amount_type"] == "custom"), None
+        )
+        prices = (
+            sub["_prices"]
+            if product["id"] == sub["product_id"]
+            else self.emu.catalog.price_set(product, sub["currency"])
+        )
+        sub["_prices"] = priced(prices, seats=seats, amount=paid)
         sub.update(
             product_id=product["id"],
-            amount=amount,
+            amount=total(sub["_prices"]),
             seats=seats,
-            currency=price["price_currency"],
             recurring_interval=product["recurring_interval"],
             recurring_interval_count=product["recurring_interval_count"] or 1,
             _pending_update=None,
         )
-        sub["_prices"] = [dict(price)] + [
-            dict(p)
-            for p in product["prices"]
-            if not p["is_archived"] and p["amount_type"] == "metered_unit" and p is not price
-        ]
         self._meter_period(sub)
         self._touch(sub)
+
+    def static_items(self, sub: dict[str, Any]) -> list[dict[str, Any]]:
+        """One item per static price of the subscription, at its own amount, for the
+        current period (order/service.py ``_build_static_order_items``)."""
+        product = self.st.products[sub["product_id"]]
+        return [
+            self.emu.orders.item(
+                item_label(product, price, sub["seats"]),
+                amount_of(sub, price),
+                price_id=price["id"],
+                start=sub["current_period_start"],
+                end=sub["current_period_end"],
+            )
+            for price in pricing.static(sub["_prices"])
+        ]
 
     def _bill(
         self,
@@ -693,18 +802,9 @@ class Subscriptions:
         self._clear_expired_discount(sub)
         self._touch(sub)
         self._emit("subscription.updated", "subscription.resumed", sub=sub)
-        price = sub["_prices"][0]
         self._bill(
             sub,
-            [
-                self.emu.orders.item(
-                    self.st.products[sub["product_id"]]["name"],
-                    sub["amount"],
-                    price_id=price["id"],
-                    start=sub["current_period_start"],
-                    end=sub["current_period_end"],
-                )
-            ],
+            self.static_items(sub),
             "subscription_cycle",
             discount_id=sub["discount_id"],
         )
@@ -738,13 +838,10 @@ class Subscriptions:
         pending = sub.get("_pending_update")
         if pending:
             product = self.st.products[pending["product_id"] or sub["product_id"]]
-            price = self.emu.catalog.default_price(product)
             seats = pending["seats"] if pending["seats"] is not None else sub["seats"]
-            if price["amount_type"] != "seat_based":
+            if pricing.seat_price_of(self.emu.catalog.price_set(product, sub["currency"])) is None:
                 seats = None
-            self._apply(
-                sub, product, price, base_amount(price, seats=seats, amount=sub["amount"]), seats
-            )
+            self._apply(sub, product, seats)
             self.emu.grants.sync_subscription(sub)
         start = parse_iso(sub["current_period_end"])
         end = add_interval(start, sub["recurring_interval"], sub["recurring_interval_count"])
@@ -774,10 +871,12 @@ class Subscriptions:
                     )
                 self.emu.usage.reset(sub["customer_id"], price["meter_id"])
             else:
+                # ``_create_cycle_billing_entries``: one entry per static price, at
+                # that price's own amount ("fixed + per seat": two items).
                 items.append(
                     self.emu.orders.item(
-                        product["name"],
-                        sub["amount"],
+                        item_label(product, price, sub["seats"]),
+                        amount_of(sub, price),
                         price_id=price["id"],
                         start=sub["current_period_start"],
                         end=sub["current_period_end"],

@@ -139,3 +139,33 @@ def test_every_error_has_the_one_shape(api):
             assert messages and all(isinstance(m, str) for m in messages)
     assert answers[1].json()["fields"] == {"product": ["This field may not be blank."]}
     assert list(answers[2].json()["fields"]) == ["products.0"]
+
+
+def test_request_strings_say_they_take_no_nul_and_the_api_refuses_one(api, schema):
+    """DRF refuses NUL in every string (PostgreSQL cannot store it): the schema says so."""
+    components = schema["components"]["schemas"]
+    for name, field in [
+        ("LicenseKeyActivate", "key"),
+        ("LicenseKeyActivate", "label"),
+        ("SwapRequest", "product"),
+        ("PortalRequest", "return_url"),
+        ("CheckoutRequest", "success_url"),
+    ]:
+        assert components[name]["properties"][field]["pattern"] == "^[^\\x00]*$", (name, field)
+    assert components["CheckoutRequest"]["properties"]["products"]["items"]["pattern"]
+    # Responses are not requests: their strings stay unconstrained.
+    assert "pattern" not in components["Subscription"]["properties"]["currency"]
+    answer = api.post(
+        API + "license-keys/activate/", {"key": "A\x00B", "label": "laptop"}, format="json"
+    )
+    assert answer.status_code == 400
+    assert list(answer.json()["fields"]) == ["key"]
+
+
+@pytest.mark.parametrize("value", [0, 1.5, True, ["/billing/"], {"url": "/"}])
+def test_a_string_field_refuses_what_is_not_a_string(api, value):
+    """``type: string`` in the schema: ``{"return_url": 0}`` is a 400, not read as ``"0"``."""
+    make_customer(User.objects.get(username="ada"))
+    answer = api.post(API + "portal/", {"return_url": value}, format="json")
+    assert answer.status_code == 400
+    assert answer.json()["fields"] == {"return_url": ["Not a valid string."]}

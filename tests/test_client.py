@@ -856,5 +856,7 @@ def test_the_architecture_method_names_all_exist():
     list_payment_methods list_webhook_endpoints create_webhook_endpoint get_webhook_endpoint
     update_webhook_endpoint delete_webhook_endpoint list_webhook_deliveries
     redeliver_webhook_event list_seats assign_seat revoke_seat resend_seat_invitation
-    get_seat_claim_info claim_seat list_members get_metrics""".split()
+    get_seat_claim_info claim_seat list_members get_metrics portal_list_seats
+    portal_assign_seat portal_revoke_seat portal_resend_seat_invitation portal_list_members
+    portal_add_member portal_update_member portal_remove_member""".split()
     assert sorted(expected) == endpoint_methods()

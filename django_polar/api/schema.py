@@ -27,6 +27,10 @@ SETTINGS: dict[str, Any] = {
     "Every error, whatever its status, has the body `Error`.",
     # Request bodies have serializers of their own already (CheckoutRequest, SwapRequest ...).
     "COMPONENT_SPLIT_REQUEST": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",  # the default hook, kept
+        "django_polar.api.schema.no_nul_in_request_strings",
+    ],
     "SCHEMA_PATH_PREFIX": "",
     "ENUM_NAME_OVERRIDES": {
         "SubscriptionStatus": "django_polar.api.serializers.SUBSCRIPTION_STATUSES",
@@ -62,6 +66,50 @@ ERROR_MEANINGS = {
     502: "Polar answered something unexpected.",
     503: "Polar is unreachable, failing or rate limiting; try again after Retry-After.",
 }
+
+
+#: DRF refuses a NUL character in any string it parses (ProhibitNullCharactersValidator:
+#: PostgreSQL cannot store one), so the schema says so of every string a request sends.
+NO_NUL = "^[^\\x00]*$"
+
+
+def no_nul_in_request_strings(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular hook: ``pattern: NO_NUL`` on each free-text string of a request body.
+
+    Without it the schema accepts ``"\\u0000"`` where the view answers 400, and a generated
+    client (or Schemathesis) reads that as the API breaking its own contract.
+    """
+    components = result.get("components", {}).get("schemas", {})
+    seen: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item)
+            return
+        if not isinstance(node, dict):
+            return
+        ref = node.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[1]
+            if name not in seen:
+                seen.add(name)
+                visit(components.get(name))
+            return
+        if node.get("type") == "string" and not {"enum", "pattern", "format"} & node.keys():
+            node["pattern"] = NO_NUL
+        for key in ("properties", "items", "allOf", "anyOf", "oneOf", "additionalProperties"):
+            child = node.get(key)
+            visit(
+                list(child.values()) if key == "properties" and isinstance(child, dict) else child
+            )
+
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                for media in operation["requestBody"].get("content", {}).values():
+                    visit(media.get("schema"))
+    return result
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -244,27 +244,37 @@ class BillingStateSerializer(serializers.Serializer):
 # -- requests ------------------------------------------------------------------------------
 
 
+class Text(serializers.CharField):
+    """A string field that takes strings only: DRF's ``CharField`` turns ``0`` into ``"0"``,
+    which the schema (``type: string``) promises to refuse."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
 class CheckoutRequestSerializer(serializers.Serializer):
     products = serializers.ListField(
-        child=serializers.CharField(min_length=1, max_length=64),
+        child=Text(min_length=1, max_length=64),
         min_length=1,
         max_length=10,
         help_text="Polar product ids or configured slugs; each must be an active product.",
     )
     seats = serializers.IntegerField(min_value=MIN_SEATS, max_value=MAX_SEATS, required=False)
-    success_url = serializers.CharField(
+    success_url = Text(
         min_length=1,
         max_length=2048,
         required=False,
         help_text="A URL on this site (relative or same host).",
     )
-    return_url = serializers.CharField(
+    return_url = Text(
         min_length=1,
         max_length=2048,
         required=False,
         help_text="A URL on this site (relative or same host).",
     )
-    embed_origin = serializers.CharField(
+    embed_origin = Text(
         min_length=1,
         max_length=255,
         required=False,
@@ -280,7 +290,7 @@ class CheckoutResponseSerializer(serializers.Serializer):
 
 
 class PortalRequestSerializer(serializers.Serializer):
-    return_url = serializers.CharField(
+    return_url = Text(
         min_length=1,
         max_length=2048,
         required=False,
@@ -293,9 +303,7 @@ class PortalResponseSerializer(serializers.Serializer):
 
 
 class SwapRequestSerializer(serializers.Serializer):
-    product = serializers.CharField(
-        min_length=1, max_length=64, help_text="Polar product id or slug."
-    )
+    product = Text(min_length=1, max_length=64, help_text="Polar product id or slug.")
     proration = serializers.ChoiceField(
         choices=PRORATIONS,
         required=False,
@@ -311,10 +319,10 @@ class InvoiceSerializer(serializers.Serializer):
 class LicenseKeyActivateSerializer(serializers.Serializer):
     """What a desktop app sends to activate its license key on one device."""
 
-    key = serializers.CharField(min_length=1, max_length=255)
+    key = Text(min_length=1, max_length=255)
     # Polar names the field ``label``; DRF collects declared fields off the class, so the
     # name shadowing ``Field.label`` in the stubs is harmless at run time.
-    label = serializers.CharField(  # type: ignore[assignment]
+    label = Text(  # type: ignore[assignment]
         min_length=1, max_length=255, help_text="The device, as the user sees it."
     )
     conditions = serializers.DictField(

@@ -28,7 +28,7 @@ from .bulk import KINDS, UpsertCounts, upsert_many
 from .catalog import upsert_benefit, upsert_meter, upsert_price, upsert_product
 from .customers import billable_of, upsert_customer
 from .guard import Outcome, is_older, version_of
-from .seats import delete_member, upsert_member, upsert_seat
+from .seats import billable_of_member, delete_member, upsert_member, upsert_seat
 from .state import apply_customer_state
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "apply_customer_state",
     "archive_missing",
     "billable_of",
+    "billable_of_member",
     "delete_member",
     "is_older",
     "subscription_type",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 
+from ..identity import billable_from_external_id
 from ..models import Customer, Member, Seat
 from .convert import Fields, as_uuid, pick, text, to_datetime
 from .guard import ensure_stub, save_snapshot, version_of
@@ -70,3 +71,17 @@ def upsert_seat(data: dict[str, Any], *, event_time: datetime | None = None) -> 
         values = pick(data, SEAT_FIELDS)
         seat, _ = save_snapshot(Seat, pk, version_of(data, event_time), values, data)
     return seat
+
+
+def billable_of_member(member_id: Any) -> models.Model | None:
+    """The billable who holds a seat member: the member's ``external_id`` (a seat assigned
+    to a billable carries its id), else the billable the app recorded claiming it
+    (``holder_external_id``). None while the member is unknown or held by no billable."""
+    member = Member.objects.filter(pk=member_id).first() if member_id else None
+    if member is None:
+        return None
+    for external_id in (member.external_id, member.holder_external_id):
+        billable = billable_from_external_id(external_id) if external_id else None
+        if billable is not None:
+            return billable
+    return None

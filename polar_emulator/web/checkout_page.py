@@ -241,8 +241,18 @@ class CheckoutPages:
                     f'value="{esc(value)}" required inputmode="decimal">{self._field_error(errors, "amount")}'
                 )
             )
-        if price.get("amount_type") == "seat_based":
-            tiers = price.get("seat_tiers") or {}
+        # The seat count belongs to the set's seat price, which for "fixed + per seat" is
+        # not ``product_price`` (product/price_set.py ``get_seat_price``).
+        seat = next(
+            (
+                p
+                for p in (checkout.get("prices") or {}).get(checkout.get("product_id"), [])
+                if p.get("amount_type") == "seat_based"
+            ),
+            None,
+        )
+        if seat is not None:
+            tiers = seat.get("seat_tiers") or {}
             value = values.get(
                 "seats", str(checkout.get("seats") or tiers.get("minimum_seats") or 1)
             )
@@ -360,7 +370,9 @@ class CheckoutPages:
             try:
                 record = self.emu.checkouts.by_secret(secret)
                 self.emu.checkouts.confirm(record, body)
-                session = self.emu.customers.create_session({"customer_id": record["customer_id"]})
+                session = self.emu.customers.new_session(
+                    self.emu.store.customers[record["customer_id"]], None
+                )
             except APIError as err:
                 return self._confirm_failed(request, secret, err, form)
         with self._lock:

@@ -150,16 +150,30 @@ def test_plan_change_invoice_and_uncancel(emu, hook, api):
         "subscription.uncanceled",
         "customer.state_changed",
     ]
-    nxt = api.patch(
+    # subscription/service.py validate_product_change: seat -> non-seat is refused.
+    refused = api.patch(
         f"/v1/subscriptions/{sub_id}",
+        json={"product_id": emu.ids["pro-yearly"], "proration_behavior": "next_period"},
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["msg"] == (
+        "Can't switch from a seat-based to a non-seat-based product."
+    )
+    nxt = api.patch(
+        f"/v1/subscriptions/{sub_id}", json={"seats": 4, "proration_behavior": "next_period"}
+    )
+    assert load(nxt.json(), "Subscription").pending_update.seats == 4
+    monthly = _subscribe(emu, api, "pro-monthly", external_id="u-2", allow_trial=False)
+    nxt = api.patch(
+        f"/v1/subscriptions/{monthly}",
         json={"product_id": emu.ids["pro-yearly"], "proration_behavior": "next_period"},
     )
     assert load(nxt.json(), "Subscription").pending_update.product_id == emu.ids["pro-yearly"]
     emu.clock.advance(days=31)
-    assert (
-        load(api.get(f"/v1/subscriptions/{sub_id}").json(), "Subscription").product_id
-        == emu.ids["pro-yearly"]
-    )
+    after = load(api.get(f"/v1/subscriptions/{monthly}").json(), "Subscription")
+    assert after.product_id == emu.ids["pro-yearly"]
+    seated = load(api.get(f"/v1/subscriptions/{sub_id}").json(), "Subscription")
+    assert (seated.seats, seated.amount) == (4, 4 * 1000)
 
 
 def test_customer_session_portal_url(emu, api):

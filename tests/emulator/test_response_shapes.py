@@ -83,6 +83,13 @@ SHAPES: dict[tuple[str, str], str] = {
     ("POST", "/v1/customer-seats/{seat_id}/resend"): "CustomerSeat",
     ("GET", "/v1/customer-seats/claim/{invitation_token}"): "SeatClaimInfo",
     ("POST", "/v1/customer-seats/claim"): "CustomerSeatClaimResponse",
+    ("GET", "/v1/customer-portal/seats"): "SeatsList",
+    ("POST", "/v1/customer-portal/seats"): "CustomerSeat",
+    ("DELETE", "/v1/customer-portal/seats/{seat_id}"): "CustomerSeat",
+    ("POST", "/v1/customer-portal/seats/{seat_id}/resend"): "CustomerSeat",
+    ("GET", "/v1/customer-portal/members"): "ListResourceCustomerPortalMember",
+    ("POST", "/v1/customer-portal/members"): "CustomerPortalMember",
+    ("PATCH", "/v1/customer-portal/members/{id}"): "CustomerPortalMember",
     ("GET", "/v1/members/"): "ListResourceMember",
     ("POST", "/v1/customers/{id}/members"): "Member",
     ("GET", "/v1/customers/{id}/members/{member_id}"): "Member",
@@ -119,6 +126,7 @@ EXEMPT: dict[tuple[str, str], int] = {
     ("DELETE", "/v1/customers/external/{external_id}"): 204,
     ("DELETE", "/v1/customers/{id}"): 204,
     ("DELETE", "/v1/customers/{id}/members/{member_id}"): 204,
+    ("DELETE", "/v1/customer-portal/members/{id}"): 204,
     ("DELETE", "/v1/discounts/{id}"): 204,
     ("POST", "/v1/license-keys/deactivate"): 204,
     ("POST", "/v1/customer-portal/license-keys/deactivate"): 204,
@@ -423,6 +431,39 @@ def _drive(emu: Emulator, s: Sampler) -> None:
     s.call("GET", "/v1/customer-seats", params={"subscription_id": team_sub})
     s.call("DELETE", f"/v1/customer-seats/{pending['id']}")
     team_customer = emu.store.subscriptions[team_sub]["customer_id"]
+    # the billing manager's own seat management, with a member session of the owner
+    owner = next(m for m in emu.seats.members_of(team_customer) if m["role"] == "owner")
+    manager = s.call(
+        "POST",
+        "/v1/customer-sessions/",
+        json={"customer_id": team_customer, "member_id": owner["id"]},
+    )
+    as_manager = {"Authorization": f"Bearer {manager['token']}"}
+    portal_seat = s.call(
+        "POST",
+        "/v1/customer-portal/seats",
+        json={"subscription_id": team_sub, "email": "c@example.com"},
+        headers=as_manager,
+    )
+    s.call(
+        "GET", "/v1/customer-portal/seats", params={"subscription_id": team_sub}, headers=as_manager
+    )
+    s.call("POST", f"/v1/customer-portal/seats/{portal_seat['id']}/resend", headers=as_manager)
+    s.call("DELETE", f"/v1/customer-portal/seats/{portal_seat['id']}", headers=as_manager)
+    helper = s.call(
+        "POST",
+        "/v1/customer-portal/members",
+        json={"email": "d@example.com", "role": "billing_manager"},
+        headers=as_manager,
+    )
+    s.call("GET", "/v1/customer-portal/members", headers=as_manager)
+    s.call(
+        "PATCH",
+        f"/v1/customer-portal/members/{helper['id']}",
+        json={"role": "member"},
+        headers=as_manager,
+    )
+    s.call("DELETE", f"/v1/customer-portal/members/{helper['id']}", headers=as_manager)
     added = s.call(
         "POST",
         f"/v1/customers/{team_customer}/members",

@@ -31,6 +31,12 @@ def test_every_organization_route_has_its_scopes():
         "/v1/customer-portal/license-keys/validate",
         "/v1/customer-portal/license-keys/activate",
         "/v1/customer-portal/license-keys/deactivate",
+        # A customer or member session token, not the organization's (customer_portal/auth.py)
+        "/v1/customer-portal/seats",
+        "/v1/customer-portal/seats/{seat_id}",
+        "/v1/customer-portal/seats/{seat_id}/resend",
+        "/v1/customer-portal/members",
+        "/v1/customer-portal/members/{id}",
     }
     missing = [
         f"{method} {routes.PATTERNS[handler]}"

@@ -132,8 +132,10 @@ def test_subscription_update_rules(emu, api):
     sub_id = emu.store.checkouts[checkout["id"]]["subscription_id"]
     lifetime = api.patch(f"/v1/subscriptions/{sub_id}", json={"product_id": emu.ids["lifetime"]})
     assert lifetime.status_code == 422
+    # subscription/service.py validate_seats_change: NotASeatBasedSubscription (400).
     seats = api.patch(f"/v1/subscriptions/{sub_id}", json={"seats": 3})
-    assert seats.status_code == 422
+    assert seats.status_code == 400
+    assert seats.json()["error"] == "NotASeatBasedSubscription"
     revoked = load(api.delete(f"/v1/subscriptions/{sub_id}").json(), "Subscription")
     assert revoked.status == "canceled" and revoked.ended_at is not None
     assert api.delete(f"/v1/subscriptions/{sub_id}").status_code == 403
