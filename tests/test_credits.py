@@ -60,7 +60,10 @@ def test_meters_come_from_the_mirrored_state(user):
     )
     assert user.meter(meter.meter_id) == user.meter("API calls") == meter
     assert user.meter("nope") is None
-    # What the billing API and the agents' tools show of it.
+
+
+def test_the_meters_as_the_api_and_the_agents_tools_show_them(user):
+    [meter] = user.meters()
     assert usage.meters_of(user.polar_customer) == [
         {
             "meter_id": meter.meter_id,
