@@ -177,9 +177,13 @@ def test_a_meter_is_named_by_its_definition_else_by_the_catalog(db):
         )
     customer = make_customer(User.objects.create_user("bob", "bob@example.com"))
     meters = (defined, listed, nameless, unknown)
-    customer.data = {"active_meters": [{"meter_id": m} for m in meters]}
+    junk = ["not a meter", {"meter_id": None, "balance": 5}]  # left out
+    customer.data = {"active_meters": [{"meter_id": m} for m in meters] + junk}
     customer.save()
-    assert [m.name for m in usage.balances(customer)] == ["Tokens", "Seats", "", ""]
+    balances = usage.balances(customer)
+    assert [m.name for m in balances] == ["Tokens", "Seats", "", ""]
+    # Figures Polar left out are zero, not invented credit.
+    assert {(m.consumed, m.credited, m.balance) for m in balances} == {(0.0, 0.0, 0.0)}
 
 
 def test_a_billable_polar_has_never_seen_has_no_meters_and_no_credits(db):

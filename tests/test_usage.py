@@ -413,6 +413,14 @@ def test_a_422_sets_aside_only_the_rows_it_names(user, polar, loc, set_aside):
         ({"_cost": {"amount": "ten", "currency": "usd"}}, '"_cost.amount" must be a number of cents.'),
         ({"_cost": {"amount": True, "currency": "usd"}}, '"_cost.amount" must be a number of cents.'),
         (
+            {"_cost": {"amount": 123456, "currency": "usd"}},
+            '"_cost.amount" takes up to 17 digits with 12 decimal places (cents).',
+        ),
+        (
+            {"_cost": {"amount": 1, "currency": "eur"}},
+            '"_cost.currency" must be "usd" (Polar supports only usd).',
+        ),
+        (
             {"tags": ["a"]},
             "Usage event metadata 'tags' must be a string, integer, float or boolean; got list.",
         ),
@@ -602,3 +610,58 @@ def test_duplicates_are_counted_over_every_batch_and_logged(user, polar, countin
         (2, 0, 2),
         (2, 0, 2),
     ]
+
+
+def test_a_run_that_pauses_twice_reports_both_failures(user, polar, counting, no_retries):
+    bulk(user, 10)
+    polar.faults.retry_after = 3
+    polar.faults.fail_next(2, status=429)
+    waits: list[float] = []
+    report = usage.flush(sleep=waits.append)
+    assert waits == [3.0, 3.0]
+    assert (report.sent, report.failed, len(report.errors)) == (10, 20, 2)
+    assert all("Rate limit" in error for error in report.errors)
+
+
+def test_record_many_takes_names_or_dicts_and_refuses_anything_else(user):
+    when = timezone.now() - timedelta(minutes=3)
+    rows = user.record_usage_many(
+        ["plain", {"name": "full", "metadata": {"k": 1}, "timestamp": when, "external_id": "e-1"}]
+    )
+    assert [(r.name, r.metadata, r.external_id) for r in rows][1] == ("full", {"k": 1}, "e-1")
+    assert UsageEvent.objects.get(external_id="e-1").timestamp == when
+    message = "Each event is a name or a dict of name, metadata, timestamp, external_id."
+    for bad in (["api_call"], {"name": "x", "when": when}, 5):
+        with pytest.raises(InvalidUsageEvent) as refused:
+            user.record_usage_many([bad])
+        assert str(refused.value) == message
+    assert UsageEvent.objects.count() == 2
+
+
+def test_flush_limit_and_batch_size_bound_a_run(user, polar, counting):
+    bulk(user, 5)
+    report = usage.flush(limit=3, batch_size=2)
+    assert (report.sent, report.calls) == (3, 2)  # 2 + 1, then the limit
+    assert usage.pending_events().count() == 2
+    report = usage.flush(batch_size=1)
+    assert (report.sent, report.calls) == (2, 2)
+
+
+def test_each_billables_events_are_linked_to_its_own_customer(polar, counting):
+    ann = User.objects.create_user("ann", "ann@example.com")
+    bob = User.objects.create_user("bob", "bob@example.com")
+    ann.record_usage("api_call")
+    bob.record_usage("api_call")
+    assert usage.flush().sent == 2
+    for user in (ann, bob):
+        [event] = UsageEvent.objects.filter(external_customer_id=user.get_polar_external_id())
+        assert event.customer == user.polar_customer
+
+
+def test_every_billable_waiting_for_its_customer_is_reported(polar, counting):
+    for name in ("ann", "bob"):
+        get_client().create_customer({"email": f"{name}@example.com"})  # taken in Polar
+        User.objects.create_user(name, f"{name}@example.com").record_usage("api_call")
+    report = usage.flush()
+    assert (report.waiting, report.sent) == (2, 0)
+    assert sorted(report.errors) == sorted(e.last_error for e in UsageEvent.objects.all())
