@@ -665,3 +665,12 @@ def test_every_billable_waiting_for_its_customer_is_reported(polar, counting):
     report = usage.flush()
     assert (report.waiting, report.sent) == (2, 0)
     assert sorted(report.errors) == sorted(e.last_error for e in UsageEvent.objects.all())
+
+
+@pytest.mark.parametrize(("count", "rejected"), [(1, 1), (2, 0)])
+def test_a_422_naming_no_row_is_halved_until_the_row_is_alone(user, polar, count, rejected):
+    bulk(user, count)
+    with use_transport(RejectingOnce(polar, ["body"])):
+        report = usage.flush()
+    # One row alone is the culprit; two are split, and each half goes through.
+    assert (report.rejected, report.sent) == (rejected, count - rejected)
