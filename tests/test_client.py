@@ -703,6 +703,20 @@ def test_retries_stop_where_the_retry_budget_would_pass():
         assert sleeps == [0.5, 1.0], answer
 
 
+def test_a_session_token_authenticates_the_call_and_is_redacted():
+    session = "polar_cst_session_Zx81"
+    client, recorder, _ = make(ok(), ok(), fail(404))
+    client.request("GET", "/v1/customer-portal/customers/me", session_token=session)
+    assert recorder.requests[0].headers["Authorization"] == f"Bearer {session}"
+    client.request("GET", "/v1/products/p1")  # the next call is the organization's again
+    assert recorder.requests[1].headers["Authorization"] == f"Bearer {TOKEN}"
+    odd = "session-of-any-shape-Zx81"
+    with pytest.raises(PolarNotFoundError) as info:
+        client.request("GET", f"/v1/customer-portal/{odd}", session_token=odd)
+    assert recorder.requests[2].headers["Authorization"] == f"Bearer {odd}"
+    assert odd not in str(info.value) and odd not in info.value.path
+
+
 def test_a_network_failure_is_logged_and_raised_with_its_cause_and_no_token(caplog):
     odd = "emulator-token-Zx81-do-not-print"
     refused = httpx.ConnectError(f"cannot connect with {odd}")
