@@ -674,3 +674,25 @@ def test_a_422_naming_no_row_is_halved_until_the_row_is_alone(user, polar, count
         report = usage.flush()
     # One row alone is the culprit; two are split, and each half goes through.
     assert (report.rejected, report.sent) == (rejected, count - rejected)
+
+
+def test_an_events_own_fields_are_refused_with_their_rule(user):
+    naive = timezone.now().replace(tzinfo=None)
+    cases = [
+        ({"metadata": ["k"]}, "Usage event metadata must be a dict."),
+        ({"external_id": ""}, "A usage event external_id must be a non-empty string."),
+        ({"external_id": 42}, "A usage event external_id must be a non-empty string."),
+        ({"external_id": "x" * 256}, "A usage event external_id holds at most 255 characters."),
+        ({"timestamp": naive}, "A usage event timestamp must be timezone-aware."),
+    ]
+    for fields, message in cases:
+        with pytest.raises(InvalidUsageEvent) as refused:
+            user.record_usage("ok", fields.pop("metadata", None), **fields)
+        assert str(refused.value) == message, fields
+    assert not UsageEvent.objects.exists()
+
+
+def test_the_event_limits_polar_accepts_are_accepted(user):
+    metadata = {"k": 1, "k" * 40: 2, **{f"n{i}": i for i in range(48)}}  # 50 keys
+    row = user.record_usage("n" * 128, metadata, external_id="e" * 255)
+    assert (len(row.name), len(row.metadata), len(row.external_id)) == (128, 50, 255)
