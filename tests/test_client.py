@@ -733,6 +733,14 @@ def test_a_network_failure_is_logged_and_raised_with_its_cause_and_no_token(capl
         client.get_product("p1")
     assert "(ConnectError: cannot connect with [redacted])" in str(info.value)
     assert odd not in str(info.value)
+    error = info.value
+    assert type(error) is PolarNetworkError  # refused, not timed out
+    assert (error.method, error.path) == ("GET", "/v1/products/p1")
+    assert re.fullmatch(
+        r"Could not reach Polar for GET /v1/products/p1 \(ConnectError: cannot connect with "
+        r"\[redacted\]\) after 1 attempt\(s\) in 0\.\d s; check POLAR\['SERVER'\] and the network\.",
+        str(error),
+    ), str(error)
 
 
 def test_each_attempts_timeout_is_cut_to_what_is_left_of_the_deadline():
