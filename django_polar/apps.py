@@ -17,3 +17,4 @@ class DjangoPolarConfig(AppConfig):
             signals.usage_flush_requested.connect(
                 tasks.enqueue_usage_flush, dispatch_uid="django_polar.enqueue_usage_flush"
             )
+            tasks.connect_customer_sync()

@@ -32,7 +32,14 @@ from . import mirror, usage
 from .checkout import CheckoutBuilder
 from .client import get_client
 from .entitlements import benefit_q
-from .errors import CustomerConflictError, PolarNotFoundError, PolarValidationError
+from .errors import (
+    AlreadySubscribedError,
+    CheckoutError,
+    CustomerConflictError,
+    PolarNotFoundError,
+    PolarValidationError,
+    ReservedMetadataKeyError,
+)
 from .identity import (
     EXTERNAL_ID_SEPARATOR,
     BillableIdentity,
@@ -43,6 +50,7 @@ from .identity import (
 )
 from .models import (
     DEFAULT_TYPE,
+    SUBSCRIPTION_TYPE_KEY,
     Benefit,
     BenefitGrant,
     Customer,
@@ -235,6 +243,57 @@ class Billable(BillableIdentity):
         """Checkout for a pay-what-you-want product at ``amount`` (minor units)."""
         return self.checkout([product], amount=amount, **options)
 
+    def upgrade(self, product: Any, type: str = DEFAULT_TYPE, **options: Any) -> CheckoutBuilder:
+        """Checkout that upgrades this billable's free subscription of ``type`` to the paid
+        ``product``: on payment Polar moves the same subscription (same id, benefits follow
+        the new product) instead of adding a second one. Polar upgrades free
+        subscriptions only; a paid one changes plan with ``subscription.swap()``."""
+        subscription = self.subscription(type)
+        if subscription is None or subscription.ended():
+            raise CheckoutError(f"{self!r} has no live subscription of type {type!r} to upgrade.")
+        return self.checkout([product], **options).upgrading(subscription)
+
+    def subscribe_free(
+        self,
+        product: Any,
+        type: str = DEFAULT_TYPE,
+        metadata: dict[str, str | int | float | bool] | None = None,
+    ) -> Subscription:
+        """Subscribe to a *free* recurring product without a checkout (a free tier given
+        at sign-up): ``POST /v1/subscriptions/``, for this billable's customer (created
+        first if needed). Polar's answer is in the mirror on return; the webhooks that
+        follow (subscription.created/active/updated) change nothing more.
+
+        Polar refuses a product that is not free or not recurring (``PolarValidationError``
+        with its message: a paid plan needs a checkout). Calling it again is harmless: a
+        valid subscription of ``type`` to the same product is returned as is, without a
+        call. One of ``type`` to another product raises ``AlreadySubscribedError``: Polar
+        would make a second, side-by-side subscription; ``swap()`` the existing one.
+        """
+        product_id = resolve_product_id(product)
+        if SUBSCRIPTION_TYPE_KEY in (metadata or {}):
+            raise ReservedMetadataKeyError(
+                f"{SUBSCRIPTION_TYPE_KEY!r} is set by the app; pass type={type!r} instead."
+            )
+        existing = self._valid_subscriptions(type)
+        for subscription in existing:
+            if str(subscription.product_id) == product_id:
+                return subscription
+        if existing:
+            raise AlreadySubscribedError(
+                f"{self._meta.label} {self.pk} already has a valid {type!r} subscription "
+                f"({existing[0].pk}); swap() it to change plans instead of adding a second."
+            )
+        customer = self.get_or_create_polar_customer()
+        data = get_client().create_subscription(
+            {
+                "product_id": product_id,
+                "customer_id": str(customer.pk),
+                "metadata": {**(metadata or {}), SUBSCRIPTION_TYPE_KEY: type},
+            }
+        )
+        return mirror.upsert_subscription(data)
+
     # -- state, read from the mirror -------------------------------------------------------
     @property
     def subscriptions(self) -> SubscriptionQuerySet:
@@ -358,9 +417,23 @@ class Billable(BillableIdentity):
             )
         return keys
 
+    def payment_methods(self) -> list[dict[str, Any]]:
+        """The customer's saved payment methods as Polar lists them (``GET
+        /v1/customers/{id}/payment-methods``): ``{"id", "type", "method_metadata": {"brand",
+        "last4", "exp_month", "exp_year"...}, "is_default", ...}``. One Polar call (they
+        are not mirrored); ``[]`` without one when there is no Polar customer yet. To add,
+        remove or change the default one, send the customer to the portal
+        (``redirect_to_customer_portal()``): the API cannot take card details."""
+        customer = self.polar_customer
+        if customer is None:
+            return []
+        return list(get_client().list_payment_methods(str(customer.pk)))
+
     # -- customer portal -------------------------------------------------------------------
     def customer_portal_url(self, return_url: str | None = None) -> str:
-        """A fresh, one-hour customer portal URL (creates the customer if needed).
+        """A fresh, one-hour customer portal URL (creates the customer if needed): where
+        the customer sees orders and subscriptions and adds, removes or sets the default
+        payment method.
 
         With Polar's member model a portal session is a member's: a ``team`` customer
         (one that bought seats) must name the member, so the session is opened for the

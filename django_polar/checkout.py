@@ -9,8 +9,10 @@ as ``external_customer_id`` (created in Polar first when needed), never taken fr
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -23,7 +25,13 @@ from .conf import polar_settings
 
 # The errors and resolve_product_id are imported from here too (their old import path).
 from .errors import CheckoutError, ReservedMetadataKeyError, UnknownProductError
-from .models import DEFAULT_TYPE, SUBSCRIPTION_TYPE_KEY, Product, resolve_product_id
+from .models import (
+    DEFAULT_TYPE,
+    SUBSCRIPTION_TYPE_KEY,
+    Product,
+    Subscription,
+    resolve_product_id,
+)
 from .redirects import see_other
 from .same_site import split_origin
 
@@ -40,6 +48,10 @@ MIN_SEATS = 1
 MAX_SEATS = 10000
 
 MetadataValue = str | int | float | bool
+#: A custom field's value (custom_field/data.py): text, number, checkbox, select or date.
+CustomFieldValue = str | int | bool | datetime | None
+#: AddressInput's fields besides the required ``country``.
+ADDRESS_FIELDS = ("line1", "line2", "postal_code", "city", "state")
 
 __all__ = [
     "CHECKOUT_ID_PLACEHOLDER",
@@ -87,12 +99,33 @@ def _check_metadata(metadata: Mapping[str, Any], what: str) -> dict[str, Metadat
     return result
 
 
+def _check_address(address: Mapping[str, Any]) -> dict[str, str | None]:
+    """Polar's ``AddressInput``: a two-letter country (upper-cased here; Polar checks it is
+    one it sells to, and US/CA states), the other fields optional strings."""
+    unknown = set(address) - {"country", *ADDRESS_FIELDS}
+    if unknown:
+        raise CheckoutError(
+            f"Unknown billing address field {sorted(unknown)[0]!r}; "
+            f"use country, {', '.join(ADDRESS_FIELDS)}."
+        )
+    country = address.get("country")
+    if not isinstance(country, str) or not re.fullmatch(r"[A-Za-z]{2}", country):
+        raise CheckoutError(f"A billing address needs a two-letter country code; got {country!r}.")
+    result: dict[str, str | None] = {"country": country.upper()}
+    for field in ADDRESS_FIELDS:
+        value = address.get(field)
+        if value is not None and not isinstance(value, str):
+            raise CheckoutError(f"billing address {field} must be a string; got {value!r}.")
+        result[field] = value or None
+    return result
+
+
 class CheckoutBuilder:
     """Collects checkout options; creates the Polar session on first use."""
 
     def __init__(
         self,
-        billable: Billable,
+        billable: Billable | None,
         products: Any,
         *,
         success_url: str | None = None,
@@ -133,6 +166,16 @@ class CheckoutBuilder:
         self._embed_origin: str | None = None
         self._type: str | None = None
         self._trial: tuple[str, int] | None = None
+        self._billing_address: dict[str, str | None] | None = None
+        self._billing_name: str | None = None
+        self._tax_id: str | None = None
+        self._business: bool | None = None
+        self._custom_field_data: dict[str, CustomFieldValue] = {}
+        self._locale: str | None = None
+        self._currency: str | None = None
+        self._seat_limits: tuple[int | None, int | None] = (None, None)
+        self._upgrade_id: str | None = None
+        self._anonymous = False
         if request is not None:
             self.for_request(request)
         if success_url is not None:
@@ -155,6 +198,14 @@ class CheckoutBuilder:
             self.with_embed_origin(embed_origin)
         if type is not None:
             self.as_type(type)
+
+    @classmethod
+    def for_guest(cls, products: Any, **options: Any) -> CheckoutBuilder:
+        """A checkout for a visitor who is not signed in: no customer is named, so Polar
+        creates (or finds, by the email typed) a customer without an external id. Link
+        the purchase to an account afterwards with ``django_polar.claims`` (the
+        ``guest_checkout`` view does both), never by the email alone."""
+        return cls(None, products, **options)
 
     # -- fluent options (each returns self) ------------------------------------------------
     def _mutable(self) -> None:
@@ -268,6 +319,118 @@ class CheckoutBuilder:
         self._embed_origin = "{}://{}".format(*split)
         return self
 
+    def with_billing_address(
+        self, address: Mapping[str, Any] | None = None, **fields: Any
+    ) -> CheckoutBuilder:
+        """Prefill the billing address (``country`` plus line1, line2, postal_code, city,
+        state). A street address makes Polar ask for the full address."""
+        self._mutable()
+        self._billing_address = _check_address({**(address or {}), **fields})
+        return self
+
+    def with_tax_id(self, tax_id: str) -> CheckoutBuilder:
+        """Prefill the buyer's tax id (VAT number, EIN ...). Polar validates it against the
+        billing address's country, so give that too (``with_billing_address``)."""
+        self._mutable()
+        if not isinstance(tax_id, str) or not tax_id.strip():
+            raise CheckoutError(f"A tax id is a non-empty string; got {tax_id!r}.")
+        self._tax_id = tax_id.strip()
+        return self
+
+    def as_business(self, name: str | None = None) -> CheckoutBuilder:
+        """Buy as a business: Polar then asks for a billing name (``name`` prefills it) and
+        the full billing address, which land on the customer and its invoices."""
+        self._mutable()
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise CheckoutError(f"A business name is a non-empty string; got {name!r}.")
+        self._business = True
+        self._billing_name = name.strip() if name else None
+        return self
+
+    def with_custom_fields(
+        self, data: Mapping[str, CustomFieldValue] | None = None, **values: CustomFieldValue
+    ) -> CheckoutBuilder:
+        """Prefill the product's custom fields, by slug (Polar drops slugs the product does
+        not have and checks each value's type; required ones are asked for on its page)."""
+        self._mutable()
+        merged = {**(data or {}), **values}
+        for key, value in merged.items():
+            if not isinstance(key, str) or not key:
+                raise CheckoutError(f"custom field slugs are non-empty strings; got {key!r}.")
+            if value is not None and not isinstance(value, str | int | bool | datetime):
+                raise CheckoutError(
+                    f"custom field {key!r} must be a string, number, boolean or datetime; "
+                    f"got {type(value).__name__}."
+                )
+        self._custom_field_data.update(merged)
+        return self
+
+    def with_locale(self, locale: str) -> CheckoutBuilder:
+        """The checkout's language, an IETF BCP 47 tag ("fr", "en-GB"). Polar honours it
+        only where the organization has checkout localization; otherwise it shows "en"."""
+        self._mutable()
+        if not isinstance(locale, str) or not re.fullmatch(
+            r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*", locale
+        ):
+            raise CheckoutError(f"{locale!r} is not a language tag such as 'fr' or 'en-GB'.")
+        self._locale = locale
+        return self
+
+    def in_currency(self, currency: str) -> CheckoutBuilder:
+        """Bill in ``currency`` ("eur"): the product needs a price in it, or Polar refuses
+        the checkout. Without it, Polar picks the buyer's local currency or the default."""
+        self._mutable()
+        if not isinstance(currency, str) or not re.fullmatch(r"[A-Za-z]{3}", currency):
+            raise CheckoutError(f"{currency!r} is not a three-letter currency code.")
+        self._currency = currency.lower()
+        return self
+
+    def with_seat_limits(
+        self, minimum: int | None = None, maximum: int | None = None
+    ) -> CheckoutBuilder:
+        """Bound the seats the buyer may choose on a seat-based product (within the
+        price's own tiers); the seats start at ``minimum`` unless ``with_seats`` says."""
+        self._mutable()
+        for bound in (minimum, maximum):
+            if bound is not None and (
+                isinstance(bound, bool)
+                or not isinstance(bound, int)
+                or not MIN_SEATS <= bound <= MAX_SEATS
+            ):
+                raise CheckoutError(seats_message(bound))
+        if minimum is None and maximum is None:
+            raise CheckoutError("with_seat_limits() needs a minimum, a maximum or both.")
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise CheckoutError(f"min seats ({minimum}) must not exceed max seats ({maximum}).")
+        self._seat_limits = (minimum, maximum)
+        return self
+
+    def upgrading(self, subscription: Any) -> CheckoutBuilder:
+        """Upgrade this billable's free subscription (a Subscription row or its id) through
+        the checkout: on payment Polar moves the same subscription to the paid product
+        instead of creating a second one. Polar upgrades only subscriptions whose prices
+        are all free; the subscription keeps its type unless ``as_type`` says otherwise."""
+        self._mutable()
+        if self.billable is None:
+            raise CheckoutError("A guest checkout cannot upgrade a subscription.")
+        if not isinstance(subscription, Subscription):
+            try:
+                pk = uuid.UUID(str(subscription))
+            except ValueError:
+                raise CheckoutError(f"{subscription!r} is not a Polar subscription id.") from None
+            subscription = Subscription.objects.filter(pk=pk).select_related("customer").first()
+            if subscription is None:
+                raise CheckoutError(f"Subscription {pk} is not in the mirror.")
+        customer = self.billable.polar_customer
+        if customer is None or subscription.customer_id != customer.pk:
+            raise CheckoutError("A checkout can only upgrade a subscription of its own billable.")
+        if subscription.ended():
+            raise CheckoutError(f"Subscription {subscription.pk} has ended; buy a new one.")
+        self._upgrade_id = str(subscription.pk)
+        if self._type is None:
+            self._type = subscription.type
+        return self
+
     def as_type(self, type: str) -> CheckoutBuilder:
         """Name the subscription this checkout creates ("default", "swimming" ...)."""
         self._mutable()
@@ -301,10 +464,14 @@ class CheckoutBuilder:
 
     def payload(self) -> dict[str, Any]:
         """The body of ``POST /v1/checkouts/`` (without creating the customer)."""
-        body: dict[str, Any] = {
-            "products": list(self.product_ids),
-            "external_customer_id": self.billable.get_polar_external_id(),
-        }
+        body: dict[str, Any] = {"products": list(self.product_ids)}
+        if self.billable is not None:
+            body["external_customer_id"] = self.billable.get_polar_external_id()
+        if self._tax_id is not None and self._billing_address is None:
+            raise CheckoutError(
+                "Polar validates a tax id against the billing country: add "
+                "with_billing_address(country=...)."
+            )
         success_url = (
             self._absolute(self._success_url) if self._success_url else self._default_success_url()
         )
@@ -331,6 +498,30 @@ class CheckoutBuilder:
             body["embed_origin"] = self._embed_origin
         if self._trial:
             body["trial_interval"], body["trial_interval_count"] = self._trial
+        if self._billing_address is not None:
+            body["customer_billing_address"] = dict(self._billing_address)
+        if self._tax_id is not None:
+            body["customer_tax_id"] = self._tax_id
+        if self._business:
+            body["is_business_customer"] = True
+        if self._billing_name is not None:
+            body["customer_billing_name"] = self._billing_name
+        if self._custom_field_data:
+            body["custom_field_data"] = {
+                k: v.isoformat() if isinstance(v, datetime) else v
+                for k, v in self._custom_field_data.items()
+            }
+        if self._locale is not None:
+            body["locale"] = self._locale
+        if self._currency is not None:
+            body["currency"] = self._currency
+        minimum, maximum = self._seat_limits
+        if minimum is not None:
+            body["min_seats"] = minimum
+        if maximum is not None:
+            body["max_seats"] = maximum
+        if self._upgrade_id is not None:
+            body["subscription_id"] = self._upgrade_id
         return body
 
     # -- creation --------------------------------------------------------------------------
@@ -343,7 +534,8 @@ class CheckoutBuilder:
     def session(self) -> dict[str, Any]:
         """The Polar checkout session (created on first access, then reused)."""
         if self._session is None:
-            self.billable.get_or_create_polar_customer()
+            if self.billable is not None:
+                self.billable.get_or_create_polar_customer()
             self._session = get_client().create_checkout(self.payload())
         return self._session
 
@@ -362,4 +554,5 @@ class CheckoutBuilder:
 
     def __repr__(self) -> str:
         state = "created" if self.created else "not created"
-        return f"<CheckoutBuilder {self.product_ids} for {self.billable!r} ({state})>"
+        buyer = "a guest" if self.billable is None else repr(self.billable)
+        return f"<CheckoutBuilder {self.product_ids} for {buyer} ({state})>"

@@ -127,6 +127,41 @@ def check_tasks(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
     ]
 
 
+def _immediate_backend() -> bool:
+    """Whether the default task backend is Django's immediate one (also when TASKS is
+    unset: Django and the backport default to it)."""
+    configured = getattr(settings, "TASKS", None) or {}
+    backend = (configured.get("default") or {}).get("BACKEND", ".ImmediateBackend")
+    return str(backend).endswith(".ImmediateBackend")
+
+
+@register(Tags.compatibility)
+def check_customer_sync(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Customer changes sent by task with the immediate backend are sent by cron only."""
+    raw = raw_settings() or {}
+    if not isinstance(raw, dict) or not tasks_framework_available():
+        return []
+    sync = raw.get("CUSTOMER_SYNC", DEFAULTS["CUSTOMER_SYNC"])
+    on_delete = raw.get("CUSTOMER_ON_DELETE", DEFAULTS["CUSTOMER_ON_DELETE"])
+    if (sync != "task" and on_delete == "keep") or sync == "inline":
+        return []
+    if not _immediate_backend():
+        return []
+    return [
+        Warning(
+            "Billables' email and name changes (and deletions) reach Polar only through "
+            "`manage.py polar_customers push`: POLAR['CUSTOMER_SYNC'] sends them by task and "
+            "the task backend is the immediate one, which would make the saving request "
+            "wait on Polar.",
+            hint="Run `manage.py polar_customers push` from cron, use a worker task backend, "
+            "or set POLAR['CUSTOMER_SYNC'] to 'inline' (development) or 'off'.",
+            id="django_polar.W011",
+        )
+    ]
+
+
 @register(Tags.compatibility)
 def check_usage_sending(
     app_configs: Sequence[Any] | None = None, **kwargs: Any
@@ -140,10 +175,7 @@ def check_usage_sending(
     )
     if sending != "task" or not tasks_framework_available():
         return []
-    # Without TASKS, Django (and the backport) use the immediate backend.
-    configured = getattr(settings, "TASKS", None) or {}
-    backend = (configured.get("default") or {}).get("BACKEND", ".ImmediateBackend")
-    if not str(backend).endswith(".ImmediateBackend"):
+    if not _immediate_backend():
         return []
     return [
         Warning(

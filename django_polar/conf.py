@@ -42,6 +42,9 @@ Webhooks
     WEBHOOK_PROCESSING      ``"inline"`` (apply in the request) or ``"task"`` (enqueue).
                             Default ``"inline"``.
     WEBHOOK_MAX_ATTEMPTS    Processing attempts before an event is left failed. Default 5.
+    SITE_URL                The public origin of this site (``https://example.com``), from
+                            which ``polar_webhooks register`` and ``doctor`` build the webhook
+                            URL. Default None (then they need ``--url``).
 
 Usage metering
     USAGE_SENDING           How recorded usage reaches Polar once the transaction commits:
@@ -50,6 +53,20 @@ Usage metering
                             Polar: run ``polar_usage flush`` from cron), ``"inline"`` (flush
                             right after the commit, in the same process: demos and tests) or
                             ``"cron"`` (only ``polar_usage flush``). Default ``"task"``.
+
+Customers
+    CUSTOMER_SYNC           Keep the Polar customer's email and name equal to the billable's:
+                            ``"task"`` (a saved change is pushed by a background task on
+                            commit; with the immediate backend nothing is enqueued, so no
+                            request waits on Polar: run ``polar_customers push`` from cron),
+                            ``"inline"`` (right after the commit, in the same process: demos
+                            and tests) or ``"off"`` (the project calls
+                            ``sync_polar_customer()`` itself). Default ``"task"``.
+    CUSTOMER_ON_DELETE      What a deleted billable does to its Polar customer: ``"keep"``
+                            (nothing), ``"delete"`` (delete it in Polar: its subscriptions
+                            are canceled and benefits revoked) or ``"anonymize"`` (delete and
+                            scrub its personal data, for erasure requests), in the
+                            background like CUSTOMER_SYNC. Default ``"keep"``.
 
 Access and checkout
     PAST_DUE_GRANTS_ACCESS  Whether a ``past_due`` subscription still counts as subscribed.
@@ -67,6 +84,11 @@ Access and checkout
                             URL name). Default None: a 403 response.
     SEAT_CLAIMED_URL        Where the app's seat claim view (``seats/claim/?token=``) lands
                             after a claim (URL or URL name). Default None: "/".
+    GUEST_SIGNUP_URL        Where the guest claim view (``checkout/claim/``) sends a buyer
+                            who is not signed in, with ``?next=`` back to it (URL or URL
+                            name). Default None: ``settings.LOGIN_URL``.
+    GUEST_CLAIMED_URL       Where the guest claim view lands once the purchase is linked
+                            (URL or URL name). Default None: the success view.
 
 ``polar_settings`` gives attribute access (``polar_settings.ACCESS_TOKEN``), validates on first
 use and again after ``setting_changed`` fires for ``POLAR`` (so ``override_settings`` works).
@@ -112,6 +134,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_PROCESSING": "inline",
     "WEBHOOK_MAX_ATTEMPTS": 5,
     "USAGE_SENDING": "task",
+    "SITE_URL": None,
+    "CUSTOMER_SYNC": "task",
+    "CUSTOMER_ON_DELETE": "keep",
     "PAST_DUE_GRANTS_ACCESS": False,
     "BILLABLE_RESOLVER": None,
     "PRODUCTS": {},
@@ -119,6 +144,8 @@ DEFAULTS: dict[str, Any] = {
     "SUCCESS_URL": None,
     "SUBSCRIPTION_REQUIRED_URL": None,
     "SEAT_CLAIMED_URL": None,
+    "GUEST_SIGNUP_URL": None,
+    "GUEST_CLAIMED_URL": None,
 }
 
 SERVERS: dict[str, str] = {
@@ -306,6 +333,15 @@ def _optional_url_or_name(key: str) -> Callable[[Any], str | None]:
     return check
 
 
+def _optional_site_url(value: Any) -> str | None:
+    if value is None or (_is_http_url(value) and not urlsplit(value).query):
+        return None
+    return (
+        f"POLAR['SITE_URL'] is {shown(value)}; use the public origin of this site, "
+        "e.g. 'https://example.com', or None."
+    )
+
+
 def _billable_resolver(value: Any) -> str | None:
     if value is None or callable(value):
         return None
@@ -349,6 +385,9 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "WEBHOOK_PROCESSING": _choice("WEBHOOK_PROCESSING", ("inline", "task")),
     "USAGE_SENDING": _choice("USAGE_SENDING", ("task", "inline", "cron")),
     "WEBHOOK_MAX_ATTEMPTS": _int_at_least("WEBHOOK_MAX_ATTEMPTS", 1, "attempts"),
+    "SITE_URL": _optional_site_url,
+    "CUSTOMER_SYNC": _choice("CUSTOMER_SYNC", ("task", "inline", "off")),
+    "CUSTOMER_ON_DELETE": _choice("CUSTOMER_ON_DELETE", ("keep", "delete", "anonymize")),
     "PAST_DUE_GRANTS_ACCESS": _bool("PAST_DUE_GRANTS_ACCESS"),
     "BILLABLE_RESOLVER": _billable_resolver,
     "PRODUCTS": _products,
@@ -356,6 +395,8 @@ VALIDATORS: dict[str, Callable[[Any], str | None]] = {
     "SUCCESS_URL": _optional_url_or_name("SUCCESS_URL"),
     "SUBSCRIPTION_REQUIRED_URL": _optional_url_or_name("SUBSCRIPTION_REQUIRED_URL"),
     "SEAT_CLAIMED_URL": _optional_url_or_name("SEAT_CLAIMED_URL"),
+    "GUEST_SIGNUP_URL": _optional_url_or_name("GUEST_SIGNUP_URL"),
+    "GUEST_CLAIMED_URL": _optional_url_or_name("GUEST_CLAIMED_URL"),
 }
 
 

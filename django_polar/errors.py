@@ -209,8 +209,26 @@ class CustomerConflictError(Exception):
     """
 
 
+class WebhookEndpointError(Exception):
+    """Registering or checking this site's webhook endpoint cannot go on: no site URL, or
+    Polar already has an endpoint for it (``polar_webhooks register`` never makes a
+    second one)."""
+
+
+class AlreadySubscribedError(ValueError):
+    """``subscribe_free()`` for a billable that already has a valid subscription of that
+    type to another product: a second one would bill and grant side by side (Polar
+    itself allows it); change plans with ``subscription.swap()`` instead."""
+
+
 class CheckoutError(ValueError):
     """The checkout was asked for something it cannot do (a programming error)."""
+
+
+class ClaimError(Exception):
+    """A guest purchase cannot be linked to this billable: the claim is unknown to this
+    browser, already redeemed, the checkout is not paid yet, or the Polar customer that
+    bought belongs to another billable (or this billable already has another one)."""
 
 
 class UnknownProductError(CheckoutError):

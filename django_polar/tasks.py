@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.apps import apps
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 try:  # Django >= 6.0
@@ -20,13 +22,16 @@ try:  # Django >= 6.0
 except ImportError:  # the backport, same API
     from django_tasks import task  # type: ignore[no-redef]
 
-from . import usage
+from . import customer_sync, usage
 from .client import background
-from .errors import WorkerLost
+from .conf import polar_settings
+from .errors import PolarNetworkError, PolarRateLimitError, PolarServerError, WorkerLost
+from .identity import billable_models
 from .webhooks.dispatch import process_event
 
 logger = logging.getLogger("django_polar.webhooks")
 usage_logger = logging.getLogger("django_polar.usage")
+customer_logger = logging.getLogger("django_polar.customers")
 
 
 @task
@@ -122,3 +127,115 @@ def enqueue_usage_flush(**kwargs: object) -> bool:
 def runs_inline(backend: object) -> bool:
     """Whether a task backend runs tasks in the enqueuing process, immediately."""
     return type(backend).__name__ == "ImmediateBackend"
+
+
+# -- the Polar customer follows its billable (customer_sync.py) ----------------------------
+
+#: Failures worth another try later; a 422 (e.g. the email is another customer's) is not.
+TRANSIENT = (PolarNetworkError, PolarServerError, PolarRateLimitError)
+CUSTOMER_RETRIES = 5
+
+
+@task
+def push_polar_customer(customer_pk: str, attempt: int = 0) -> str:
+    """Send a billable's new email and name to its Polar customer (a no-op when the
+    mirror already has them, so duplicates cost one query)."""
+    with background():
+        try:
+            return customer_sync.push(customer_pk)
+        except TRANSIENT:
+            if not _retry_customer(push_polar_customer, attempt, customer_pk):
+                raise
+            return "retrying"
+
+
+@task
+def delete_polar_customer(customer_pk: str, anonymize: bool = False, attempt: int = 0) -> str:
+    """Delete a deleted billable's customer in Polar (``anonymize``: scrub its data too)."""
+    with background():
+        try:
+            return customer_sync.delete(customer_pk, anonymize)
+        except TRANSIENT:
+            if not _retry_customer(delete_polar_customer, attempt, customer_pk, anonymize):
+                raise
+            return "retrying"
+
+
+def _retry_customer(task_: Any, attempt: int, *args: Any) -> bool:
+    """Queue attempt + 1 with backoff (1, 2, 4, 8, 16 minutes) when the backend can defer;
+    else, or after CUSTOMER_RETRIES, ``polar_customers push`` (cron) sends it."""
+    if attempt + 1 >= CUSTOMER_RETRIES or not task_.get_backend().supports_defer:
+        customer_logger.warning(
+            "Polar customer %s not updated; left for `polar_customers push`", args[0]
+        )
+        return False
+    later = task_.using(run_after=timezone.now() + timedelta(minutes=2**attempt))
+    later.enqueue(*args, attempt=attempt + 1)
+    return True
+
+
+def _customer_tasks_run(task_: Any) -> bool:
+    """Whether a save or delete starts anything now: CUSTOMER_SYNC "inline", or "task"
+    with a backend that is not the immediate one (which would run the task inside the
+    request that saved the billable; the cron pass sends it instead). When not, the
+    receivers return before any query."""
+    mode = polar_settings.CUSTOMER_SYNC
+    return mode == "inline" or (mode == "task" and not runs_inline(task_.get_backend()))
+
+
+def _run_customer_task(task_: Any, *args: Any) -> None:
+    """After the commit: in this process ("inline") or as a task ("task")."""
+    if polar_settings.CUSTOMER_SYNC == "inline":
+        transaction.on_commit(lambda: _call_quietly(task_, *args))
+    else:
+        transaction.on_commit(lambda: task_.enqueue(*args))
+
+
+def _call_quietly(task_: Any, *args: Any) -> None:
+    """Run a customer task in this process; a failure is logged, never raised into the
+    request that already committed (the change stays pending for the cron pass)."""
+    try:
+        task_.call(*args)
+    except Exception:
+        customer_logger.exception(
+            "Sending customer %s to Polar failed; left for `polar_customers push`", args[0]
+        )
+
+
+def on_billable_saved(
+    sender: Any, instance: Any, created: bool = False, raw: bool = False, **kwargs: Any
+) -> None:
+    """``post_save`` of every billable model (connected by ``connect_customer_sync``); a
+    new row has no Polar customer yet, so nothing to compare."""
+    if raw or created or not _customer_tasks_run(push_polar_customer):
+        return
+    for pk in customer_sync.to_push(instance, kwargs.get("update_fields")):
+        _run_customer_task(push_polar_customer, pk)
+
+
+def on_billable_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``post_delete`` of every billable model: the customer pks are read now, while the
+    row's link still finds them; the task needs nothing else. With CUSTOMER_SYNC "off"
+    a deletion still runs as a task."""
+    if polar_settings.CUSTOMER_ON_DELETE == "keep":
+        return
+    if polar_settings.CUSTOMER_SYNC != "inline" and runs_inline(
+        delete_polar_customer.get_backend()
+    ):
+        return
+    anonymize = customer_sync.anonymizes()
+    for pk in customer_sync.to_delete(instance):
+        _run_customer_task(delete_polar_customer, pk, anonymize)
+
+
+def connect_customer_sync() -> None:
+    """Connect the receivers to every billable model (AppConfig.ready)."""
+    for model in billable_models():
+        assert issubclass(model, models.Model)  # billable_models() lists installed models
+        label = model._meta.label_lower
+        post_save.connect(
+            on_billable_saved, sender=model, dispatch_uid=f"django_polar.customer_sync:{label}"
+        )
+        post_delete.connect(
+            on_billable_deleted, sender=model, dispatch_uid=f"django_polar.customer_delete:{label}"
+        )

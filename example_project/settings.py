@@ -139,9 +139,15 @@ POLAR = {
     "SUBSCRIPTION_REQUIRED_URL": "notes:pricing",
     # A member who claims a seat invitation in the app lands on their teams.
     "SEAT_CLAIMED_URL": "notes:teams",
+    # A visitor who bought before signing up creates the account here, then the purchase
+    # is linked to it and they land on their account page (django_polar.claims).
+    "GUEST_SIGNUP_URL": "notes:signup",
+    "GUEST_CLAIMED_URL": "notes:account",
     # The demo runs tasks inline, so usage is flushed right after each commit (a real
     # deployment keeps the default "task" with a worker, or runs `polar_usage flush`).
     "USAGE_SENDING": "inline",
+    # Likewise a user's changed email or name reaches Polar right after the commit.
+    "CUSTOMER_SYNC": "inline",
     # License key calls (the API's license-keys/activate/) name the organization; on the
     # emulator it is the seeded Jotter's.
     "ORGANIZATION_ID": env(

@@ -443,7 +443,8 @@ def update_customer_external(
 def delete_customer_external(
     emu: Emulator, params: Params, query: Query, body: Any
 ) -> tuple[int, Any]:
-    emu.customers.delete(emu.customers.get_external(params["external_id"]))
+    customer = emu.customers.get_external(params["external_id"])
+    emu.customers.delete(customer, anonymize=bool(query_bool(flat(query), "anonymize")))
     return 204, None
 
 
@@ -467,7 +468,9 @@ def update_customer(emu: Emulator, params: Params, query: Query, body: Any) -> t
 
 @route("DELETE", "/v1/customers/{id}")
 def delete_customer(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
-    emu.customers.delete(emu.customers.get(uuid_param(params["id"], ["path", "id"])))
+    customer = emu.customers.get(uuid_param(params["id"], ["path", "id"]))
+    # customer/endpoints.py ``delete``: ``anonymize: bool = Query(default=False)``.
+    emu.customers.delete(customer, anonymize=bool(query_bool(flat(query), "anonymize")))
     return 204, None
 
 
@@ -602,6 +605,27 @@ def update_checkout_link(emu: Emulator, params: Params, query: Query, body: Any)
 def delete_checkout_link(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
     emu.checkouts.delete_link(emu.checkouts.get_link(params["id"]))
     return 204, None
+
+
+# custom fields ----------------------------------------------------------------------------
+@route("GET", "/v1/custom-fields/")
+def list_custom_fields(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return paginate(
+        emu,
+        query,
+        list(emu.store.custom_fields.values()),
+        lambda f: emu.ser.custom_field(f["id"]),
+    )
+
+
+@route("POST", "/v1/custom-fields/")
+def create_custom_field(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 201, emu.ser.custom_field(emu.custom_fields.create(body)["id"])
+
+
+@route("GET", "/v1/custom-fields/{id}")
+def get_custom_field(emu: Emulator, params: Params, query: Query, body: Any) -> tuple[int, Any]:
+    return 200, emu.ser.custom_field(emu.custom_fields.get(params["id"])["id"])
 
 
 # discounts --------------------------------------------------------------------------------
@@ -1178,6 +1202,10 @@ def list_webhook_deliveries(
     if code_class is not None and code_class not in classes:
         raise invalid(["query", "http_code_class"], expected_one_of(classes), "literal_error")
     types = query.get("event_type")
+    known = tuple(spec_tables.tables()["webhook_event_types"])
+    for i, t in enumerate(types or ()):
+        if t not in known:  # WebhookEventType: an enum, 422 for an unknown one
+            raise invalid(["query", "event_type", i], expected_one_of(known), "enum")
     events = emu.webhooks.webhook_events
 
     def matches_text(d: dict[str, Any]) -> bool:

@@ -294,7 +294,7 @@ class Catalog:
             "is_deletable": True,
             "prices": prices,
             "medias": [],
-            "attached_custom_fields": [],
+            "attached_custom_fields": self.emu.custom_fields.attach(body),
             "_benefit_ids": list(benefit_ids or []),
         }
         self.st.products[product_id] = product
@@ -308,6 +308,8 @@ class Catalog:
             product["name"] = body.str("name", nullable=False, min_length=3, max_length=64)
         if body.has("description"):
             product["description"] = body.str("description")
+        if body.get("attached_custom_fields") is not None:
+            product["attached_custom_fields"] = self.emu.custom_fields.attach(body)
         if body.has("visibility"):
             product["visibility"] = body.choice("visibility", VISIBILITIES) or product["visibility"]
         if body.has("metadata"):

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import discounts, pricing
 from .errors import APIError, forbidden, invalid, not_found
+from .spec_tables import tables
 from .store import add_interval, iso, parse_iso
-from .subscriptions import item_label
+from .subscriptions import item_label, priced, total
+from .tax_ids import InvalidTaxID, validate_tax_id
 from .validation import Body, address, check_uuid
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ PUBLIC_UPDATE_FIELDS = frozenset(
         "customer_email",
         "customer_name",
         "customer_tax_id",
+        "custom_field_data",
         "is_business_customer",
         "locale",
         "product_id",
@@ -54,6 +57,40 @@ def tax_id_needs_country() -> APIError:
             ]
         },
     )
+
+
+def checked_tax_id(number: str, country: str) -> tuple[str, str]:
+    """checkout/service.py ``create``/``_update_checkout``: ``validate_tax_id`` against the
+    billing country, else 422 "Invalid tax ID." at customer_tax_id."""
+    try:
+        return validate_tax_id(number, country)
+    except InvalidTaxID:
+        raise invalid(["body", "customer_tax_id"], "Invalid tax ID.", value=number) from None
+
+
+def product_unavailable(loc: list[Any], value: Any) -> APIError:
+    """checkout/service.py: no price of the product in the requested currency."""
+    return invalid(loc, "Product is not available in the specified currency.", value=value)
+
+
+def billing_address_fields(checkout: dict[str, Any]) -> dict[str, str]:
+    """models/checkout.py ``billing_address_fields``: the full address is asked for when
+    required (require_billing_address or a business customer) or in the US; a state in
+    the US and Canada."""
+    address_ = checkout["customer_billing_address"]
+    country = address_["country"] if address_ else None
+    full = (
+        checkout["require_billing_address"] or checkout["is_business_customer"] or country == "US"
+    )
+    on = "required" if full else "disabled"
+    return {
+        "country": "required",
+        "state": "required" if country in ("US", "CA") else ("optional" if full else "disabled"),
+        "city": on,
+        "postal_code": on,
+        "line1": on,
+        "line2": "optional" if full else "disabled",
+    }
 
 
 def has_street_address(billing_address: dict[str, Any]) -> bool:
@@ -86,6 +123,38 @@ class Checkouts:
         return self.by_secret(id_or_secret)
 
     # creation ---------------------------------------------------------------------
+    def prices_in(self, product: dict[str, Any], currency: str) -> list[dict[str, Any]]:
+        """The product's live prices in ``currency`` (``PriceSet.from_product``)."""
+        return self.emu.catalog.price_set(product, currency)
+
+    def default_price_in(self, product: dict[str, Any], currency: str | None) -> dict[str, Any]:
+        """The price a checkout bills in ``currency``: the first non-metered price of that
+        currency; without a currency (or none in it), the product's default price, as
+        Polar falls back to the organization's default presentment currency."""
+        if currency is not None:
+            prices = self.prices_in(product, currency)
+            if prices:
+                return (pricing.static(prices) or prices)[0]
+        return self.emu.catalog.default_price(product)
+
+    def _upgradable(self, subscription_id: str) -> str:
+        """checkout/service.py ``_get_validated_subscription``: the subscription must exist
+        and every one of its prices be free (``Only free subscriptions can be upgraded.``);
+        the checkout's customer is the subscription's."""
+        sub = self.st.subscriptions.get(subscription_id)
+        if sub is None:
+            raise invalid(
+                ["body", "subscription_id"], "Subscription does not exist.", value=subscription_id
+            )
+        # models/product_price.py ``is_free``: only a fixed price of 0.
+        if any(p["amount_type"] != "fixed" or p["price_amount"] != 0 for p in sub["_prices"]):
+            raise invalid(
+                ["body", "subscription_id"],
+                "Only free subscriptions can be upgraded.",
+                value=subscription_id,
+            )
+        return str(sub["customer_id"])
+
     def _products(self, ids: list[str], loc: str = "products") -> list[dict[str, Any]]:
         products = []
         for i, product_id in enumerate(ids):
@@ -124,16 +193,25 @@ class Checkouts:
                 ["body", "embed_origin"],
                 "Value error, embed_origin must be an origin like https://example.com.",
             )
+        currency = body.choice("currency", tuple(tables()["currencies"]))
+        if currency is not None and not self.prices_in(products[0], currency):
+            raise product_unavailable(["body", "products", 0], products[0]["id"])
         subscription_id = body.uuid("subscription_id")
         if subscription_id is not None:
-            raise invalid(
-                ["body", "subscription_id"],
-                "Upgrading a subscription through a checkout is not supported by the emulator.",
-            )
+            customer_id = self._upgradable(subscription_id)
         billing_address = address(body, "customer_billing_address")
         tax_id = body.str("customer_tax_id")
+        tax_id_format = None
         if tax_id is not None and billing_address is None:
             raise tax_id_needs_country()
+        if tax_id is not None and billing_address is not None:
+            tax_id, tax_id_format = checked_tax_id(tax_id, billing_address["country"])
+        # checkout/service.py ``create``: validate_required=False (required is for confirm).
+        custom_field_data = self.emu.custom_fields.validate(
+            products[0]["attached_custom_fields"],
+            body.get("custom_field_data"),
+            validate_required=False,
+        )
         require_billing_address = body.bool("require_billing_address", False)
         # checkout/service.py create: a street address, or a state outside US/CA, given
         # up front makes the full billing address required.
@@ -156,7 +234,7 @@ class Checkouts:
             "id": checkout_id,
             "created_at": iso(now),
             "modified_at": None,
-            "custom_field_data": {},
+            "custom_field_data": custom_field_data,
             "payment_processor": "stripe",
             "status": "open",
             "client_secret": client_secret,
@@ -186,6 +264,8 @@ class Checkouts:
             "customer_billing_name": body.str("customer_billing_name"),
             "customer_billing_address": billing_address,
             "customer_tax_id": tax_id,
+            "_customer_tax_id_format": tax_id_format,
+            "currency": currency,
             "locale": body.str("locale"),
             "payment_method_type": None,
             "payment_processor_metadata": {},
@@ -202,11 +282,13 @@ class Checkouts:
             "allow_trial": body.bool("allow_trial", True),
             "metadata": body.metadata() or {},
             "external_customer_id": external_customer_id,
-            "subscription_id": None,
+            "subscription_id": subscription_id,
+            "_upgrade": subscription_id is not None,
             "customer_metadata": body.metadata("customer_metadata", allow_float=False) or {},
             "_product_ids": [p["id"] for p in products],
             "_link_id": link["id"] if link else None,
         }
+        self._prefill(checkout, customer, body)
         checkout["min_seats"] = body.int("min_seats", ge=1, le=10000)
         checkout["max_seats"] = body.int("max_seats", ge=1, le=10000)
         self._select(
@@ -220,6 +302,35 @@ class Checkouts:
         self.st.checkouts[checkout_id] = checkout
         self.emu.emit("checkout.created", self.emu.ser.checkout(checkout_id))
         return checkout
+
+    def _prefill(
+        self, checkout: dict[str, Any], customer: dict[str, Any] | None, body: Body
+    ) -> None:
+        """checkout/service.py ``create``: a known customer prefills what the request left
+        empty (billing name, address and tax id), an individual their name too; a customer
+        with a billing name and a street address is a business customer unless the request
+        says; the locale falls back to the customer's, and to "en" unless the organization
+        has checkout localization (``checkout_localization_enabled``)."""
+        if customer is not None:
+            if checkout["customer_billing_name"] is None:
+                checkout["customer_billing_name"] = customer.get("billing_name")
+            if checkout["customer_billing_address"] is None and customer["billing_address"]:
+                checkout["customer_billing_address"] = dict(customer["billing_address"])
+            if checkout["customer_tax_id"] is None and customer["tax_id"]:
+                checkout["customer_tax_id"], checkout["_customer_tax_id_format"] = customer[
+                    "tax_id"
+                ]
+            if checkout["locale"] is None:
+                checkout["locale"] = customer.get("locale")
+            if (
+                not body.has("is_business_customer")
+                and customer.get("billing_name")
+                and customer["billing_address"]
+                and has_street_address(customer["billing_address"])
+            ):
+                checkout["is_business_customer"] = True
+        if not self.emu.organizations.org["feature_settings"].get("checkout_localization_enabled"):
+            checkout["locale"] = "en"
 
     def _select(
         self,
@@ -240,7 +351,7 @@ class Checkouts:
             if price is None:
                 raise invalid([loc, "product_price_id"], "Price does not exist.")
         else:
-            price = self.emu.catalog.default_price(product)
+            price = self.default_price_in(product, checkout.get("currency"))
         # The whole price set is billed (product/price_set.py): "fixed + per seat" is
         # both prices; ``product_price`` stays the default (first static) price.
         prices = self.emu.catalog.price_set(product, price["price_currency"])
@@ -322,6 +433,7 @@ class Checkouts:
         checkout["is_payment_form_required"] = (
             checkout["is_payment_required"] or checkout["is_payment_setup_required"]
         )
+        checkout["billing_address_fields"] = billing_address_fields(checkout)
 
     # client-side updates ----------------------------------------------------------
     def _seats(
@@ -360,7 +472,12 @@ class Checkouts:
             raise forbidden("NotOpenCheckout", "Checkout is not open.")
 
     def update_client(
-        self, checkout: dict[str, Any], data: Any, *, announce: bool = True
+        self,
+        checkout: dict[str, Any],
+        data: Any,
+        *,
+        announce: bool = True,
+        confirming: bool = False,
     ) -> dict[str, Any]:
         self._check_open(checkout)
         body = Body(data)
@@ -393,13 +510,32 @@ class Checkouts:
         billing_address = address(body, "customer_billing_address")
         if billing_address is not None:
             checkout["customer_billing_address"] = billing_address
-        if body.has("customer_tax_id"):
-            tax_id = body.str("customer_tax_id")
-            if tax_id is not None and checkout["customer_billing_address"] is None:
-                raise tax_id_needs_country()
-            checkout["customer_tax_id"] = tax_id
+        # checkout/service.py ``_update_checkout``: an explicit null clears the tax id;
+        # otherwise the new or stored number is validated against the (new) country.
+        if body.has("customer_tax_id") and body.get("customer_tax_id") is None:
+            checkout["customer_tax_id"] = checkout["_customer_tax_id_format"] = None
+        else:
+            tax_id = body.str("customer_tax_id") or checkout["customer_tax_id"]
+            if tax_id is not None:
+                if checkout["customer_billing_address"] is None:
+                    raise tax_id_needs_country()
+                checkout["customer_tax_id"], checkout["_customer_tax_id_format"] = checked_tax_id(
+                    tax_id, checkout["customer_billing_address"]["country"]
+                )
         if body.get("is_business_customer") is False:
-            checkout["customer_tax_id"] = None
+            checkout["customer_tax_id"] = checkout["_customer_tax_id_format"] = None
+        if confirming or body.has("custom_field_data"):
+            # ``_update_checkout``: an update merges into what the checkout holds, required
+            # fields waiting; the confirmation's own data (the page sends the whole form)
+            # replaces it and must have every required field.
+            values = self.emu.custom_fields.validate(
+                product["attached_custom_fields"],
+                body.get("custom_field_data"),
+                validate_required=confirming,
+            )
+            checkout["custom_field_data"] = (
+                values if confirming else {**checkout["custom_field_data"], **values}
+            )
         if body.has("customer_email") and body.get("customer_email") is not None:
             checkout["customer_email"] = body.email("customer_email")
         if body.has("is_business_customer") and body.get("is_business_customer") is not None:
@@ -418,6 +554,36 @@ class Checkouts:
         if announce:
             self.emu.emit("checkout.updated", self.emu.ser.checkout(checkout["id"]))
         return checkout
+
+    def _check_billing_details(self, checkout: dict[str, Any]) -> None:
+        """checkout/service.py ``_confirm_inner``: a business customer needs a billing name
+        (``_get_required_confirm_fields``), and a checkout that requires the billing
+        address (``is_billing_address_required``: require_billing_address or a business
+        customer) needs a full one."""
+        errors: list[dict[str, Any]] = []
+        if checkout["is_business_customer"] and not checkout["customer_billing_name"]:
+            errors.append(
+                {
+                    "type": "missing",
+                    "loc": ["body", "customer_billing_name"],
+                    "msg": "Field is required.",
+                    "input": None,
+                }
+            )
+        billing_address = checkout["customer_billing_address"]
+        if (checkout["require_billing_address"] or checkout["is_business_customer"]) and (
+            billing_address is None or not has_street_address(billing_address)
+        ):
+            errors.append(
+                {
+                    "type": "value_error",
+                    "loc": ["body", "customer_billing_address"],
+                    "msg": "Full billing address is required.",
+                    "input": billing_address,
+                }
+            )
+        if errors:
+            raise APIError(422, {"detail": errors})
 
     def _check_subscription_uniqueness(self, checkout: dict[str, Any]) -> None:
         """checkout/service.py ``_validate_subscription_uniqueness``: unless the
@@ -465,9 +631,10 @@ class Checkouts:
 
         Returns the public view at the "confirmed" moment, like Polar's confirm endpoint
         (payment then completes the way Polar's background jobs would)."""
-        self.update_client(checkout, data, announce=False)
+        self.update_client(checkout, data, announce=False, confirming=True)
         if not checkout["customer_email"] and not checkout["customer_id"]:
             raise invalid(["body", "customer_email"], "Field required", "missing")
+        self._check_billing_details(checkout)
         discount = self.st.discounts.get(checkout["discount_id"] or "")
         # checkout/service.py ``confirm`` redeems under a lock: a discount that ran out
         # (or ended) since it was applied is refused.
@@ -485,7 +652,10 @@ class Checkouts:
         _, price = self.emu.catalog.find_price(checkout["product_price_id"])
         metadata = dict(checkout["metadata"])
         subscription = None
-        if product["is_recurring"]:
+        upgraded = self.st.subscriptions.get(checkout["subscription_id"] or "")
+        if product["is_recurring"] and checkout.get("_upgrade") and upgraded is not None:
+            subscription = self._upgrade(checkout, upgraded, product)
+        elif product["is_recurring"]:
             trial = (
                 (checkout["active_trial_interval"], checkout["active_trial_interval_count"])
                 if checkout["active_trial_interval"]
@@ -502,6 +672,7 @@ class Checkouts:
                 metadata=metadata,
                 trial=trial,
             )
+            subscription["custom_field_data"] = dict(checkout["custom_field_data"])
             checkout["subscription_id"] = subscription["id"]
             # subscription/service.py ``create_or_update_from_checkout``: created, active
             # (trialing counts: ``_after_subscription_created``) and the extra updated,
@@ -542,6 +713,7 @@ class Checkouts:
             discount_id=checkout["discount_id"],
             seats=checkout["seats"],
             metadata=metadata,
+            custom_field_data=checkout["custom_field_data"],
             paid=True,
         )
         self.emu.discounts.redeem(checkout["discount_id"])
@@ -566,13 +738,74 @@ class Checkouts:
                 auto_claim=price["amount_type"] == "seat_based",
             )
         elif subscription is not None:
-            self.emu.grants.grant_subscription(subscription)
+            self.emu.grants.sync_subscription(subscription)
         else:
             for benefit_id in product["_benefit_ids"]:
                 self.emu.grants.grant(customer["id"], benefit_id, order_id=order["id"])
         self.emu.state_changed(customer["id"])
         confirmed["customer_id"] = customer["id"]
         return confirmed
+
+    def _upgrade(
+        self,
+        checkout: dict[str, Any],
+        sub: dict[str, Any],
+        product: dict[str, Any],
+    ) -> dict[str, Any]:
+        """subscription/service.py ``create_or_update_from_checkout`` with
+        ``checkout.subscription``: the same subscription takes the checkout's product,
+        its price set in the checkout's currency, seats and discount, starts a new cycle today (or its trial), keeps the
+        metadata keys the checkout does not set; subscription.updated (and .active when it
+        was not active), then its benefits follow the new product."""
+        previous_status = sub["status"]
+        now = self.emu.clock.now()
+        trial = (
+            (checkout["active_trial_interval"], checkout["active_trial_interval_count"])
+            if checkout["active_trial_interval"]
+            else None
+        )
+        prices = priced(
+            self.emu.catalog.price_set(product, checkout["currency"]),
+            seats=checkout["seats"],
+            amount=checkout["amount"],
+        )
+        trial_end = add_interval(now, *trial) if trial else None
+        sub.update(
+            product_id=product["id"],
+            currency=checkout["currency"],
+            _prices=prices,
+            amount=total(prices),
+            seats=checkout["seats"],
+            recurring_interval=product["recurring_interval"],
+            recurring_interval_count=product["recurring_interval_count"] or 1,
+            _pending_update=None,
+            status="trialing" if trial else "active",
+            current_period_start=iso(now),
+            current_period_end=iso(
+                trial_end
+                or add_interval(
+                    now, product["recurring_interval"], product["recurring_interval_count"] or 1
+                )
+            ),
+            trial_start=iso(now) if trial else None,
+            trial_end=iso(trial_end),
+            discount_id=checkout["discount_id"],
+            checkout_id=checkout["id"],
+            metadata={**sub["metadata"], **checkout["metadata"]},
+            custom_field_data=dict(checkout["custom_field_data"]),
+            _discount_applied_at=iso(now) if checkout["discount_id"] and not trial else None,
+            modified_at=iso(now),
+        )
+        self.emu.subscriptions._meter_period(sub)
+        for price in prices:
+            if price["amount_type"] == "metered_unit":  # ``reset_meters``
+                self.emu.usage.reset(sub["customer_id"], price["meter_id"])
+        kinds = ["subscription.updated"]
+        if previous_status not in ("active", "trialing"):
+            kinds.insert(0, "subscription.active")
+        for kind in kinds:
+            self.emu.emit(kind, self.emu.ser.subscription(sub["id"]))
+        return sub
 
     def _customer_for(self, checkout: dict[str, Any]) -> dict[str, Any]:
         """checkout/service.py ``_create_or_update_customer``: the checkout's customer, else
@@ -608,6 +841,11 @@ class Checkouts:
                 tax_id=checkout["customer_tax_id"],
                 locale=checkout["locale"],
             )
+            if checkout["customer_tax_id"] is not None:
+                customer["tax_id"] = [
+                    checkout["customer_tax_id"],
+                    checkout["_customer_tax_id_format"],
+                ]
             if checkout["customer_billing_name"]:
                 customer["billing_name"] = checkout["customer_billing_name"]
             return customer
@@ -620,7 +858,7 @@ class Checkouts:
         if checkout["customer_billing_address"] is not None:
             customer["billing_address"] = checkout["customer_billing_address"]
         if checkout["customer_tax_id"] is not None:
-            customer["tax_id"] = [checkout["customer_tax_id"], None]
+            customer["tax_id"] = [checkout["customer_tax_id"], checkout["_customer_tax_id_format"]]
         if checkout["locale"] is not None:
             customer["locale"] = checkout["locale"]
         customer["metadata"] = {**customer["metadata"], **checkout["customer_metadata"]}

@@ -18,6 +18,7 @@ from . import api
 from .bulk import bulk_seed
 from .catalog import Catalog
 from .checkouts import Checkouts
+from .custom_fields import CustomFields
 from .customers import Customers
 from .discounts import Discounts
 from .dunning import Dunning
@@ -159,6 +160,7 @@ class Emulator:
         self.organizations = Organizations(self)
         self.catalog = Catalog(self)
         self.discounts = Discounts(self)
+        self.custom_fields = CustomFields(self)
         self.customers = Customers(self)
         self.checkouts = Checkouts(self)
         self.subscriptions = Subscriptions(self)
@@ -432,16 +434,23 @@ class Emulator:
         seats: int | None = None,
         discount_code: str | None = None,
         billing_address: dict[str, Any] | None = None,
+        billing_name: str | None = None,
+        tax_id: str | None = None,
+        custom_field_data: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Press Pay on the hosted checkout; returns the checkout as the API shows it.
 
         Polar's page cannot be paid without a billing country when a payment form is
         shown (checkout/service.py ``_get_required_confirm_fields``), so the buyer gives
-        ``billing_address`` or, by default, ``{"country": "US"}``."""
+        ``billing_address`` or, by default, ``{"country": "US"}``. The page sends its
+        custom fields as filled in: the checkout's ``custom_field_data`` (prefilled by the
+        merchant), updated with ``custom_field_data``."""
         body: dict[str, Any] = {}
         for key, value in (
             ("customer_email", email),
             ("customer_name", name),
+            ("customer_billing_name", billing_name),
+            ("customer_tax_id", tax_id),
             ("amount", amount),
             ("seats", seats),
             ("discount_code", discount_code),
@@ -456,6 +465,10 @@ class Emulator:
                 "is_payment_form_required"
             ):
                 body["customer_billing_address"] = {"country": "US"}
+            body["custom_field_data"] = {
+                **checkout["custom_field_data"],
+                **(custom_field_data or {}),
+            }
             self.checkouts.confirm(checkout, body)
             return self.ser.checkout(checkout["id"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -153,8 +154,11 @@ class Customers:
         self.emu.state_changed(customer["id"])
         return customer
 
-    def delete(self, customer: dict[str, Any]) -> None:
-        """Soft delete: Polar revokes the customer's subscriptions and benefits first."""
+    def delete(self, customer: dict[str, Any], *, anonymize: bool = False) -> None:
+        """Soft delete: Polar revokes the customer's subscriptions and benefits first
+        (customer/service.py ``delete``). customer/repository.py ``soft_delete`` clears
+        the external id (kept in metadata ``__external_id``) so it can be used again;
+        ``anonymize`` (``?anonymize=true``) also scrubs the personal data (``anonymize``)."""
         for sub in list(self.st.subscriptions.values()):
             if sub["customer_id"] == customer["id"] and sub["status"] not in (
                 "canceled",
@@ -167,7 +171,36 @@ class Customers:
         now = iso(self.emu.clock.now())
         customer["deleted_at"] = now
         customer["modified_at"] = now
+        if customer["external_id"]:
+            customer["metadata"] = {
+                **customer["metadata"],
+                "__external_id": customer["external_id"],
+            }
+            customer["external_id"] = None
+        if anonymize:
+            self._anonymize(customer, now)
         self.emu.emit("customer.deleted", self.emu.ser.customer(customer["id"]))
+
+    @staticmethod
+    def _anonymize(customer: dict[str, Any], now: str) -> None:
+        """customer/service.py ``anonymize`` with kit/anonymization.py: email, name (not a
+        business's, one with a tax id) and billing name hashed with the creation time,
+        billing address cleared, ``__anonymized_at`` in metadata; external id and tax id
+        kept."""
+
+        def hashed(value: str) -> str:
+            created = parse_iso(customer["created_at"]).isoformat()
+            return hashlib.sha256(created.encode() + value.encode()).hexdigest()
+
+        if customer["email"]:
+            customer["email"] = f"{hashed(customer['email'])}@anonymized.polar.sh"
+        customer["email_verified"] = False
+        if customer["tax_id"] is None and customer["name"]:
+            customer["name"] = hashed(customer["name"])
+        if customer["billing_name"]:
+            customer["billing_name"] = hashed(customer["billing_name"])
+        customer["billing_address"] = None
+        customer["metadata"] = {**customer["metadata"], "__anonymized_at": now}
 
     # customer sessions ------------------------------------------------------------
     def create_session(self, data: Any) -> dict[str, Any]:

@@ -76,6 +76,7 @@ class Orders:
         discount_id: str | None = None,
         seats: int | None = None,
         metadata: dict[str, Any] | None = None,
+        custom_field_data: dict[str, Any] | None = None,
         paid: bool = False,
         announce: bool = True,
     ) -> dict[str, Any]:
@@ -113,7 +114,8 @@ class Orders:
             "invoice_number": f"{prefix}-{number:04d}",
             "is_invoice_generated": False,
             "_receipt_rendered": False,
-            "receipt_number": f"{prefix}-R{number:04d}" if paid else None,
+            # Allocated when paid, and only with a succeeded payment (``_allocate_receipt``).
+            "receipt_number": None,
             "seats": seats,
             "units": None,
             "customer_id": customer_id,
@@ -123,7 +125,8 @@ class Orders:
             "checkout_id": checkout_id,
             "next_payment_attempt_at": None,
             "metadata": dict(metadata or {}),
-            "custom_field_data": {},
+            # order/service.py ``create_from_checkout``: the checkout's custom field data.
+            "custom_field_data": dict(custom_field_data or {}),
             "platform_fee_amount": 0,
             "platform_fee_currency": None,
             "items": items,
@@ -167,13 +170,25 @@ class Orders:
                 modified_at=now,
                 next_payment_attempt_at=None,
             )
-            number = int(order["invoice_number"].rsplit("-", 1)[1])
-            prefix = order["invoice_number"].rsplit("-", 1)[0]
-            order["receipt_number"] = f"{prefix}-R{number:04d}"
         self._charge_card(order)
+        self._allocate_receipt(order)
         if announce_update:
             self.emu.emit("order.updated", self.emu.ser.order(order["id"]))
         self.emu.emit("order.paid", self.emu.ser.order(order["id"]))
+
+    def _allocate_receipt(self, order: dict[str, Any]) -> None:
+        """order/service.py ``_on_order_paid`` -> receipt/service.py ``allocate``: a receipt
+        number only for an order with a succeeded payment, so a free (0) order never has a
+        receipt and GET .../receipt stays a 404 ``ReceiptNotAllocated``."""
+        if order["receipt_number"] is not None:
+            return
+        if any(
+            p["order_id"] == order["id"] and p["status"] == "succeeded"
+            for p in self.st.payments.values()
+        ):
+            number = int(order["invoice_number"].rsplit("-", 1)[1])
+            prefix = order["invoice_number"].rsplit("-", 1)[0]
+            order["receipt_number"] = f"{prefix}-R{number:04d}"
 
     def _charge_card(self, order: dict[str, Any]) -> None:
         """The test card pays what is due; a free checkout saves the card only when the

@@ -131,7 +131,18 @@ class Serializer:
         out = public(p)
         out["prices"] = self.active_prices(p)
         out["benefits"] = [self.benefit(b) for b in p["_benefit_ids"] if b in self.st.benefits]
+        out["attached_custom_fields"] = self.attached_custom_fields(p)
         return out
+
+    def custom_field(self, field_id: str) -> dict[str, Any]:
+        return public(self.st.custom_fields[field_id])
+
+    def attached_custom_fields(self, product: dict[str, Any]) -> list[dict[str, Any]]:
+        """``AttachedCustomField`` items: the attachment with its field."""
+        return [
+            {**a, "custom_field": self.custom_field(a["custom_field_id"])}
+            for a in product.get("attached_custom_fields", [])
+        ]
 
     def product_base(self, product_id: str) -> dict[str, Any]:
         p = self.st.products[product_id]
@@ -244,7 +255,7 @@ class Serializer:
         # billing one ("active"/"trialing"): only granting subscriptions are listed, so
         # "granted" (docs/emulator.md, "Customer state").
         out["status"] = "granted"
-        out["custom_field_data"] = {}
+        out["custom_field_data"] = dict(s.get("custom_field_data") or {})
         out["meters"] = [
             {
                 k: m[k]
@@ -287,7 +298,7 @@ class Serializer:
         s = self.st.subscriptions[subscription_id]
         out = {k: s.get(k) for k in SUBSCRIPTION_BASE_FIELDS}
         out["metadata"] = dict(s["metadata"])
-        out["custom_field_data"] = {}
+        out["custom_field_data"] = dict(s.get("custom_field_data") or {})
         out["customer"] = self.customer(s["customer_id"])
         out["product"] = self.product(s["product_id"])
         out["discount"] = (
@@ -358,7 +369,11 @@ class Serializer:
             if p in self.st.products
         }
         out["discount"] = self.checkout_discount(c["discount_id"]) if c["discount_id"] else None
-        out["attached_custom_fields"] = []
+        out["attached_custom_fields"] = (
+            self.attached_custom_fields(self.st.products[c["product_id"]])
+            if c["product_id"] in self.st.products
+            else []
+        )
         if public_view:
             for key in (
                 "trial_interval",

@@ -31,6 +31,7 @@ COLLECTIONS = (
     "payments",
     "payment_methods",
     "jobs",
+    "custom_fields",
 )
 
 

@@ -8,7 +8,7 @@ import string
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .errors import invalid, not_found
+from .errors import APIError, invalid, not_found
 from .spec_tables import tables
 from .store import iso
 from .validation import Body
@@ -111,8 +111,19 @@ class WebhookEndpoints:
             endpoint.events = frozenset(events)
         if body.get("enabled") is not None:
             enabled = body.bool("enabled")
-            if enabled and not endpoint.enabled:
-                endpoint.consecutive_failures = 0
+            if enabled and not endpoint.enabled and endpoint.url is not None:
+                # webhook/service.py ``update_endpoint``: enabling checks the URL again.
+                try:
+                    check_url(endpoint.url, ["body", "enabled"])
+                except APIError:
+                    raise invalid(
+                        ["body", "enabled"],
+                        "Cannot enable a webhook endpoint with an invalid URL. "
+                        "Please update the URL first.",
+                    ) from None
+            # Events skipped while it was disabled stay skipped (only a redelivery sends
+            # them); events emitted while disabled were never made (``_get_event_target_
+            # endpoints`` selects enabled endpoints).
             endpoint.enabled = enabled
         endpoint.modified_at = iso(self.emu.clock.now())
         return endpoint

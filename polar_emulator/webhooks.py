@@ -1,5 +1,11 @@
 """Webhook events as Polar sends them: Standard Webhooks signatures (both key schemes),
-per-endpoint ordered queues, retries with backoff, disabling after 10 straight failures."""
+per-endpoint ordered queues, retries with backoff, and the endpoint disabled once its 10
+latest finished events all failed (webhook/tasks.py, webhook/service.py ``on_event_failed``).
+
+Where the emulator is stricter than Polar: a failing event holds the later ones of its
+endpoint back until it succeeds or runs out of attempts; Polar's FIFO guard
+(``count_earlier_pending_events``) only waits until each earlier event had one attempt,
+and for at most a minute."""
 
 from __future__ import annotations
 
@@ -20,7 +26,10 @@ from .store import iso, parse_iso
 if TYPE_CHECKING:
     from .core import Emulator
 
+# config.py WEBHOOK_MAX_RETRIES: deliveries of one event before it is failed for good.
 MAX_ATTEMPTS = 10
+# config.py WEBHOOK_FAILURE_THRESHOLD: that many latest finished events all failed
+# disables the endpoint (webhook/service.py ``on_event_failed``).
 DISABLE_AFTER = 10
 TIMEOUT = 10.0
 Target = str | Callable[[bytes, dict[str, str]], int]
@@ -37,8 +46,10 @@ def signing_key(secret: str, scheme: str) -> str:
 
 
 def backoff(attempt: int) -> timedelta:
-    """Wait before retry n (1-based): 10 s, 20 s, 40 s ... capped at 6 hours."""
-    return timedelta(seconds=min(10 * 2 ** (attempt - 1), 6 * 3600))
+    """Wait after failed delivery n (1-based): webhook/tasks.py computes dramatiq's
+    ``compute_backoff(n, factor=2000 ms, max_backoff=20 min)``, 2 s x 2^n with jitter
+    below that; the emulator waits the upper bound (4 s, 8 s, 16 s ... 20 minutes)."""
+    return timedelta(seconds=min(2 * 2**attempt, 20 * 60))
 
 
 @dataclass
@@ -48,6 +59,7 @@ class Delivery:
     body: bytes
     attempts: int = 0
     next_attempt_at: str | None = None
+    redeliver: bool = False
 
 
 @dataclass
@@ -58,7 +70,6 @@ class Endpoint:
     scheme: str = "standard"
     events: frozenset[str] | None = None
     enabled: bool = True
-    consecutive_failures: int = 0
     queue: list[Delivery] = field(default_factory=list)
     # Set for endpoints made through POST /v1/webhooks/endpoints (webhook_endpoints.py).
     url: str | None = None
@@ -170,17 +181,31 @@ class Webhooks:
 
     def redeliver(self, webhook_event_id: str) -> None:
         """POST /v1/webhooks/events/{id}/redeliver: the same event (same webhook-id and
-        body) is queued again on its endpoint (webhook/service.py ``redeliver_event``)."""
+        body) is sent again (webhook/service.py ``redeliver_event``). webhook/tasks.py
+        ``_webhook_event_send``: on a disabled endpoint it is only marked ``skipped``;
+        attempts count every earlier delivery of the event, so redelivering an event that
+        already failed 10 times gets one attempt, and its failure is final at once."""
         record = self.webhook_events[webhook_event_id]
         endpoint = next((e for e in self.endpoints if e.id == record["_endpoint_id"]), None)
-        if endpoint is not None:
-            endpoint.queue.append(
-                Delivery(
-                    webhook_id=webhook_event_id,
-                    type=record["type"],
-                    body=record["payload"].encode(),
-                )
-            )
+        if endpoint is None:
+            return
+        if not endpoint.enabled:
+            record["skipped"] = True
+            return
+        # Its own job, sent at once: the FIFO guard only waits for earlier events that had
+        # no delivery yet, and this one had (that is how it can need redelivering).
+        endpoint.queue.insert(
+            0,
+            Delivery(
+                webhook_id=webhook_event_id,
+                type=record["type"],
+                body=record["payload"].encode(),
+                attempts=sum(
+                    1 for d in self.deliveries if d["_webhook_event_id"] == webhook_event_id
+                ),
+                redeliver=True,
+            ),
+        )
 
     def headers(self, endpoint: Endpoint, delivery: Delivery) -> dict[str, str]:
         # The header timestamp is the real send time: receivers check it against their
@@ -235,7 +260,36 @@ class Webhooks:
         )
         record = self.webhook_events.get(delivery.webhook_id)
         if record is not None:
-            record.update(last_http_code=status, succeeded=ok, modified_at=now)
+            # The event's ``succeeded`` stays null while retries remain (webhook/tasks.py).
+            record.update(last_http_code=status, skipped=False, modified_at=now)
+            if ok:
+                record["succeeded"] = True
+
+    def _failed_for_good(self, endpoint: Endpoint, delivery: Delivery) -> None:
+        """webhook/tasks.py marks the event failed; webhook/service.py ``on_event_failed``
+        disables the endpoint when its DISABLE_AFTER latest finished events (succeeded not
+        null, newest first) all failed, and marks its pending events ``skipped``: they
+        are never sent, even once the endpoint is enabled again."""
+        record = self.webhook_events.get(delivery.webhook_id)
+        if record is not None and record["succeeded"] is not True:
+            record["succeeded"] = False
+        if not endpoint.enabled:
+            return
+        finished = [
+            e
+            for e in reversed(self.webhook_events.values())  # newest first among equal times
+            if e["_endpoint_id"] == endpoint.id and e["succeeded"] is not None
+        ]
+        finished.sort(key=lambda e: e["created_at"], reverse=True)
+        recent = finished[:DISABLE_AFTER]
+        if len(recent) >= DISABLE_AFTER and all(e["succeeded"] is False for e in recent):
+            endpoint.enabled = False
+            endpoint.modified_at = iso(self.emu.clock.now())
+            for pending in endpoint.queue:
+                skipped = self.webhook_events.get(pending.webhook_id)
+                if skipped is not None and skipped["succeeded"] is None:
+                    skipped["skipped"] = True
+            endpoint.queue.clear()
 
     def pending(self) -> int:
         return sum(len(e.queue) for e in self.endpoints if e.enabled)
@@ -260,6 +314,10 @@ class Webhooks:
                         and parse_iso(delivery.next_attempt_at) > now
                     ):
                         break
+                    record = self.webhook_events.get(delivery.webhook_id)
+                    if not delivery.redeliver and record and record["succeeded"] is True:
+                        endpoint.queue.pop(0)  # tasks.py: "Event already succeeded, skipping"
+                        continue
                     delivery.attempts += 1
                     status, error, text = self._send(endpoint, delivery)
                     ok = status is not None and 200 <= status < 300
@@ -277,7 +335,6 @@ class Webhooks:
                     )
                     if ok:
                         endpoint.queue.pop(0)
-                        endpoint.consecutive_failures = 0
                         delivered += 1
                         if self.emu.faults.duplicate():
                             self._send(endpoint, delivery)
@@ -294,11 +351,9 @@ class Webhooks:
                                 }
                             )
                         continue
-                    endpoint.consecutive_failures += 1
-                    if endpoint.consecutive_failures >= DISABLE_AFTER:
-                        endpoint.enabled = False
                     if delivery.attempts >= MAX_ATTEMPTS:
                         endpoint.queue.pop(0)
+                        self._failed_for_good(endpoint, delivery)
                         continue
                     delivery.next_attempt_at = iso(now + backoff(delivery.attempts))
                     break

@@ -17,7 +17,7 @@ from openapi_spec_validator import validate
 from rest_framework.test import APIClient
 
 from django_polar.api.serializers import VISIBLE_GRANT_PROPERTIES
-from django_polar.client import use_transport
+from django_polar.client import get_client, use_transport
 from django_polar.failures import STATE_CONFLICT_MESSAGE
 from django_polar.models import Price, Subscription
 from tests.fixtures import (  # noqa: F401  (the `polar` fixture)
@@ -638,3 +638,87 @@ def test_listings_cost_the_same_queries_for_one_row_or_many(api, ada):
     add_rows()
     assert api.get(API + "orders/").json()["count"] == 3
     assert queries() == one
+
+
+def test_checkout_takes_billing_details_currency_and_locale(api, polar, catalog, ada):
+    response = api.post(
+        API + "checkouts/",
+        {
+            "products": [str(catalog["lifetime"].pk)],
+            "billing_address": {
+                "country": "fr",
+                "line1": "1 rue de Rivoli",
+                "city": "Paris",
+                "postal_code": "75001",
+            },
+            "tax_id": "FR61954506077",
+            "business_name": "Engines SARL",
+            "currency": "usd",
+            "locale": "fr",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    checkout = get_client().get_checkout(response.json()["id"])
+    assert checkout["customer_tax_id"] == "FR61954506077"
+    assert checkout["customer_billing_address"]["country"] == "FR"
+    assert (checkout["is_business_customer"], checkout["customer_billing_name"]) == (
+        True,
+        "Engines SARL",
+    )
+    polar.pay_checkout(response.json()["id"])
+    assert ada.polar_customer.data["tax_id"] == ["FR61954506077", "eu_vat"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"tax_id": "FR61954506077"}, "detail"),  # a tax id needs the billing country
+        ({"billing_address": {"country": "France"}}, "billing_address.country"),
+        ({"currency": "euro"}, "currency"),
+        ({"min_seats": 5, "max_seats": 2}, "detail"),
+        ({"upgrade_subscription": "not-a-uuid"}, "upgrade_subscription"),
+    ],
+)
+def test_bad_checkout_options_get_a_clear_400(api, polar, catalog, body, field):
+    response = api.post(
+        API + "checkouts/", {"products": [str(catalog["monthly"].pk)], **body}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert field in (response.json().get("fields") or {}) or field == "detail"
+    assert response.json()["detail"]
+
+
+def test_polar_refusing_a_tax_id_is_a_400_with_its_reason(api, polar, catalog):
+    response = api.post(
+        API + "checkouts/",
+        {
+            "products": [str(catalog["monthly"].pk)],
+            "billing_address": {"country": "DE"},
+            "tax_id": "DE000",
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "Invalid tax ID" in str(response.json())
+
+
+def test_checkout_upgrades_the_requesters_free_subscription(api, polar, catalog, ada):
+    free = polar_product("Free", amount=0)
+    ada.get_or_create_polar_customer()
+    created = get_client().create_subscription(
+        {"product_id": str(free.pk), "external_customer_id": ada.get_polar_external_id()}
+    )
+    polar.deliver()
+    response = api.post(
+        API + "checkouts/",
+        {"products": [str(catalog["monthly"].pk)], "upgrade_subscription": created["id"]},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    polar.pay_checkout(response.json()["id"])
+    polar.deliver()
+    subscriptions = api.get(API + "subscriptions/").json()["results"]
+    assert [(s["id"], s["product"]["id"]) for s in subscriptions] == [
+        (created["id"], str(catalog["monthly"].pk))
+    ]

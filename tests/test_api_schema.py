@@ -169,3 +169,30 @@ def test_a_string_field_refuses_what_is_not_a_string(api, value):
     answer = api.post(API + "portal/", {"return_url": value}, format="json")
     assert answer.status_code == 400
     assert answer.json()["fields"] == {"return_url": ["Not a valid string."]}
+
+
+def test_the_checkout_options_are_in_the_schema(schema):
+    components = schema["components"]["schemas"]
+    body = components["CheckoutRequest"]["properties"]
+    for name in ("currency", "locale", "tax_id", "business_name", "min_seats", "max_seats"):
+        assert name in body, name
+    assert ref_name(body["billing_address"]) == "BillingAddress"
+    assert components["BillingAddress"]["required"] == ["country"]
+    assert body["upgrade_subscription"]["format"] == "uuid"
+    values = body["custom_field_data"]["additionalProperties"]
+    assert [v["type"] for v in values["oneOf"]] == ["string", "integer", "boolean"]
+    assert values["nullable"] is True
+    # Free text takes no NUL, like every request string (main's hook applies to ours).
+    assert body["tax_id"]["pattern"] == "^[^\\x00]*$"
+    assert values["oneOf"][0]["pattern"] == "^[^\\x00]*$"
+
+
+@pytest.mark.parametrize("value", [1.5, ["a"], {"a": 1}, "A\x00B"])
+def test_a_custom_field_value_is_a_string_integer_or_boolean(api, value):
+    answer = api.post(
+        API + "checkouts/",
+        {"products": ["pro"], "custom_field_data": {"company": value}},
+        format="json",
+    )
+    assert answer.status_code == 400
+    assert "custom_field_data.company" in answer.json()["fields"]

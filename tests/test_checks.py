@@ -19,24 +19,44 @@ GOOD = {"ACCESS_TOKEN": TOKEN, "WEBHOOK_SECRET": SECRET, "SERVER": "sandbox"}
 def test_task_sending_with_the_immediate_backend_warns_that_only_cron_sends():
     # The test settings use the immediate backend.
     with override_settings(POLAR=GOOD):
-        (message,) = polar_messages(usage=True)
-    assert message.id == "django_polar.W010" and "polar_usage flush" in message.hint
+        (message,) = [m for m in polar_messages(usage=True) if m.id == "django_polar.W010"]
+    assert "polar_usage flush" in message.hint
     worker = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
     for overrides in (
         {"POLAR": {**GOOD, "USAGE_SENDING": "inline"}},
         {"POLAR": GOOD, "TASKS": worker},
     ):
         with override_settings(**overrides):
-            assert polar_messages(usage=True) == []
+            assert "django_polar.W010" not in [m.id for m in polar_messages(usage=True)]
+
+
+def test_customer_sync_by_task_with_the_immediate_backend_warns_that_only_cron_sends():
+    with override_settings(POLAR=GOOD):
+        (message,) = [m for m in polar_messages(usage=True) if m.id == "django_polar.W011"]
+    assert "polar_customers push" in message.hint
+    worker = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
+    for overrides in (
+        {"POLAR": {**GOOD, "CUSTOMER_SYNC": "inline", "CUSTOMER_ON_DELETE": "anonymize"}},
+        {"POLAR": {**GOOD, "CUSTOMER_SYNC": "off"}},
+        {"POLAR": GOOD, "TASKS": worker},
+    ):
+        with override_settings(**overrides):
+            assert "django_polar.W011" not in [m.id for m in polar_messages(usage=True)]
+    with override_settings(POLAR={**GOOD, "CUSTOMER_SYNC": "off", "CUSTOMER_ON_DELETE": "delete"}):
+        assert "django_polar.W011" in [m.id for m in polar_messages(usage=True)]
+
+
+#: Warnings the test settings' immediate task backend raises with the default settings.
+BACKEND_WARNINGS = ("django_polar.W010", "django_polar.W011")
 
 
 def polar_messages(*, usage: bool = False):
-    """Our messages; W010 (usage sending with the immediate backend the test settings
-    use) only when ``usage``."""
+    """Our messages; W010 and W011 (usage and customer changes sent by task with the
+    immediate backend the test settings use) only when ``usage``."""
     return [
         m
         for m in run_checks()
-        if (m.id or "").startswith("django_polar.") and (usage or m.id != "django_polar.W010")
+        if (m.id or "").startswith("django_polar.") and (usage or m.id not in BACKEND_WARNINGS)
     ]
 
 

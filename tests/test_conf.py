@@ -1,5 +1,7 @@
 """Settings: defaults, validation naming the key and the fix, reload on override_settings."""
 
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
@@ -42,6 +44,13 @@ def test_the_conf_docstring_documents_every_setting():
 
     undocumented = [key for key in DEFAULTS if f"\n    {key} " not in conf.__doc__]
     assert undocumented == []
+
+
+def test_docs_settings_page_documents_every_setting():
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "settings.md").read_text()
+    missing = [key for key in DEFAULTS if f"| `{key}` |" not in page]
+    assert missing == []
 
 
 def test_override_settings_is_picked_up_and_restored():

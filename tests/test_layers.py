@@ -51,6 +51,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         {
             "django_polar.billable",
             "django_polar.checkout",
+            "django_polar.claims",
             "django_polar.usage",
             "django_polar.metrics",
             "django_polar.entitlements",
@@ -60,7 +61,10 @@ LAYERS: list[tuple[str, set[str]]] = [
             "django_polar.sync",
             "django_polar.reconcile",
             "django_polar.tasks",
+            "django_polar.customer_sync",
             "django_polar.webhooks",  # the package, verify and dispatch: applying events
+            "django_polar.webhooks.endpoints",  # this site's endpoint in Polar: register
+            "django_polar.webhooks.doctor",  # the endpoint's health, redelivering missed events
         },
     ),
     (
@@ -68,6 +72,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         {
             "django_polar.apps",
             "django_polar.views",
+            "django_polar.guest_views",
             "django_polar.urls",
             "django_polar.webhooks.views",
             "django_polar.api",

@@ -28,6 +28,7 @@ from ..errors import PolarError
 from ..models import (
     Benefit,
     BenefitGrant,
+    CheckoutClaim,
     Customer,
     Order,
     Price,
@@ -414,6 +415,16 @@ class RefundAdmin(PolarMirrorAdmin):
     @admin.display(description=_("Amount"), ordering="amount")
     def display_amount(self, obj: Refund) -> str:
         return format_amount(obj.amount, obj.currency)
+
+
+@admin.register(CheckoutClaim)
+class CheckoutClaimAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Guest checkouts and who claimed them (read-only; the token is never stored)."""
+
+    list_display = ("checkout_id", "created_at", "claimed_at", "claimed_by", "customer_id")
+    list_filter = (("claimed_at", admin.EmptyFieldListFilter),)
+    search_fields = ("checkout_id", "claimed_by")
+    exclude = ("token_hash",)
 
 
 @admin.register(UsageEvent)

@@ -254,6 +254,40 @@ class Text(serializers.CharField):
         return str(super().to_internal_value(data))
 
 
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "string"}, {"type": "integer"}, {"type": "boolean"}],
+        "nullable": True,
+    }
+)
+class CustomFieldValue(serializers.Field):
+    """A custom field's value as Polar takes it: a string (text, select, an ISO date), an
+    integer, a boolean or null; anything else is a 400 here rather than Polar's 422."""
+
+    default_error_messages = {"invalid": "A custom field value is a string, integer or boolean."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool | int | str) and not (isinstance(data, str) and "\x00" in data):
+            return data
+        self.fail("invalid")
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class BillingAddressSerializer(serializers.Serializer):
+    country = serializers.RegexField(
+        r"^[A-Za-z]{2}$", help_text="ISO 3166-1 alpha-2 country code (Polar checks it sells there)."
+    )
+    line1 = Text(max_length=255, required=False, allow_blank=True)
+    line2 = Text(max_length=255, required=False, allow_blank=True)
+    postal_code = Text(max_length=32, required=False, allow_blank=True)
+    city = Text(max_length=255, required=False, allow_blank=True)
+    state = Text(
+        max_length=64, required=False, allow_blank=True, help_text="Required in the US and Canada."
+    )
+
+
 class CheckoutRequestSerializer(serializers.Serializer):
     products = serializers.ListField(
         child=Text(min_length=1, max_length=64),
@@ -280,6 +314,52 @@ class CheckoutRequestSerializer(serializers.Serializer):
         required=False,
         help_text="Origin of the page embedding the checkout (https://host[:port]); its host "
         "must be one of this site's (ALLOWED_HOSTS). Default: the request's origin.",
+    )
+    min_seats = serializers.IntegerField(
+        min_value=MIN_SEATS,
+        max_value=MAX_SEATS,
+        required=False,
+        help_text="Fewest seats the buyer may choose (seat-based products).",
+    )
+    max_seats = serializers.IntegerField(
+        min_value=MIN_SEATS,
+        max_value=MAX_SEATS,
+        required=False,
+        help_text="Most seats the buyer may choose (seat-based products).",
+    )
+    currency = serializers.RegexField(
+        r"^[A-Za-z]{3}$",
+        required=False,
+        help_text="Bill in this currency (e.g. eur); the product needs a price in it.",
+    )
+    locale = serializers.RegexField(
+        r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$",
+        required=False,
+        help_text="The checkout's language (BCP 47, e.g. fr); Polar honours it where the "
+        "organization has checkout localization, else shows en.",
+    )
+    billing_address = BillingAddressSerializer(required=False, help_text="Prefilled address.")
+    tax_id = Text(
+        min_length=1,
+        max_length=64,
+        required=False,
+        help_text="VAT number, EIN ...; validated by Polar against billing_address.country.",
+    )
+    business_name = Text(
+        min_length=1,
+        max_length=256,
+        required=False,
+        help_text="Buy as a business with this billing name (Polar then asks for the full "
+        "billing address).",
+    )
+    custom_field_data = serializers.DictField(
+        child=CustomFieldValue(allow_null=True),
+        required=False,
+        help_text="Values of the product's custom fields, by slug (string, number, boolean).",
+    )
+    upgrade_subscription = serializers.UUIDField(
+        required=False,
+        help_text="Upgrade this free subscription of the requester instead of adding one.",
     )
 
 

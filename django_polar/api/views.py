@@ -35,6 +35,7 @@ from rest_framework.views import exception_handler
 
 from .. import license_keys
 from ..billable import Billable
+from ..checkout import CheckoutBuilder
 from ..errors import (
     CheckoutError,
     CustomerConflictError,
@@ -484,6 +485,27 @@ class BenefitGrantListView(BillableAPIView, ListAPIView):
         return self.billable.benefit_grants.select_related("benefit").order_by("-granted_at")
 
 
+def apply_checkout_options(builder: CheckoutBuilder, data: dict[str, Any]) -> None:
+    """The request's issue-16 options onto the builder (its own checks raise CheckoutError)."""
+    if "min_seats" in data or "max_seats" in data:
+        builder.with_seat_limits(data.get("min_seats"), data.get("max_seats"))
+    if "currency" in data:
+        builder.in_currency(data["currency"])
+    if "locale" in data:
+        builder.with_locale(data["locale"])
+    if "billing_address" in data:
+        builder.with_billing_address(dict(data["billing_address"]))
+    if "tax_id" in data:
+        builder.with_tax_id(data["tax_id"])
+    if "business_name" in data:
+        builder.as_business(data["business_name"])
+    if "custom_field_data" in data:
+        builder.with_custom_fields(dict(data["custom_field_data"]))
+    if "upgrade_subscription" in data:
+        builder.upgrading(data["upgrade_subscription"])
+    builder.payload()  # a tax id without a billing country is refused here, not by Polar
+
+
 class CheckoutCreateView(BillableAPIView):
     """Create a Polar checkout for known, active products; the customer is the requester."""
 
@@ -524,6 +546,7 @@ class CheckoutCreateView(BillableAPIView):
                 builder.with_seats(data["seats"])
             if embed_origin:  # else the request's own origin (set by checkout(request=...))
                 builder.with_embed_origin(embed_origin)
+            apply_checkout_options(builder, data)
         except CheckoutError as exc:
             raise DRFValidationError({"detail": str(exc)}) from None
         session = polar_call(lambda: builder.session)

@@ -26,7 +26,7 @@ from .billing import (
 )
 from .bulk import KINDS, UpsertCounts, upsert_many
 from .catalog import upsert_benefit, upsert_meter, upsert_price, upsert_product
-from .customers import billable_of, upsert_customer
+from .customers import billable_of, mark_customer_deleted, upsert_customer
 from .guard import Outcome, is_older, version_of
 from .seats import billable_of_member, delete_member, upsert_member, upsert_seat
 from .state import apply_customer_state
@@ -41,6 +41,7 @@ __all__ = [
     "billable_of_member",
     "delete_member",
     "is_older",
+    "mark_customer_deleted",
     "subscription_type",
     "upsert_benefit",
     "upsert_benefit_grant",

@@ -69,6 +69,7 @@ ORDER_FIELDS: Fields = {
     "is_invoice_generated": ("is_invoice_generated", bool),
     "checkout_id": ("checkout_id", as_uuid),
     "metadata": ("metadata", lambda v: v if isinstance(v, dict) else {}),
+    "custom_field_data": ("custom_field_data", lambda v: v if isinstance(v, dict) else {}),
     "created_at": ("created_at", to_datetime),
 }
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
+from django.utils import timezone
 
 from ..identity import billable_from_external_id, billables_from_external_ids
 from ..models import (
@@ -149,3 +150,16 @@ def _upsert_customer(data: dict[str, Any], event_time: datetime | None) -> tuple
         if outcome is not Outcome.SKIPPED_OLDER or customer.billable_id is None:
             link_billable(customer)
     return customer, outcome
+
+
+def mark_customer_deleted(pk: Any, *, when: datetime | None = None) -> bool:
+    """Record that Polar deleted the customer ``pk`` (its DELETE answers 204 with no
+    body; the ``customer.deleted`` webhook that follows brings the full snapshot).
+    Returns whether a live row was marked."""
+    key = as_uuid(pk)
+    if key is None:
+        return False
+    marked = Customer.objects.filter(pk=key, deleted_at__isnull=True).update(
+        deleted_at=when or timezone.now()
+    )
+    return bool(marked)

@@ -2,6 +2,7 @@
 
 from .agent import AgentCall, AgentCallOutcome, AgentToken
 from .catalog import Benefit, Meter, Price, Product, resolve_product_id
+from .claim import CheckoutClaim
 from .customer import Customer, CustomerType
 from .entitlement import BenefitAccess, BenefitTransition, TransitionKind
 from .grant import BenefitGrant
@@ -27,6 +28,7 @@ __all__ = [
     "BenefitAccess",
     "BenefitGrant",
     "BenefitTransition",
+    "CheckoutClaim",
     "Customer",
     "CustomerType",
     "Member",

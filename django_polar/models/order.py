@@ -56,6 +56,8 @@ class Order(PolarObject):
     is_invoice_generated = models.BooleanField(default=False)
     checkout_id = models.UUIDField(null=True, blank=True, db_index=True)
     metadata = models.JSONField(default=dict, blank=True)
+    #: The values of the product's custom fields the buyer gave at checkout, by slug.
+    custom_field_data = models.JSONField(default=dict, blank=True)
 
     objects = OrderQuerySet.as_manager()
 
@@ -99,6 +101,27 @@ class Order(PolarObject):
             return client.get_invoice(str(self.pk))["url"]
         except PolarNotFoundError:
             return None
+
+    def has_receipt(self) -> bool:
+        """Whether Polar made a receipt for this order, from the mirror (no call): only a
+        paid order with a succeeded payment gets a receipt number (receipt/service.py
+        ``allocate``), so an unpaid or free order never has one."""
+        data = self.data or {}
+        return self.is_paid() and data.get("receipt_number", True) is not None
+
+    def receipt_url(self) -> str | None:
+        """A short-lived download URL of the receipt PDF (presigned: fetch it when the
+        customer clicks, do not store it). None when the order has no receipt (see
+        ``has_receipt()``: no Polar call then; Polar answers 404 ``ReceiptNotAllocated``)
+        and while Polar is still rendering it (202: the first request starts the render,
+        so ask again a moment later)."""
+        if not self.has_receipt():
+            return None
+        try:
+            receipt = get_client().get_receipt(str(self.pk))
+        except PolarNotFoundError:
+            return None
+        return str(receipt["url"]) if receipt else None
 
     def refund(
         self,

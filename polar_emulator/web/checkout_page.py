@@ -197,6 +197,64 @@ class CheckoutPages:
         )
 
     @staticmethod
+    def _custom_fields(checkout: dict[str, Any], values: dict[str, str]) -> list[Markup]:
+        """The product's custom fields, prefilled with the checkout's custom_field_data
+        (Polar's page shows them above the payment form)."""
+        out: list[Markup] = []
+        data = checkout.get("custom_field_data") or {}
+        for attached in checkout.get("attached_custom_fields") or []:
+            field = attached["custom_field"]
+            slug, kind = field["slug"], field["type"]
+            name = f"custom_field_data.{slug}"
+            label = field["properties"].get("form_label") or field["name"]
+            required = " required" if attached["required"] else ""
+            current = values.get(name, "" if data.get(slug) is None else str(data[slug]))
+            control: Markup
+            if kind == "checkbox":
+                checked = " checked" if data.get(slug) is True or values.get(name) else ""
+                control = Markup(
+                    f'<label class="option"><input type="checkbox" id="{esc(name)}" '
+                    f'name="{esc(name)}"{checked}{required}> {esc(label)}</label>'
+                )
+                out.append(control)
+                continue
+            if kind == "select":
+                options = [Markup('<option value=""></option>')] + [
+                    Markup(
+                        f'<option value="{esc(o["value"])}"'
+                        f"{' selected' if o['value'] == current else ''}>{esc(o['label'])}</option>"
+                    )
+                    for o in field["properties"]["options"]
+                ]
+                control = Markup(
+                    f'<select id="{esc(name)}" name="{esc(name)}"{required}>{join(options)}</select>'
+                )
+            else:
+                kinds = {"number": "number", "date": "date"}
+                control = Markup(
+                    f'<input type="{kinds.get(kind, "text")}" id="{esc(name)}" name="{esc(name)}" '
+                    f'value="{esc(current[:10] if kind == "date" else current)}"{required}>'
+                )
+            out.append(Markup(f'<label for="{esc(name)}">{esc(label)}</label>{control}'))
+        return out
+
+    @staticmethod
+    def _form_custom_field_data(checkout: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
+        """The custom field values the form posts, typed the way Polar's page sends them."""
+        data: dict[str, Any] = {}
+        for attached in checkout.get("attached_custom_fields") or []:
+            field = attached["custom_field"]
+            name = f"custom_field_data.{field['slug']}"
+            raw = form.get(name, "").strip()
+            if field["type"] == "checkbox":
+                data[field["slug"]] = bool(raw)
+            elif raw:
+                data[field["slug"]] = (
+                    int(raw) if field["type"] == "number" and raw.lstrip("-").isdigit() else raw
+                )
+        return data
+
+    @staticmethod
     def _field_error(errors: dict[str, str], name: str) -> Markup:
         if name not in errors:
             return Markup("")
@@ -280,6 +338,19 @@ class CheckoutPages:
                 f"{self._field_error(errors, 'customer_name')}"
             )
         )
+        if checkout.get("is_business_customer"):
+            billing_name = values.get(
+                "customer_billing_name", checkout.get("customer_billing_name") or ""
+            )
+            fields.append(
+                Markup(
+                    '<label for="customer_billing_name">Business name</label><input type="text" '
+                    f'id="customer_billing_name" name="customer_billing_name" '
+                    f'value="{esc(billing_name)}" required>'
+                    f"{self._field_error(errors, 'customer_billing_name')}"
+                )
+            )
+        fields.extend(self._custom_fields(checkout, values))
         if checkout.get("allow_discount_codes"):
             code = values.get("discount_code", "")
             fields.append(
@@ -345,10 +416,17 @@ class CheckoutPages:
         form = request.form
         body: dict[str, Any] = {}
         errors: dict[str, str] = {}
-        for key in ("customer_email", "customer_name", "product_id", "discount_code"):
+        for key in (
+            "customer_email",
+            "customer_name",
+            "customer_billing_name",
+            "product_id",
+            "discount_code",
+        ):
             value = form.get(key, "").strip()
             if value:
                 body[key] = value
+        body["custom_field_data"] = self._form_custom_field_data(checkout, form)
         price = checkout.get("product_price") or {}
         if form.get("amount", "").strip() and (
             price.get("amount_type") == "custom" or "product_id" in body
@@ -397,6 +475,7 @@ class CheckoutPages:
                 if name not in (
                     "customer_email",
                     "customer_name",
+                    "customer_billing_name",
                     "amount",
                     "seats",
                     "discount_code",

@@ -8,6 +8,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from polar_emulator import Emulator
+from polar_emulator.webhooks import DISABLE_AFTER, MAX_ATTEMPTS
 
 from .conftest import STANDARD_SECRET, Recorder
 from .oracle import check_signed, load
@@ -204,10 +205,10 @@ def test_faults_rate_limit_and_server_errors(emu, api):
     assert [api.get("/v1/products/").status_code for _ in range(3)] == [503, 503, 200]
 
 
-def test_failing_endpoint_holds_later_events_retries_and_disables(emu, api):
+def test_failing_endpoint_holds_later_events_and_retries(emu, api):
     hook = Recorder(STANDARD_SECRET)
     hook.status = 500
-    endpoint = emu.add_webhook_endpoint(hook, secret=STANDARD_SECRET)
+    emu.add_webhook_endpoint(hook, secret=STANDARD_SECRET)
     api.post("/v1/customers/", json={"email": "a@example.com"})
     api.post("/v1/customers/", json={"email": "b@example.com"})
     assert hook.types() == ["customer.created"]  # the second waits behind the failing first
@@ -216,11 +217,79 @@ def test_failing_endpoint_holds_later_events_retries_and_disables(emu, api):
     emu.deliver(force=True)
     assert hook.ids[1] == first_id  # same webhook-id on retry
     assert [e["data"]["email"] for e in hook.events[1:]] == ["a@example.com", "b@example.com"]
+
+
+def _fail_events(emu, api, n: int, start: int = 0) -> None:
+    """Emit n customer.created events and let each fail all its MAX_ATTEMPTS deliveries."""
+    for i in range(start, start + n):
+        api.post("/v1/customers/", json={"email": f"f{i}@example.com"})
+        for _ in range(MAX_ATTEMPTS):
+            emu.deliver(force=True)
+
+
+def test_endpoint_is_disabled_after_ten_failed_events_not_ten_failed_attempts(emu, api):
+    # webhook/service.py on_event_failed: the 10 latest finished events all failed.
+    hook = Recorder(STANDARD_SECRET)
     hook.status = 500
-    api.post("/v1/customers/", json={"email": "c@example.com"})
-    for _ in range(12):
+    endpoint = emu.add_webhook_endpoint(hook, secret=STANDARD_SECRET)
+    _fail_events(emu, api, 1)
+    assert len(hook.ids) == MAX_ATTEMPTS and set(hook.ids) == {hook.ids[0]}
+    assert endpoint.enabled  # one event failing 10 attempts disables nothing
+    record = emu.webhooks.webhook_events[hook.ids[0]]
+    assert record["succeeded"] is False and record["last_http_code"] == 500
+    _fail_events(emu, api, DISABLE_AFTER - 2, start=1)
+    assert endpoint.enabled
+    hook.status = 200  # a success in between breaks the streak
+    api.post("/v1/customers/", json={"email": "ok@example.com"})
+    hook.status = 500
+    _fail_events(emu, api, DISABLE_AFTER - 1, start=20)
+    assert endpoint.enabled
+    _fail_events(emu, api, 1, start=40)
+    assert endpoint.enabled is False
+    sent = len(hook.ids)
+    api.post("/v1/customers/", json={"email": "late@example.com"})
+    emu.deliver(force=True)
+    assert len(hook.ids) == sent  # a disabled endpoint gets nothing, and no event is made
+    assert not any("late@example.com" in e["payload"] for e in emu.webhooks.webhook_events.values())
+
+
+def test_an_events_succeeded_stays_null_while_retries_remain(emu, api):
+    hook = Recorder(STANDARD_SECRET)
+    hook.status = 503
+    emu.add_webhook_endpoint(hook, secret=STANDARD_SECRET)
+    api.post("/v1/customers/", json={"email": "a@example.com"})
+    record = emu.webhooks.webhook_events[hook.ids[0]]
+    assert record["succeeded"] is None and record["last_http_code"] == 503
+    attempts = [d for d in emu.webhooks.deliveries if d["_webhook_event_id"] == hook.ids[0]]
+    assert [d["succeeded"] for d in attempts] == [False]  # one delivery per attempt
+    hook.status = 200
+    emu.deliver(force=True)
+    assert record["succeeded"] is True
+
+
+def test_pending_events_are_skipped_when_the_endpoint_is_disabled(emu, api):
+    hook = Recorder(STANDARD_SECRET)
+    hook.status = 500
+    endpoint = emu.add_webhook_endpoint(hook, secret=STANDARD_SECRET)
+    for i in range(DISABLE_AFTER - 1):
+        api.post("/v1/customers/", json={"email": f"f{i}@example.com"})
+        for _ in range(MAX_ATTEMPTS):
+            emu.deliver(force=True)
+    api.post("/v1/customers/", json={"email": "last@example.com"})
+    api.post("/v1/customers/", json={"email": "waiting@example.com"})  # behind the failing one
+    for _ in range(MAX_ATTEMPTS):
         emu.deliver(force=True)
-    assert endpoint.enabled is False and endpoint.consecutive_failures == 10
+    assert endpoint.enabled is False
+    waiting = next(
+        e for e in emu.webhooks.webhook_events.values() if "waiting@example.com" in e["payload"]
+    )
+    assert waiting["skipped"] is True and waiting["succeeded"] is None
+    endpoint.enabled = True
+    hook.status = 200
+    emu.deliver(force=True)
+    assert "waiting@example.com" not in [
+        e["data"].get("email") for e in hook.events
+    ]  # stays skipped
 
 
 def test_duplicate_deliveries_share_the_webhook_id(emu, api):

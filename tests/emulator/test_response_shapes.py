@@ -52,6 +52,9 @@ SHAPES: dict[tuple[str, str], str] = {
     ("POST", "/v1/checkout-links/"): "CheckoutLink",
     ("GET", "/v1/checkout-links/"): "ListResourceCheckoutLink",
     ("GET", "/v1/checkout-links/{id}"): "CheckoutLink",
+    ("GET", "/v1/custom-fields/"): "ListResourceCustomField",
+    ("POST", "/v1/custom-fields/"): "CustomField",
+    ("GET", "/v1/custom-fields/{id}"): "CustomField",
     ("GET", "/v1/discounts/"): "ListResourceDiscount",
     ("POST", "/v1/discounts/"): "Discount",
     ("GET", "/v1/discounts/{id}"): "Discount",
@@ -235,8 +238,27 @@ def _drive(emu: Emulator, s: Sampler) -> None:
             "metadata": {"tier": "starter"},
         },
     )
+    field = s.call(
+        "POST",
+        "/v1/custom-fields/",
+        json={
+            "type": "select",
+            "slug": "team-size",
+            "name": "Team size",
+            "properties": {"options": [{"value": "small", "label": "1-10"}]},
+        },
+    )
+    s.call("GET", "/v1/custom-fields/")
+    s.call("GET", f"/v1/custom-fields/{field['id']}")
     s.call("GET", f"/v1/products/{product['id']}")
-    s.call("PATCH", f"/v1/products/{product['id']}", json={"description": "For starters"})
+    s.call(
+        "PATCH",
+        f"/v1/products/{product['id']}",
+        json={
+            "description": "For starters",
+            "attached_custom_fields": [{"custom_field_id": field["id"], "required": True}],
+        },
+    )
     s.call("POST", f"/v1/products/{product['id']}/benefits", json={"benefits": [custom["id"]]})
     discount = s.call(
         "POST",

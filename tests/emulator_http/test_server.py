@@ -192,6 +192,69 @@ def test_paying_through_the_form_creates_subscription_order_and_signed_webhooks(
     assert receiver.rejected == 0
 
 
+def test_checkout_page_asks_for_custom_fields_and_a_business_name(server, api):
+    size = api.post(
+        "/v1/custom-fields/",
+        json={
+            "type": "select",
+            "slug": "team-size",
+            "name": "Team size",
+            "properties": {
+                "options": [{"value": "small", "label": "1-10"}, {"value": "large", "label": "11+"}]
+            },
+        },
+    ).json()
+    terms = api.post(
+        "/v1/custom-fields/",
+        json={"type": "checkbox", "slug": "terms", "name": "I accept the terms"},
+    ).json()
+    lifetime = server.emulator.product_id("lifetime")
+    api.patch(
+        f"/v1/products/{lifetime}",
+        json={
+            "attached_custom_fields": [
+                {"custom_field_id": size["id"], "required": True},
+                {"custom_field_id": terms["id"], "required": True},
+            ]
+        },
+    )
+    checkout = new_checkout(
+        api,
+        server,
+        "lifetime",
+        is_business_customer=True,
+        customer_billing_name="Engines AB",
+        customer_billing_address={
+            "country": "SE",
+            "line1": "Storgatan 1",
+            "city": "Stockholm",
+            "postal_code": "11122",
+        },
+        custom_field_data={"team-size": "large"},
+    )
+    page = httpx.get(checkout["url"]).text
+    assert 'name="custom_field_data.team-size"' in page
+    assert '<option value="large" selected>11+</option>' in page
+    assert 'name="custom_field_data.terms"' in page
+    assert 'name="customer_billing_name" value="Engines AB"' in page
+    with browser(server) as web:
+        form = {
+            "customer_email": "ab@example.se",
+            "customer_billing_name": "Engines AB",
+            "custom_field_data.team-size": "large",
+        }
+        refused = web.post(checkout["url"], data=form)  # the terms box left unticked
+        assert refused.status_code == 422
+        assert "Input should be True" in unescape(refused.text)
+        paid = web.post(checkout["url"], data={**form, "custom_field_data.terms": "on"})
+    assert paid.status_code == 303
+    order = api.get("/v1/orders/").json()["items"][0]
+    assert order["custom_field_data"] == {"team-size": "large", "terms": True}
+    assert order["billing_name"] == "Engines AB"
+    polar.deserialize(order, outputs.Order)
+    polar.deserialize(api.get(f"/v1/checkouts/{checkout['id']}").json(), outputs.Checkout)
+
+
 def test_paying_with_the_default_success_url_shows_the_confirmation(server, api):
     checkout = new_checkout(api, server, "lifetime")
     with browser(server) as web:

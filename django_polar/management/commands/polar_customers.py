@@ -7,6 +7,12 @@ to it. Email is never used to match. Run with ``--dry-run`` first to see the pla
 
     manage.py polar_customers link --dry-run
     manage.py polar_customers link
+
+``manage.py polar_customers push [--dry-run]`` sends what the background sync has not
+(run it from cron): every customer whose billable's email or name differ from the mirror
+(``POLAR["CUSTOMER_SYNC"]`` not "off"), and, with ``POLAR["CUSTOMER_ON_DELETE"]``
+"delete" or "anonymize", every customer whose billable row is gone (also billables
+deleted before the setting was turned on: see ``--dry-run`` first).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
+from ... import customer_sync
 from ...errors import PolarError
 from ...identity import billable_from_external_id
 from ...models import Customer
@@ -97,8 +104,16 @@ class Command(PolarCommand):
         link = sub.add_parser("link", help="Mirror Polar customers and link them to billables.")
         link.add_argument("--dry-run", action="store_true", help="Report the links; write nothing.")
         rate_and_concurrency(link, DEFAULT_RATE_PER_MINUTE, DEFAULT_CONCURRENCY)
+        push = sub.add_parser(
+            "push",
+            help="Send changed emails/names and deleted billables to Polar (cron).",
+        )
+        push.add_argument("--dry-run", action="store_true", help="List what would be sent.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "push":
+            self._push(options["dry_run"])
+            return
         if options["action"] != "link":  # argparse already refuses others
             raise CommandError(f"unknown action {options['action']!r}")
         syncer = LinkingSyncer(
@@ -138,3 +153,15 @@ class Command(PolarCommand):
             self.stderr.write(error)
         if result.failed or result.errors:
             raise CommandError(f"{result.failed:,} customer(s) failed; see the errors above.")
+
+    def _push(self, dry_run: bool) -> None:
+        if dry_run:
+            for action, pk in customer_sync.pending():
+                self.stdout.write(f"Would {action}: customer {pk}")
+            return
+        report = customer_sync.push_pending()
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(report.counts.items()))
+        self.stdout.write(f"Customers sent to Polar: {counts or 'none pending'}.")
+        failed = report.counts.get("failed", 0)
+        if failed:
+            raise CommandError(f"{failed} customer(s) failed; they stay pending for the next run.")

@@ -5,6 +5,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from django_polar import claims
+
 from ..forms import SignupForm
 
 
@@ -18,4 +20,10 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(next_url or "notes:pricing")
-    return render(request, "notes/signup.html", {"form": form, "next": next_url})
+    context = {
+        "form": form,
+        "next": next_url,
+        # A guest who just paid: the purchase waits in this browser's session.
+        "guest_purchase": bool(claims.pending_checkout_ids(request)),
+    }
+    return render(request, "notes/signup.html", context)
