@@ -483,11 +483,13 @@ class Emulator:
             )
 
     def cancel_subscription(
-        self, subscription_id: str, *, reason: str | None = None
+        self, subscription_id: str, *, reason: str | None = None, comment: str | None = None
     ) -> dict[str, Any]:
+        """Cancel at period end as the customer does in the portal, with their own
+        reason and comment."""
         with self.action():
             sub = self.subscriptions.get(subscription_id)
-            self.subscriptions.cancel(sub, reason=reason)
+            self.subscriptions.cancel(sub, reason=reason, comment=comment)
             return self.ser.subscription(subscription_id)
 
     def uncancel_subscription(self, subscription_id: str) -> dict[str, Any]:

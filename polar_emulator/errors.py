@@ -23,6 +23,11 @@ def forbidden(error: str, detail: str) -> APIError:
     return APIError(403, {"error": error, "detail": detail})
 
 
+def conflict(error: str, detail: str) -> APIError:
+    """A PolarError with status 409 (e.g. subscription/service.py CannotPauseSubscription)."""
+    return APIError(409, {"error": error, "detail": detail})
+
+
 def bad_request(detail: str, error: str = "BadRequest") -> APIError:
     return APIError(400, {"error": error, "detail": detail})
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import discounts, pricing
-from .errors import APIError, bad_request, forbidden, invalid, not_found
+from .errors import APIError, bad_request, conflict, forbidden, invalid, not_found
 from .store import add_interval, iso, parse_iso
 from .validation import Body
 
@@ -27,6 +27,19 @@ CANCEL_REASONS = (
 PRORATIONS = ("invoice", "prorate", "next_period", "reset")
 # models/subscription.py SubscriptionStatus.billable_statuses()
 BILLABLE = ("trialing", "active", "past_due")
+
+
+def already_canceled() -> APIError:
+    """subscription/service.py ``AlreadyCanceledSubscription`` (403)."""
+    return forbidden(
+        "AlreadyCanceledSubscription",
+        "This subscription is already canceled or will be at the end of the period.",
+    )
+
+
+def inactive(sub: dict[str, Any]) -> APIError:
+    """subscription/service.py ``InactiveSubscription`` (403)."""
+    return forbidden("InactiveSubscription", f"Subscription {sub['id']} is not active.")
 
 
 def priced(
@@ -239,24 +252,46 @@ class Subscriptions:
                 proration=body.choice("proration_behavior", PRORATIONS),
             )
         elif body.has("pause_at_period_end"):
-            self.pause(
-                sub, body.bool("pause_at_period_end", required=True), body.datetime("resumes_at")
-            )
+            flag = body.bool("pause_at_period_end", required=True)
+            resumes_at = self._future(body, "resumes_at")
+            if flag:
+                self.pause(sub, resumes_at)
+            else:
+                self.cancel_scheduled_pause(sub)
         elif body.has("resume"):
             if body.get("resume") is not True:
                 raise invalid(["body", "resume"], "Input should be True", "literal_error")
             self.resume(sub)
         elif body.has("current_billing_period_end"):
-            self.set_period_end(sub, body.datetime("current_billing_period_end", required=True))
+            when = self._future(body, "current_billing_period_end", required=True)
+            assert when is not None
+            self.set_period_end(sub, when)
         elif body.has("pending_update"):
             if body.get("pending_update") is not None:
                 raise invalid(["body", "pending_update"], "Input should be None", "none_required")
-            sub["_pending_update"] = None
-            self._touch(sub)
-            self._emit("subscription.updated", sub=sub)
+            self.clear_pending_update(sub)
         else:
             self._update_base(sub, body)
         return sub
+
+    def _future(self, body: Body, name: str, *, required: bool = False) -> datetime | None:
+        """A pydantic ``FutureDatetime`` field (subscription/schemas.py ``trial_end``,
+        ``current_billing_period_end``, ``resumes_at``): checked against Polar's clock
+        when the body is parsed, before any rule of the service."""
+        when = body.datetime(name, required=required)
+        if when is not None and when <= self.emu.clock.now():
+            raise invalid(["body", name], "Input should be in the future", "datetime_future")
+        return when
+
+    def _can_cancel(self, sub: dict[str, Any], *, immediately: bool = False) -> bool:
+        """models/subscription.py ``can_cancel``: a paused subscription may be revoked
+        (not canceled at period end); otherwise only a billable one not ended, and at
+        period end only once."""
+        if immediately and sub["status"] == "paused":
+            return sub["ended_at"] is None
+        if sub["status"] not in BILLABLE or sub["ended_at"]:
+            return False
+        return immediately or not (sub["cancel_at_period_end"] or sub["ends_at"])
 
     def _require_live(self, sub: dict[str, Any]) -> None:
         if sub["status"] in ("canceled", "incomplete_expired", "unpaid"):
@@ -269,6 +304,7 @@ class Subscriptions:
         product_id = body.uuid("product_id")
         discount_id = body.uuid("discount_id")
         trial_end = body.get("trial_end")
+        new_trial_end = None if trial_end is None else self._trial_end(sub, body)
         metadata = body.metadata()
         proration = body.choice("proration_behavior", PRORATIONS)
         if discount_id is not None:
@@ -283,24 +319,20 @@ class Subscriptions:
         removes_discount = body.has("discount_id") and discount_id is None
         if removes_discount:
             self._set_discount(sub, None)
-        if trial_end is not None:
-            self._require_live(sub)
-            if trial_end == "now":
-                if sub["status"] == "trialing":
-                    self.convert_trial(sub, at=self.emu.clock.now())
-                    return
-            else:
-                when = body.datetime("trial_end", required=True)  # present: not None
-                if when <= self.emu.clock.now():
-                    raise invalid(["body", "trial_end"], "Trial end must be in the future.")
-                sub.update(
-                    status="trialing",
-                    trial_start=sub["trial_start"] or iso(self.emu.clock.now()),
-                    trial_end=iso(when),
-                    current_period_end=iso(when),
-                )
+        if isinstance(new_trial_end, datetime):
+            # The trial end is the period end; ``trial_start`` and ``ends_at`` stay as
+            # they were, as Polar leaves them.
+            sub.update(status="trialing", trial_end=iso(new_trial_end))
+            sub["current_period_end"] = iso(new_trial_end)
         if metadata is not None:
             sub["metadata"] = metadata
+        if new_trial_end == "now" and sub["status"] == "trialing":
+            # ``update_trial`` sets the billing effect "cycle": the trial ends now and
+            # the first cycle is billed when the update is done.
+            now = self.emu.clock.now()
+            sub["trial_end"] = sub["current_period_end"] = iso(now)
+            self.convert_trial(sub, at=now)
+            return
         if product_id is None and (
             discount_id is not None
             or removes_discount
@@ -310,25 +342,49 @@ class Subscriptions:
             self._touch(sub)
             self._emit("subscription.updated", sub=sub)
 
+    def _trial_end(self, sub: dict[str, Any], body: Body) -> datetime | str:
+        """subscription/service.py ``update_trial``, checked before anything changes:
+        only an active or trialing subscription (403 InactiveSubscription; one canceled
+        at period end is still active). A trial's end moves to any future date, or to
+        ``"now"``; an active subscription gets a new trial only past its current period
+        end (no paid day is lost), and ``"now"`` on it is a 422."""
+        raw = body.get("trial_end")
+        when = None if raw == "now" else self._future(body, "trial_end")
+        if sub["status"] not in ("trialing", "active"):
+            raise inactive(sub)
+        if when is None:
+            if sub["status"] != "trialing":
+                raise invalid(
+                    ["body", "trial_end"], "The subscription is not currently trialing.", value=raw
+                )
+            return "now"
+        if sub["status"] == "active" and when <= parse_iso(sub["current_period_end"]):
+            raise invalid(
+                ["body", "trial_end"], "Trial end must be after the current period end.", value=raw
+            )
+        return when
+
     # cancellation -----------------------------------------------------------------
     def cancel(
         self, sub: dict[str, Any], *, reason: str | None = None, comment: str | None = None
     ) -> None:
-        self._require_live(sub)
-        if sub["cancel_at_period_end"]:
-            raise forbidden(
-                "AlreadyCanceledSubscription",
-                "This subscription is already canceled or will be at the end of the period.",
-            )
+        """subscription/service.py ``_perform_cancellation`` (at period end): a
+        scheduled pause is dropped; a reason or comment is stored only when given."""
+        if not self._can_cancel(sub):
+            raise already_canceled()
         now = iso(self.emu.clock.now())
         sub.update(
             cancel_at_period_end=True,
             canceled_at=now,
             ends_at=sub["current_period_end"],
-            customer_cancellation_reason=reason,
-            customer_cancellation_comment=comment,
+            pause_at_period_end=False,
+            resumes_at=None,
             modified_at=now,
         )
+        if reason:
+            sub["customer_cancellation_reason"] = reason
+        if comment:
+            sub["customer_cancellation_comment"] = comment
         self._emit("subscription.updated", "subscription.canceled", sub=sub)
 
     def uncancel(self, sub: dict[str, Any]) -> None:
@@ -351,7 +407,8 @@ class Subscriptions:
     def revoke(
         self, sub: dict[str, Any], *, reason: str | None = None, comment: str | None = None
     ) -> None:
-        self._require_live(sub)
+        if not self._can_cancel(sub, immediately=True):
+            raise already_canceled()
         now = iso(self.emu.clock.now())
         # subscription/service.py _perform_cancellation sets canceled_at to now even when a
         # cancellation was already scheduled, and _after_subscription_updated then sends
@@ -366,9 +423,9 @@ class Subscriptions:
             resumes_at=None,
             modified_at=now,
         )
-        if reason is not None:
+        if reason:
             sub["customer_cancellation_reason"] = reason
-        if comment is not None:
+        if comment:
             sub["customer_cancellation_comment"] = comment
         self._emit("subscription.updated", "subscription.canceled", "subscription.revoked", sub=sub)
         self.emu.grants.revoke_subscription(sub)
@@ -757,36 +814,69 @@ class Subscriptions:
             sub["discount_id"] = None
 
     def set_period_end(self, sub: dict[str, Any], when: datetime) -> None:
-        self._require_live(sub)
-        if when <= self.emu.clock.now():
-            raise invalid(
-                ["body", "current_billing_period_end"], "The new period end must be in the future."
-            )
-        sub["current_period_end"] = iso(when)
+        """subscription/service.py ``update_currrent_billing_period_end``: the renewal
+        (the billing anchor) moves to ``when``, earlier or later, on a running
+        subscription only: revoked or canceled at period end is 403
+        AlreadyCanceledSubscription, any other not active status 403
+        InactiveSubscription. Nothing is billed or credited now."""
+        if sub["status"] in ("canceled", "unpaid"):
+            raise already_canceled()
+        if sub["status"] not in ("trialing", "active"):
+            raise inactive(sub)
         if sub["cancel_at_period_end"]:
-            sub["ends_at"] = iso(when)
+            raise already_canceled()
+        sub["current_period_end"] = iso(when)
         self._meter_period(sub)
         self._touch(sub)
         self._emit("subscription.updated", sub=sub)
 
+    def clear_pending_update(self, sub: dict[str, Any]) -> None:
+        """subscription/service.py ``clear_pending_update``: a scheduled change
+        (``proration_behavior`` next_period) is dropped; none to clear is a 422."""
+        if sub.get("_pending_update") is None:
+            raise invalid(
+                ["body", "pending_update"], "This subscription has no pending update to clear."
+            )
+        sub["_pending_update"] = None
+        self._touch(sub)
+        self._emit("subscription.updated", sub=sub)
+
     # pause / resume ---------------------------------------------------------------
-    def pause(self, sub: dict[str, Any], flag: bool, resumes_at: datetime | None) -> None:
-        self._require_live(sub)
-        if sub["status"] not in ("active", "paused"):
-            raise forbidden("InactiveSubscription", "Only active subscriptions can be paused.")
-        sub["pause_at_period_end"] = flag
-        sub["resumes_at"] = iso(resumes_at) if flag else None
+    def pause(self, sub: dict[str, Any], resumes_at: datetime | None) -> None:
+        """subscription/service.py ``pause``: Polar pauses only at the end of the
+        period (``pause_at_period_end``); ``resumes_at``, if given, must be after it."""
+        # models/subscription.py ``can_pause``: active, not canceled, not already pausing.
+        if (
+            sub["status"] != "active"
+            or sub["cancel_at_period_end"]
+            or sub["pause_at_period_end"]
+            or sub["ends_at"] is not None
+        ):
+            raise conflict("CannotPauseSubscription", "This subscription cannot be paused.")
+        if resumes_at is not None and resumes_at <= parse_iso(sub["current_period_end"]):
+            raise invalid(
+                ["body", "resumes_at"],
+                "resumes_at must be after the current period end.",
+                value=iso(resumes_at),
+            )
+        sub["pause_at_period_end"] = True
+        sub["resumes_at"] = iso(resumes_at)
+        self._touch(sub)
+        self._emit("subscription.updated", sub=sub)
+
+    def cancel_scheduled_pause(self, sub: dict[str, Any]) -> None:
+        """subscription/service.py ``cancel_scheduled_pause`` (``can_cancel_scheduled_pause``)."""
+        if not (sub["pause_at_period_end"] and sub["status"] == "active"):
+            raise conflict("NoScheduledPause", "This subscription is not scheduled to be paused.")
+        sub.update(pause_at_period_end=False, resumes_at=None)
         self._touch(sub)
         self._emit("subscription.updated", sub=sub)
 
     def resume(self, sub: dict[str, Any]) -> None:
-        self._require_live(sub)
+        """subscription/service.py ``resume``: a paused subscription only (409
+        NotPausedSubscription otherwise); a new period starts now and is billed."""
         if sub["status"] != "paused":
-            if sub["pause_at_period_end"]:
-                sub.update(pause_at_period_end=False, resumes_at=None)
-                self._touch(sub)
-                self._emit("subscription.updated", sub=sub)
-            return
+            raise conflict("NotPausedSubscription", "This subscription is not paused.")
         now = self.emu.clock.now()
         sub.update(
             status="active",
@@ -920,11 +1010,14 @@ class Subscriptions:
         now = self.emu.clock.now()
         for sub in list(self.st.subscriptions.values()):
             status = sub["status"]
-            if status == "trialing" and sub["trial_end"] and parse_iso(sub["trial_end"]) <= now:
+            # subscription/scheduler.py: every cycle, a trial's end included, is due at
+            # ``current_period_end`` (a trial moved by ``current_billing_period_end``
+            # converts at the new date).
+            if status == "trialing" and parse_iso(sub["current_period_end"]) <= now:
                 if sub["cancel_at_period_end"]:
                     self.end_at_period_end(sub)
                 else:
-                    self.convert_trial(sub, at=parse_iso(sub["trial_end"]))
+                    self.convert_trial(sub, at=parse_iso(sub["current_period_end"]))
                 return True
             if status == "paused" and sub["resumes_at"] and parse_iso(sub["resumes_at"]) <= now:
                 self.resume(sub)

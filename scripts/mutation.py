@@ -44,7 +44,7 @@ OTHER_PROCESSES = "not slow and not browser"
 WALL = 60
 #: mutmut's exit codes for a survivor, a mutant no test reached and a suspicious one.
 RETRIED = {0, 5, 33, 35}
-API_TESTS = ["tests/test_api.py"]
+API_TESTS = ["tests/test_api.py", "tests/test_api_subscription_changes.py"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,9 @@ GROUPS: dict[str, Group] = {
         [
             "tests/test_subscription_valid.py",
             "tests/test_actions.py",
-            "tests/test_billable.py",
+            "tests/test_subscription_changes.py",
             "tests/test_seats.py",
+            "tests/test_billable.py",
             *API_TESTS,
         ],
     ),

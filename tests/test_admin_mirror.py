@@ -135,6 +135,18 @@ def test_filters_by_status_product_and_type(billing, staff):
     assert {b.type for b in benefits} == {"license_keys"}
 
 
+def test_the_customer_s_cancellation_reason_filters_and_shows(billing, staff, emu):
+    sub = Subscription.objects.get()
+    emu.cancel_subscription(str(sub.pk), reason="too_complex", comment="Too many knobs.")
+    call_command("polar_sync", "subscriptions", "--no-progress", stdout=io.StringIO())
+    url = admin_url(Subscription)
+    found = staff.get(url, {"customer_cancellation_reason": "too_complex"}).context["cl"]
+    assert [s.pk for s in found.result_list] == [sub.pk]
+    assert not staff.get(url, {"customer_cancellation_reason": "unused"}).context["cl"].result_list
+    page = staff.get(admin_url(Subscription, "change", sub.pk)).content.decode()
+    assert "Too complicated" in page and "Too many knobs." in page
+
+
 def test_resync_action_pulls_the_current_state_from_polar(billing, staff, emu):
     sub = Subscription.objects.get()
     emu.clock.advance(minutes=1)

@@ -414,6 +414,33 @@ def test_cancel_at_period_end_keeps_access_and_uncancel_undoes_it(shop):
         ops.call("uncancel_subscription", {"subscription_id": sub})
 
 
+def test_a_cancel_with_the_customer_s_reason_is_shown_to_the_next_assistant(shop):
+    ops = toolbox(can_write=True)
+    sub = str(shop.ada_subscription.pk)
+    ops.call(
+        "cancel_subscription",
+        {"subscription_id": sub, "reason": "too_expensive", "comment": "Student budget."},
+    )
+    status = ops.call("get_subscription_status", {"subscription_id": sub})["subscription"]
+    assert status["cancellation"] == {"reason": "too_expensive", "comment": "Student budget."}
+    assert get_client().get_subscription(sub)["customer_cancellation_reason"] == "too_expensive"
+    with pytest.raises(AgentToolError, match="reason must be one of"):
+        ops.call("cancel_subscription", {"subscription_id": sub, "reason": "bored"})
+
+
+def test_a_past_due_subscription_says_since_when_and_the_next_retry(shop, polar_emulator):
+    sub = shop.ada_subscription
+    polar_emulator.fail_next_renewal(str(sub.pk))
+    polar_emulator.clock.advance(days=32)
+    sub.refresh_from_db()
+    status = toolbox().call("get_subscription_status", {"subscription_id": str(sub.pk)})
+    past_due = status["subscription"]["past_due"]
+    assert past_due["since"] == sub.past_due_at.isoformat()
+    assert past_due["next_payment_attempt_at"] == (sub.past_due_at + timedelta(days=2)).isoformat()
+    assert past_due["revoked_after"] == sub.past_due_deadline.isoformat()
+    assert "Polar retries it on" in status["summary"]
+
+
 def test_a_portal_link_is_for_the_customer_and_allowed_to_read_only_tokens(shop, polar_emulator):
     ada = toolbox("ada-bot", customer_external_id=shop.ada.get_polar_external_id())
     link = ada.call("create_portal_link")

@@ -196,3 +196,11 @@ def test_a_custom_field_value_is_a_string_integer_or_boolean(api, value):
     )
     assert answer.status_code == 400
     assert "custom_field_data.company" in answer.json()["fields"]
+
+
+def test_a_blank_or_padded_license_key_is_no_such_key_not_a_schema_breaking_400(api):
+    """``minLength: 1`` admits ``" "``: the API answers it as an unknown key (404), and a
+    pasted key with a stray newline is the key."""
+    blank = api.post(API + "license-keys/activate/", {"key": " ", "label": "x"}, format="json")
+    assert blank.status_code == 404
+    assert blank.json() == {"detail": "No such license key."}

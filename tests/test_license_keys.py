@@ -133,7 +133,8 @@ def test_a_desktop_app_activates_through_the_drf_endpoint(polar, org, user):
     assert valid["activation"]["id"] == activation["id"]
     assert app.post(ACTIVATE, {"key": "nope", "label": "x"}, format="json").status_code == 404
     assert app.post(ACTIVATE, {"label": "x"}, format="json").status_code == 400
-    for i in range(2):
-        assert app.post(ACTIVATE, {"key": key, "label": f"pc{i}"}, format="json").status_code == 201
+    pasted = app.post(ACTIVATE, {"key": f" {key}\n", "label": "pc0"}, format="json")
+    assert pasted.status_code == 201, pasted.content  # a stray space or newline is the key
+    assert app.post(ACTIVATE, {"key": key, "label": "pc1"}, format="json").status_code == 201
     full = app.post(ACTIVATE, {"key": key, "label": "one too many"}, format="json")
     assert full.status_code == 403 and "limit" in full.json()["detail"]

@@ -331,7 +331,10 @@ class SubscriptionAdmin(PolarMirrorAdmin):
         "id", "customer_link", "product", "type", "status", "display_amount",
         "current_period_end", "cancel_at_period_end",
     )  # fmt: skip
-    list_filter = ("status", "type", "cancel_at_period_end", "product", "recurring_interval")
+    list_filter = (
+        "status", "type", "cancel_at_period_end", "customer_cancellation_reason",
+        "pause_at_period_end", "product", "recurring_interval",
+    )  # fmt: skip
     search_fields = ("customer__email", "customer__external_id", "customer__name")
     polar_id_fields = ("customer_id", "product_id", "checkout_id")
     list_select_related = ("customer", "product")

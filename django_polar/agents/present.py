@@ -75,12 +75,25 @@ def subscription(row: Subscription) -> dict[str, Any]:
         out["trial"] = {"starts_at": iso(row.trial_start), "ends_at": iso(row.trial_end)}
     if row.discount_id:
         out["discount_id"] = str(row.discount_id)
-    pending = (row.data or {}).get("pending_update")
-    if isinstance(pending, dict) and pending.get("product_id"):
-        # A plan change Polar applies later (proration "next_period").
+    pending = row.pending_update
+    if pending is not None and (pending.product_id or pending.seats is not None):
+        # A plan or seat change Polar applies later (proration "next_period").
         out["pending_change"] = {
-            "product_id": pending["product_id"],
-            "applies_at": pending.get("applies_at"),
+            "product_id": str(pending.product_id) if pending.product_id else None,
+            "seats": pending.seats,
+            "applies_at": iso(pending.applies_at),
+        }
+    if row.customer_cancellation_reason or row.customer_cancellation_comment:
+        # The customer's own words (Polar's portal, or the app's cancel form).
+        out["cancellation"] = {
+            "reason": row.customer_cancellation_reason or None,
+            "comment": row.customer_cancellation_comment or None,
+        }
+    if row.pause_at_period_end or row.status == "paused":
+        out["pause"] = {
+            "at_period_end": row.pause_at_period_end,
+            "paused_at": iso(row.paused_at),
+            "resumes_at": iso(row.resumes_at),
         }
     return out
 

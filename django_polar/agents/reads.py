@@ -9,7 +9,7 @@ from typing import Any
 
 from ..client import get_client
 from ..errors import AgentToolError
-from ..models import Order, Product, Subscription, SubscriptionStatus
+from ..models import Product, Subscription, SubscriptionStatus
 from ..usage import meters_of
 from . import present
 from .params import CUSTOMER_ID, ORDER_ID, PRODUCT_ID, SUBSCRIPTION_ID, date, limit
@@ -127,11 +127,10 @@ def get_subscription_status(
             return {"subscription": None, "summary": "This customer has no subscription."}
     out = present.subscription(sub)
     if sub.status == SubscriptionStatus.PAST_DUE:
-        pending = Order.objects.filter(subscription=sub, paid=False).order_by("-created_at").first()
         out["past_due"] = {
-            "since": (sub.data or {}).get("past_due_at"),
-            "next_payment_attempt_at": pending
-            and (pending.data or {}).get("next_payment_attempt_at"),
+            "since": present.iso(sub.past_due_at),
+            "next_payment_attempt_at": present.iso(sub.next_payment_attempt_at()),
+            "revoked_after": present.iso(sub.past_due_deadline),
         }
     return {"subscription": out, "summary": _summary(out)}
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..client import get_client
 from ..errors import AgentToolError, CheckoutError
-from ..models import Product, Subscription
+from ..models import CancellationReason, Product, Subscription
 from . import present
 from .params import CUSTOMER_ID, ORDER_ID, PRODUCT_ID, SUBSCRIPTION_ID, polar_id
 from .registry import tool
@@ -319,26 +319,42 @@ def change_subscription_plan(
     description="""Cancel a subscription. at_period_end=true (the default) keeps access
     until the end of the paid period and can be undone with uncancel_subscription until
     then; at_period_end=false revokes it now: access ends immediately and it cannot be
-    undone (no refund is made; use refund_order for that).""",
+    undone (no refund is made; use refund_order for that). reason and comment are the
+    customer's own words (Polar shows them to the customer): pass them only when the
+    customer said why.""",
     parameters={
         "properties": {
             "subscription_id": SUBSCRIPTION_ID,
             "at_period_end": {"type": "boolean", "default": True},
+            "reason": {
+                "type": "string",
+                "enum": [reason.value for reason in CancellationReason],
+                "description": "Why the customer cancels, as they said it.",
+            },
+            "comment": {
+                "type": "string",
+                "maxLength": 5000,
+                "description": "The customer's own comment (never an internal note).",
+            },
         },
         "required": ["subscription_id"],
     },
 )
 def cancel_subscription(
-    scope: Scope, subscription_id: str, at_period_end: bool = True
+    scope: Scope,
+    subscription_id: str,
+    at_period_end: bool = True,
+    reason: str | None = None,
+    comment: str | None = None,
 ) -> dict[str, Any]:
     sub = scope.subscription(subscription_id)
     _running(sub, "be canceled")
     if at_period_end:
         if sub.cancel_at_period_end:
             raise AgentToolError(f"Already canceled; it ends on {present.iso(sub.ends_at)}.")
-        sub.cancel()
+        sub.cancel(reason=reason, comment=comment)
     else:
-        sub.cancel_now()
+        sub.cancel_now(reason=reason, comment=comment)
     return {"subscription": present.subscription(sub), "polar": sub.data}
 
 

@@ -40,6 +40,7 @@ SETTINGS: dict[str, Any] = {
         "RecurringInterval": "django_polar.api.serializers.RECURRING_INTERVALS",
         "Proration": "django_polar.api.serializers.PRORATIONS",
         "AmountType": "django_polar.api.serializers.AMOUNT_TYPES",
+        "CancellationReason": "django_polar.api.serializers.CANCELLATION_REASONS",
     },
     "TAGS": [
         {"name": "billing", "description": "The whole billing state in one call."},

@@ -15,6 +15,7 @@ from rest_framework.reverse import reverse
 
 from ..checkout import MAX_SEATS, MIN_SEATS
 from ..models import Benefit, BenefitGrant, Order, Price, Product, Subscription
+from ..models.subscription import CancellationReason
 
 #: Grant properties a customer may see, per benefit type (anything else stays server side).
 VISIBLE_GRANT_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -58,6 +59,7 @@ BENEFIT_TYPES = [
 RECURRING_INTERVALS = ["day", "week", "month", "year"]
 PRORATIONS = ["invoice", "prorate", "next_period", "reset"]
 AMOUNT_TYPES = ["fixed", "custom", "free", "seat_based", "metered_unit"]
+CANCELLATION_REASONS = [reason.value for reason in CancellationReason]
 
 
 def interval_field() -> serializers.ChoiceField:
@@ -117,6 +119,40 @@ class ProductSerializer(serializers.ModelSerializer):
         return list(PriceSerializer(active, many=True).data)
 
 
+class PendingUpdateSerializer(serializers.Serializer):
+    """A change Polar applies at the next renewal (a swap with proration next_period)."""
+
+    applies_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    product_id = serializers.UUIDField(read_only=True, allow_null=True)
+    seats = serializers.IntegerField(read_only=True, allow_null=True)
+
+
+#: The schema of ``pending_update`` written out: an object or null. (A nullable
+#: reference to a component is ``allOf`` + ``nullable`` in OpenAPI 3.0, which validators
+#: read as "never null".)
+PENDING_UPDATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "nullable": True,
+    "description": "A change Polar applies at the next renewal (a swap with proration "
+    "next_period), or null when none is scheduled.",
+    "properties": {
+        "applies_at": {"type": "string", "format": "date-time", "nullable": True},
+        "product_id": {
+            "type": "string",
+            "format": "uuid",
+            "nullable": True,
+            "description": "The product it moves to; null: the product stays.",
+        },
+        "seats": {
+            "type": "integer",
+            "nullable": True,
+            "description": "The new seat count; null: the seats stay.",
+        },
+    },
+    "required": ["applies_at", "product_id", "seats"],
+}
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
     product = ProductSummarySerializer(read_only=True)
     status = serializers.ChoiceField(choices=SUBSCRIPTION_STATUSES, read_only=True)
@@ -125,6 +161,18 @@ class SubscriptionSerializer(serializers.ModelSerializer):
     is_valid = serializers.SerializerMethodField(help_text="Grants access now.")  # type: ignore[assignment]
     on_grace_period = serializers.SerializerMethodField(
         help_text="Canceled at period end, with the end still ahead."
+    )
+    customer_cancellation_reason = serializers.ChoiceField(
+        choices=CANCELLATION_REASONS,
+        allow_blank=True,
+        read_only=True,
+        help_text="The customer's reason for canceling (empty: none given).",
+    )
+    next_payment_attempt_at = serializers.SerializerMethodField(
+        help_text="Past due only: when Polar next retries the failed payment."
+    )
+    pending_update = serializers.SerializerMethodField(
+        help_text="A change scheduled for the next renewal, or null."
     )
 
     class Meta:
@@ -149,12 +197,30 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "seats",
             "is_valid",
             "on_grace_period",
+            "customer_cancellation_reason",
+            "customer_cancellation_comment",
+            "pause_at_period_end",
+            "paused_at",
+            "resumes_at",
+            "past_due_at",
+            "next_payment_attempt_at",
+            "pending_update",
             "created_at",
         )
         read_only_fields = fields
 
     def get_is_valid(self, subscription: Subscription) -> bool:
         return subscription.valid()
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_next_payment_attempt_at(self, subscription: Subscription) -> Any:
+        when = subscription.next_payment_attempt_at()
+        return serializers.DateTimeField().to_representation(when) if when else None
+
+    @extend_schema_field(PENDING_UPDATE_SCHEMA)
+    def get_pending_update(self, subscription: Subscription) -> dict[str, Any] | None:
+        pending = subscription.pending_update
+        return dict(PendingUpdateSerializer(pending).data) if pending else None
 
     def get_on_grace_period(self, subscription: Subscription) -> bool:
         return bool(subscription.on_grace_period())
@@ -246,7 +312,13 @@ class BillingStateSerializer(serializers.Serializer):
 
 class Text(serializers.CharField):
     """A string field that takes strings only: DRF's ``CharField`` turns ``0`` into ``"0"``,
-    which the schema (``type: string``) promises to refuse."""
+    which the schema (``type: string``) promises to refuse. It keeps whitespace, too: DRF
+    trims by default, so ``" "`` would be a 400 "may not be blank" that ``minLength: 1``
+    does not announce; a view that wants a value trimmed trims it itself."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -388,6 +460,22 @@ class SwapRequestSerializer(serializers.Serializer):
         choices=PRORATIONS,
         required=False,
         help_text="How Polar bills the change (default: the organization's setting).",
+    )
+
+
+class CancelRequestSerializer(serializers.Serializer):
+    """Why the customer cancels, in their own words (Polar shows them in its portal)."""
+
+    reason = serializers.ChoiceField(choices=CANCELLATION_REASONS, required=False)
+    comment = Text(required=False, allow_blank=True, max_length=5000)
+
+
+class PauseRequestSerializer(serializers.Serializer):
+    resumes_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When Polar resumes it (after the current period end); "
+        "absent or null: paused until resumed.",
     )
 
 

@@ -324,8 +324,15 @@ ORDER_ID = OpenApiParameter(
         operation_id="cancelSubscription",
         tags=["subscriptions"],
         parameters=[SUBSCRIPTION_ID],
-        request=None,
-        responses={200: s.SubscriptionSerializer, **errors(*CALLS_POLAR, 404)},
+        request=s.CancelRequestSerializer,
+        responses={200: s.SubscriptionSerializer, **errors(*CALLS_POLAR, 404, 415)},
+        examples=[
+            OpenApiExample(
+                "Cancel, saying why",
+                value={"reason": "too_expensive", "comment": "Half the price and I stay."},
+                request_only=True,
+            )
+        ],
     ),
     resume=documented(
         operation_id="resumeSubscription",
@@ -333,6 +340,20 @@ ORDER_ID = OpenApiParameter(
         parameters=[SUBSCRIPTION_ID],
         request=None,
         responses={200: s.SubscriptionSerializer, **errors(*CALLS_POLAR, 404)},
+    ),
+    pause=documented(
+        operation_id="pauseSubscription",
+        tags=["subscriptions"],
+        parameters=[SUBSCRIPTION_ID],
+        request=s.PauseRequestSerializer,
+        responses={200: s.SubscriptionSerializer, **errors(*CALLS_POLAR, 404, 415)},
+        examples=[
+            OpenApiExample(
+                "Pause for the summer",
+                value={"resumes_at": "2027-09-01T00:00:00Z"},
+                request_only=True,
+            )
+        ],
     ),
     swap=documented(
         operation_id="swapSubscription",
@@ -373,20 +394,53 @@ class SubscriptionViewSet(
 
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        """Cancel at the end of the period (access continues until then)."""
+        """Cancel at the end of the period (access continues until then), optionally with
+        the customer's reason and comment."""
         subscription = self._own()
+        body = s.CancelRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         if not subscription.valid() or subscription.cancel_at_period_end:
             raise Conflict("Only a running subscription that is not canceled yet can be canceled.")
-        polar_call(subscription.cancel)
+        polar_call(
+            subscription.cancel,
+            reason=body.validated_data.get("reason"),
+            comment=body.validated_data.get("comment"),
+        )
         return Response(self.get_serializer(subscription).data)
 
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str | None = None) -> Response:
-        """Undo a cancellation while the grace period lasts."""
+        """Undo a cancellation while the grace period lasts, call off a scheduled pause,
+        or resume a paused subscription (a new period starts now and is billed)."""
         subscription = self._own()
-        if not subscription.on_grace_period() and subscription.status != "paused":
-            raise Conflict("Only a subscription canceled at period end (and not ended) can resume.")
+        if not (
+            subscription.on_grace_period()
+            or subscription.paused()
+            or subscription.on_paused_grace_period()
+        ):
+            raise Conflict(
+                "Only a subscription canceled at period end (and not ended), paused or "
+                "set to pause can resume."
+            )
         polar_call(subscription.resume)
+        return Response(self.get_serializer(subscription).data)
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        """Pause at the end of the current period (Polar pauses only there), until
+        ``resumes_at`` or until resumed."""
+        subscription = self._own()
+        body = s.PauseRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if (
+            not subscription.active()
+            or subscription.cancel_at_period_end
+            or subscription.pause_at_period_end
+        ):
+            raise Conflict(
+                "Only an active subscription that is not canceled or set to pause can pause."
+            )
+        polar_call(subscription.pause, body.validated_data.get("resumes_at"))
         return Response(self.get_serializer(subscription).data)
 
     @action(detail=True, methods=["post"])
@@ -609,9 +663,12 @@ class LicenseKeyActivateView(PolarAPIMixin, GenericAPIView):
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        key = data["key"].strip()  # as pasted, with a stray space or newline
+        if not key:
+            raise NotFound("No such license key.")
         try:
             activation = license_keys.activate(
-                data["key"],
+                key,
                 data["label"],
                 conditions=data.get("conditions"),
                 meta=data.get("meta"),

@@ -51,6 +51,12 @@ SUBSCRIPTION_FIELDS: Fields = {
     "discount_id": ("discount_id", as_uuid),
     "checkout_id": ("checkout_id", as_uuid),
     "created_at": ("created_at", to_datetime),
+    "past_due_at": ("past_due_at", to_datetime),
+    "pause_at_period_end": ("pause_at_period_end", bool),
+    "paused_at": ("paused_at", to_datetime),
+    "resumes_at": ("resumes_at", to_datetime),
+    "customer_cancellation_reason": ("customer_cancellation_reason", lambda v: text(v, 32)),
+    "customer_cancellation_comment": ("customer_cancellation_comment", lambda v: text(v)),
 }
 
 ORDER_FIELDS: Fields = {
@@ -71,6 +77,7 @@ ORDER_FIELDS: Fields = {
     "metadata": ("metadata", lambda v: v if isinstance(v, dict) else {}),
     "custom_field_data": ("custom_field_data", lambda v: v if isinstance(v, dict) else {}),
     "created_at": ("created_at", to_datetime),
+    "next_payment_attempt_at": ("next_payment_attempt_at", to_datetime),
 }
 
 GRANT_FIELDS: Fields = {

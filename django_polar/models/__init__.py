@@ -12,6 +12,8 @@ from .seat import Member, Seat, SeatStatus
 from .subscription import (
     DEFAULT_TYPE,
     SUBSCRIPTION_TYPE_KEY,
+    CancellationReason,
+    PendingUpdate,
     Subscription,
     SubscriptionStatus,
 )
@@ -28,6 +30,7 @@ __all__ = [
     "BenefitAccess",
     "BenefitGrant",
     "BenefitTransition",
+    "CancellationReason",
     "CheckoutClaim",
     "Customer",
     "CustomerType",
@@ -35,6 +38,7 @@ __all__ = [
     "Meter",
     "Order",
     "OrderStatus",
+    "PendingUpdate",
     "Price",
     "Product",
     "Refund",

@@ -58,6 +58,9 @@ class Order(PolarObject):
     metadata = models.JSONField(default=dict, blank=True)
     #: The values of the product's custom fields the buyer gave at checkout, by slug.
     custom_field_data = models.JSONField(default=dict, blank=True)
+    next_payment_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="when Polar retries an unpaid renewal (dunning)"
+    )
 
     objects = OrderQuerySet.as_manager()
 

@@ -184,6 +184,8 @@ class PortalPages:
                         f'<form method="post" action="{esc(base)}/cancel" class="row">{hidden}'
                         f'<div><label for="reason-{esc(sub["id"])}">Reason</label>'
                         f'<select id="reason-{esc(sub["id"])}" name="reason">{reasons}</select></div>'
+                        f'<div><label for="comment-{esc(sub["id"])}">Anything we could do better?</label>'
+                        f'<textarea id="comment-{esc(sub["id"])}" name="comment" rows="2"></textarea></div>'
                         f'<button type="submit" class="secondary">Cancel at period end</button></form>'
                     )
                 )
@@ -299,7 +301,10 @@ class PortalPages:
                 reason = request.form.get("reason") or None
                 if reason not in {v for v, _ in CANCEL_REASONS if v} | {None}:
                     reason = "other"
-                self.emu.cancel_subscription(sub, reason=reason)
+                # customer_portal/schemas/subscription.py CustomerSubscriptionCancel: the
+                # customer's own reason and comment, stored on the subscription.
+                comment = (request.form.get("comment") or "").strip() or None
+                self.emu.cancel_subscription(sub, reason=reason, comment=comment)
                 self._say(
                     token, "ok", "Your subscription will end at the end of the billing period."
                 )
