@@ -169,13 +169,12 @@ class CheckoutBuilder:
         self._billing_address: dict[str, str | None] | None = None
         self._billing_name: str | None = None
         self._tax_id: str | None = None
-        self._business: bool | None = None
+        self._business = False
         self._custom_field_data: dict[str, CustomFieldValue] = {}
         self._locale: str | None = None
         self._currency: str | None = None
         self._seat_limits: tuple[int | None, int | None] = (None, None)
         self._upgrade_id: str | None = None
-        self._anonymous = False
         if request is not None:
             self.for_request(request)
         if success_url is not None:
@@ -462,16 +461,22 @@ class CheckoutBuilder:
             url += ("&" if "?" in url else "?") + f"checkout_id={CHECKOUT_ID_PLACEHOLDER}"
         return self._absolute(url)
 
-    def payload(self) -> dict[str, Any]:
-        """The body of ``POST /v1/checkouts/`` (without creating the customer)."""
-        body: dict[str, Any] = {"products": list(self.product_ids)}
-        if self.billable is not None:
-            body["external_customer_id"] = self.billable.get_polar_external_id()
+    def validate(self) -> None:
+        """Raise ``CheckoutError`` for what depends on two options at once (each ``with_*``
+        checks its own): called before the session is created, and by a caller that wants
+        the refusal before it has anything to redirect to."""
         if self._tax_id is not None and self._billing_address is None:
             raise CheckoutError(
                 "Polar validates a tax id against the billing country: add "
                 "with_billing_address(country=...)."
             )
+
+    def payload(self) -> dict[str, Any]:
+        """The body of ``POST /v1/checkouts/`` (without creating the customer)."""
+        self.validate()
+        body: dict[str, Any] = {"products": list(self.product_ids)}
+        if self.billable is not None:
+            body["external_customer_id"] = self.billable.get_polar_external_id()
         success_url = (
             self._absolute(self._success_url) if self._success_url else self._default_success_url()
         )

@@ -149,12 +149,15 @@ def check_customer_sync(
         return []
     if not _immediate_backend():
         return []
+    sent = [
+        *(["email and name changes"] if sync == "task" else []),
+        *(["deletions"] if on_delete != "keep" else []),
+    ]
     return [
         Warning(
-            "Billables' email and name changes (and deletions) reach Polar only through "
-            "`manage.py polar_customers push`: POLAR['CUSTOMER_SYNC'] sends them by task and "
-            "the task backend is the immediate one, which would make the saving request "
-            "wait on Polar.",
+            f"Billables' {' and '.join(sent)} reach Polar only through `manage.py "
+            "polar_customers push`: they are sent by task and the task backend is the "
+            "immediate one, which would make the saving request wait on Polar.",
             hint="Run `manage.py polar_customers push` from cron, use a worker task backend, "
             "or set POLAR['CUSTOMER_SYNC'] to 'inline' (development) or 'off'.",
             id="django_polar.W011",

@@ -14,10 +14,11 @@ account's once they sign up, by the app's rules and never by the email alone.
    settable once). The webhooks already mirrored the order and subscription; from then
    on they are the billable's.
 
-A claim is refused (``ClaimError``) when the checkout's customer already has another
-external id (the buyer's email belonged to an existing customer: Polar attached the
-purchase to them, and that customer is not ours to give away), or when the billable
-already has a different Polar customer (one billable, one customer).
+A claim is refused (``ClaimError``) when the checkout's customer existed before the
+checkout (the buyer typed the email of an existing customer: Polar attached the purchase
+to them, and that customer, with its earlier purchases, is not the claimant's to take,
+whether or not it has an external id yet), or when the billable already has a different
+Polar customer (one billable, one customer).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -37,6 +39,7 @@ from .checkout import CHECKOUT_ID_PLACEHOLDER, CheckoutBuilder
 from .client import get_client
 from .errors import ClaimError
 from .models import CheckoutClaim, Customer
+from .models.convert import to_datetime
 
 if TYPE_CHECKING:
     from .billable import Billable
@@ -124,7 +127,9 @@ def redeem(request: HttpRequest, billable: Billable, checkout_id: str) -> Checko
     checkout = get_client().get_checkout(checkout_id)
     if checkout.get("status") != "succeeded" or not checkout.get("customer_id"):
         raise ClaimError("The payment is not complete yet; try again in a moment.")
-    link_customer(billable, str(checkout["customer_id"]))
+    link_customer(
+        billable, str(checkout["customer_id"]), new_since=to_datetime(checkout.get("created_at"))
+    )
     with transaction.atomic():
         updated = CheckoutClaim.objects.filter(pk=claim.pk, claimed_at__isnull=True).update(
             claimed_at=timezone.now(), claimed_by=external_id, customer_id=checkout["customer_id"]
@@ -140,11 +145,16 @@ def redeem(request: HttpRequest, billable: Billable, checkout_id: str) -> Checko
     return claim
 
 
-def link_customer(billable: Billable, customer_id: str) -> Customer:
+def link_customer(
+    billable: Billable, customer_id: str, *, new_since: datetime | None = None
+) -> Customer:
     """Give Polar customer ``customer_id`` the billable's external id, then mirror it.
 
     A customer with our external id already is fine (nothing to do); one with another
     external id, or a billable already linked to another customer, is a ``ClaimError``.
+    With ``new_since`` (Polar's creation time of the guest's checkout), a customer Polar
+    created before it is one too: it existed before the guest paid, so only its email
+    ties it to the claimant, and the email alone proves nothing.
     """
     external_id = billable.get_polar_external_id()
     own = billable.polar_customer
@@ -156,10 +166,18 @@ def link_customer(billable: Billable, customer_id: str) -> Customer:
     client = get_client()
     data = client.get_customer(customer_id)
     current = data.get("external_id")
+    created = to_datetime(data.get("created_at"))
+    existed = new_since is not None and (created is None or created < new_since)
     if current not in (None, "", external_id):
         raise ClaimError(
             "The purchase was made by a Polar customer that belongs to another account "
             "(the email used at checkout is theirs); it is not linked to this one."
+        )
+    if current != external_id and existed:
+        raise ClaimError(
+            "The purchase was made by a Polar customer that existed before this checkout "
+            "(the email used at checkout is theirs); it is not linked to this account: ask "
+            "support if it is yours."
         )
     if current != external_id:
         data = client.update_customer(customer_id, {"external_id": external_id})

@@ -106,11 +106,11 @@ def delete(customer_pk: str, anonymize: bool) -> str:
     mark the mirror row deleted. Returns "deleted" or "gone" (already deleted)."""
     try:
         get_client().delete_customer(customer_pk, anonymize=True if anonymize else None)
+        outcome = "deleted"
     except PolarNotFoundError:
-        mirror.mark_customer_deleted(customer_pk)
-        return "gone"
+        outcome = "gone"
     mirror.mark_customer_deleted(customer_pk)
-    return "deleted"
+    return outcome
 
 
 # -- the cron pass -------------------------------------------------------------------------

@@ -48,8 +48,8 @@ from .errors import (
     redact,
 )
 from .mirror import UpsertCounts, archive_missing, version_of
-from .mirror.convert import as_uuid
 from .models import Benefit, BenefitGrant, Customer, Order, Price, Product, Refund, Subscription
+from .models.convert import as_uuid
 
 # Pacing lives in ``pacing`` (reconcile shares it); these names are importable from here too.
 from .pacing import DEFAULT_CONCURRENCY, DEFAULT_RATE_PER_MINUTE, Pacer, fetch_concurrently

@@ -122,6 +122,26 @@ def test_a_purchase_by_another_billables_customer_is_not_given_away(polar):
     )
 
 
+def test_a_customer_that_existed_before_the_checkout_is_not_taken_by_its_email(polar):
+    # Alice bought as a guest and never signed up: her Polar customer has no external id.
+    # Mallory pays as a guest with Alice's email; Polar attaches that purchase to Alice's
+    # customer. Claiming it must not hand Mallory Alice's customer and earlier purchase.
+    alice_paid = guest_buys(polar, Client(), key="lifetime", email="alice@example.com")
+    mallory_browser = Client()
+    paid = guest_buys(polar, mallory_browser, email="alice@example.com")
+    assert paid["customer_id"] == alice_paid["customer_id"]
+    mallory = User.objects.create_user("mallory", "mallory@example.com")
+    mallory_browser.force_login(mallory)
+    refused = mallory_browser.get(claim_path(paid))
+    assert refused.status_code == 409
+    assert "existed before this checkout" in refused.content.decode()
+    assert get_client().get_customer(paid["customer_id"])["external_id"] is None
+    assert mallory.polar_customer is None
+    assert not mallory.subscribed()
+    assert not mallory.has_purchased_product(polar.ids["lifetime"])
+    assert CheckoutClaim.objects.get(pk=paid["id"]).claimed_at is None
+
+
 def test_an_account_with_its_own_customer_is_not_merged(polar):
     browser = Client()
     paid = guest_buys(polar, browser)

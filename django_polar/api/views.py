@@ -540,7 +540,8 @@ class BenefitGrantListView(BillableAPIView, ListAPIView):
 
 
 def apply_checkout_options(builder: CheckoutBuilder, data: dict[str, Any]) -> None:
-    """The request's issue-16 options onto the builder (its own checks raise CheckoutError)."""
+    """The request's checkout options onto the builder, which checks each as it takes it
+    (``CheckoutError``), so the API and ``billable.checkout()`` refuse the same things."""
     if "min_seats" in data or "max_seats" in data:
         builder.with_seat_limits(data.get("min_seats"), data.get("max_seats"))
     if "currency" in data:
@@ -557,7 +558,7 @@ def apply_checkout_options(builder: CheckoutBuilder, data: dict[str, Any]) -> No
         builder.with_custom_fields(dict(data["custom_field_data"]))
     if "upgrade_subscription" in data:
         builder.upgrading(data["upgrade_subscription"])
-    builder.payload()  # a tax id without a billing country is refused here, not by Polar
+    builder.validate()  # a tax id without a billing country is refused here, not by Polar
 
 
 class CheckoutCreateView(BillableAPIView):

@@ -20,8 +20,8 @@ from ..models import (
     Refund,
     Subscription,
 )
+from ..models.convert import Fields, as_int, as_uuid, pick, text, to_datetime
 from .catalog import upsert_benefit, upsert_price, upsert_product
-from .convert import Fields, as_int, as_uuid, pick, text, to_datetime
 from .customers import upsert_customer
 from .guard import Outcome, ensure_stub, save_snapshot, version_of
 
@@ -56,7 +56,7 @@ SUBSCRIPTION_FIELDS: Fields = {
     "paused_at": ("paused_at", to_datetime),
     "resumes_at": ("resumes_at", to_datetime),
     "customer_cancellation_reason": ("customer_cancellation_reason", lambda v: text(v, 32)),
-    "customer_cancellation_comment": ("customer_cancellation_comment", lambda v: text(v)),
+    "customer_cancellation_comment": ("customer_cancellation_comment", text),
 }
 
 ORDER_FIELDS: Fields = {

@@ -36,8 +36,8 @@ from ..models import (
     Subscription,
 )
 from ..models.base import PolarObject
+from ..models.convert import as_uuid, pick
 from . import billing, catalog, customers, seats
-from .convert import as_uuid, pick
 from .guard import Outcome, ensure_stub, is_older, save_snapshot, version_of
 
 logger = logging.getLogger("django_polar.mirror")

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from ..models import Benefit, Meter, Price, Product
-from .convert import Fields, as_int, as_uuid, pick, text, to_datetime
+from ..models.convert import Fields, as_int, as_uuid, pick, text, to_datetime
 from .guard import Outcome, ensure_stub, save_snapshot, version_of
 
 BENEFIT_FIELDS: Fields = {

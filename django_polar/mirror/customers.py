@@ -15,7 +15,7 @@ from ..identity import billable_from_external_id, billables_from_external_ids
 from ..models import (
     Customer,
 )
-from .convert import as_uuid, text, to_datetime
+from ..models.convert import as_uuid, text, to_datetime
 from .guard import Outcome, save_snapshot, version_of
 
 logger = logging.getLogger("django_polar.mirror")

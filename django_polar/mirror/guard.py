@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from django.db import IntegrityError, transaction
 
 from ..models.base import PolarObject
-from .convert import to_datetime
+from ..models.convert import to_datetime
 
 logger = logging.getLogger("django_polar.mirror")
 

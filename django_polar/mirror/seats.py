@@ -9,7 +9,7 @@ from django.db import models, transaction
 
 from ..identity import billable_from_external_id
 from ..models import Customer, Member, Seat
-from .convert import Fields, as_uuid, pick, text, to_datetime
+from ..models.convert import Fields, as_uuid, pick, text, to_datetime
 from .guard import ensure_stub, save_snapshot, version_of
 
 MEMBER_FIELDS: Fields = {

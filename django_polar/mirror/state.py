@@ -14,8 +14,8 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from ..models import Benefit, BenefitGrant, Customer, Product, Subscription, SubscriptionStatus
+from ..models.convert import as_uuid, text, to_datetime
 from .billing import subscription_values
-from .convert import as_uuid, text, to_datetime
 from .customers import upsert_customer
 from .guard import ensure_stub, save_snapshot, version_of
 

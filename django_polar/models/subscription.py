@@ -2,18 +2,18 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from ..client import get_client
 from ..conf import polar_settings
 from .base import PolarObject
 from .catalog import Product, resolve_product_id
+from .convert import as_uuid, to_datetime
 from .customer import Customer
 
 #: Checkout metadata key that names a subscription's type ("default", "swimming" ...).
@@ -75,9 +75,9 @@ class PendingUpdate:
             return None
         seats = data.get("seats")
         return cls(
-            id=_uuid_or_none(data.get("id")),
-            applies_at=_datetime_or_none(data.get("applies_at")),
-            product_id=_uuid_or_none(data.get("product_id")),
+            id=as_uuid(data.get("id")),
+            applies_at=to_datetime(data.get("applies_at")),
+            product_id=as_uuid(data.get("product_id")),
             seats=seats if isinstance(seats, int) and not isinstance(seats, bool) else None,
         )
 
@@ -87,26 +87,6 @@ class PendingUpdate:
         if self.product_id is None:
             return None
         return Product.objects.filter(pk=self.product_id).first()
-
-
-def _uuid_or_none(value: Any) -> uuid.UUID | None:
-    """A Polar id from JSON; None, "" and junk become None."""
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
-def _datetime_or_none(value: Any) -> datetime | None:
-    """A Polar timestamp from JSON (ISO 8601, "Z" or an offset); junk becomes None and a
-    timestamp without an offset is UTC, as Polar means it."""
-    try:
-        parsed = parse_datetime(str(value))
-    except ValueError:
-        return None
-    if parsed is not None and timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, UTC)
-    return parsed
 
 
 def _not_ended(now: datetime) -> Q:
@@ -274,7 +254,8 @@ class Subscription(PolarObject):
     @property
     def past_due_deadline(self) -> datetime | None:
         """When Polar gives up retrying and revokes a past-due subscription
-        (models/subscription.py ``past_due_deadline``: the retry intervals plus a minute)."""
+        (Polar's server/polar/models/subscription.py ``past_due_deadline``: the retry
+        intervals plus a minute)."""
         if self.past_due_at is None or not self.past_due():
             return None
         return self.past_due_at + sum(DUNNING_RETRY_INTERVALS, timedelta(minutes=1))

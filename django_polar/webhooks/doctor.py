@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -57,11 +57,6 @@ class Diagnosis:
     url: str
     endpoint: dict[str, Any] | None
     missed: list[MissedEvent] = field(default_factory=list)
-    since: datetime | None = None
-
-    @property
-    def found(self) -> bool:
-        return self.endpoint is not None
 
     @property
     def enabled(self) -> bool:
@@ -84,7 +79,7 @@ def diagnose(url: str, *, days: int = DEFAULT_DAYS) -> Diagnosis:
     last ``days`` days whose ``webhook-id`` the inbox (``WebhookEvent``) never stored."""
     since = timezone.now() - timedelta(days=days)
     endpoint = find_endpoint(url)
-    diagnosis = Diagnosis(url=url, endpoint=endpoint, since=since)
+    diagnosis = Diagnosis(url=url, endpoint=endpoint)
     if endpoint is None:
         return diagnosis
     deliveries = get_client().list_webhook_deliveries(
@@ -133,17 +128,14 @@ def missed_events(deliveries: Iterable[dict[str, Any]]) -> list[MissedEvent]:
     return missed
 
 
-def repair(diagnosis: Diagnosis, *, enable: bool = True) -> Repair:
-    """Enable a disabled endpoint (when ``enable``) and redeliver every missed event that
-    Polar still holds. Without enabling, redelivering to a disabled endpoint would only be
-    marked skipped by Polar, so nothing is redelivered then."""
+def repair(diagnosis: Diagnosis) -> Repair:
+    """Enable a disabled endpoint, then redeliver every missed event that Polar still
+    holds: Polar marks a redelivery to a disabled endpoint skipped, so enabling comes first."""
     done = Repair()
     if diagnosis.endpoint is None:
         return done
     client = get_client()
     if not diagnosis.enabled:
-        if not enable:
-            return done
         diagnosis.endpoint = client.update_webhook_endpoint(
             str(diagnosis.endpoint["id"]), {"enabled": True}
         )

@@ -44,8 +44,8 @@ from django.views.decorators.http import require_POST
 from .. import signals
 from ..conf import polar_settings
 from ..errors import UnstorableWebhookBody
-from ..mirror.convert import text, to_datetime
 from ..models import WebhookEvent, WebhookEventStatus
+from ..models.convert import text, to_datetime
 from ..tasks import enqueue_event
 from . import dispatch
 from .verify import VerificationError, verify
