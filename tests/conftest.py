@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 
 import pytest
 from django.conf import settings
@@ -23,3 +24,27 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
         if "browser" in item.keywords and not has_chromium:
             item.add_marker(skip_browser)
+
+
+#: Seconds of wall-clock time one test may take, when set (scripts/mutation.py sets it):
+#: a mutant that removes a deadline makes a test wait in real time, which mutmut's
+#: CPU-time limit never stops. Past the limit the test fails, so the mutant counts killed.
+WALL_SECONDS = int(os.environ.get("POLAR_TEST_WALL_SECONDS") or 0)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    if not WALL_SECONDS or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def too_long(signum, frame):
+        pytest.fail(f"{item.nodeid} ran past {WALL_SECONDS} s of wall-clock time")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(WALL_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
@@ -20,6 +22,8 @@ from django_polar.failures import STATE_CONFLICT_MESSAGE
 from django_polar.models import Price, Subscription
 from tests.fixtures import (  # noqa: F401  (the `polar` fixture)
     make_customer,
+    make_grant,
+    make_order,
     make_product,
     make_subscription,
     polar_fixture,
@@ -607,6 +611,33 @@ def test_state_reports_each_meter_of_the_last_customer_state(api, ada):
         {"meter_id": unnamed, "name": "", "consumed_units": 3.0, "credited_units": 0,
          "balance": -3.0},
     ]  # fmt: skip
+
+
+def test_listings_cost_the_same_queries_for_one_row_or_many(api, ada):
+    """No query per row (the product of each subscription and order, the benefit of each
+    grant, the prices and benefits of each product): a long history stays one page load."""
+    customer = make_customer(ada)
+
+    def queries():
+        counts = {}
+        for url in ("state/", "products/", "subscriptions/", "orders/", "benefits/"):
+            with CaptureQueriesContext(connection) as captured:
+                assert api.get(API + url).status_code == 200
+            counts[url] = len(captured)
+        return counts
+
+    def add_rows():
+        product = make_product(f"Plan {uuid.uuid4()}")
+        make_subscription(customer, product)
+        make_order(customer, product)
+        make_grant(customer)
+
+    add_rows()
+    one = queries()
+    add_rows()
+    add_rows()
+    assert api.get(API + "orders/").json()["count"] == 3
+    assert queries() == one
 
 
 def test_checkout_takes_billing_details_currency_and_locale(api, polar, catalog, ada):

@@ -216,6 +216,33 @@ def test_429_retry_after_as_http_date():
     assert 8.0 <= sleeps[0] <= 10.0
 
 
+def test_429_retry_after_now_or_past_waits_nothing():
+    past = format_datetime(datetime.now(UTC) - timedelta(seconds=30), usegmt=True)
+    for hint in ("0", "-5", past):
+        client, recorder, sleeps = make(fail(429, headers={"Retry-After": hint}), ok())
+        client.get_product("p1")
+        assert sleeps == [0.0], hint
+        assert len(recorder.requests) == 2
+
+
+def test_429_retry_after_as_a_date_without_a_zone_is_utc():
+    when = (datetime.now(UTC) + timedelta(seconds=10)).strftime("%a, %d %b %Y %H:%M:%S -0000")
+    client, _, sleeps = make(fail(429, headers={"Retry-After": when}), ok())
+    client.get_product("p1")
+    assert 8.0 <= sleeps[0] <= 10.0
+
+
+def test_each_retry_is_logged_with_its_reason_and_wait(caplog):
+    client, _, _ = make(fail(503), ok(), jitter=lambda: 1.0)
+    caplog.set_level(logging.INFO, logger="django_polar.client")
+    client.get_product("p1")
+    (record,) = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert (
+        record.getMessage()
+        == "Polar GET /v1/products/p1 failed (status 503); retry 1 of 3 in 0.50 s"
+    )
+
+
 def test_429_without_retry_after_uses_backoff():
     client, _, sleeps = make(fail(429), ok(), jitter=lambda: 1.0)
     client.get_product("p1")
@@ -488,6 +515,11 @@ def test_a_token_of_any_shape_is_redacted():
         client.get_product("p1")
     assert odd not in str(info.value)
     assert "unknown token [redacted]" in str(info.value)
+    # Also when the token is in the path (pasted as an id): the error names the path.
+    client, _, _ = make(fail(404), access_token=odd)
+    with pytest.raises(PolarNotFoundError) as info:
+        client.request("GET", f"/v1/products/{odd}")
+    assert odd not in str(info.value) and odd not in info.value.path
 
 
 def test_other_polar_credentials_in_an_echo_are_redacted():
@@ -645,6 +677,111 @@ def test_use_transport_applies_to_other_threads_and_nests():
     assert results == [{"id": "inner"}, {"id": "outer"}]
 
 
+def test_retries_stop_where_the_calls_deadline_would_pass():
+    client, recorder, sleeps = make(fail(503), deadline=1.0, retry_backoff=10.0)
+    with pytest.raises(PolarServerError) as info:
+        client.get_product("p1")
+    assert len(recorder.requests) == 1 and sleeps == []  # a 5-10 s wait would pass 1 s
+    assert info.value.retry_after is not None
+
+
+def test_retries_stop_where_the_retry_budget_would_pass():
+    # Waits of 0.5, 1.0, 2.0 s: a 1.5 s budget affords exactly the first two.
+    client, recorder, sleeps = make(fail(503), jitter=lambda: 1.0, retry_budget=1.5)
+    with pytest.raises(PolarServerError):
+        client.get_product("p1")
+    assert sleeps == [0.5, 1.0] and len(recorder.requests) == 3
+    client, _, sleeps = make(fail(503), jitter=lambda: 1.0, retry_budget=1.0)
+    with pytest.raises(PolarServerError):
+        client.get_product("p1")
+    assert sleeps == [0.5]
+    # The budget is for all the waits together: 0.5 + 1.0 + 2.0 would pass 3.2.
+    for answer in (fail(503), httpx.ConnectError("refused")):
+        client, _, sleeps = make(answer, jitter=lambda: 1.0, retry_budget=3.2)
+        with pytest.raises(PolarError):
+            client.get_product("p1")
+        assert sleeps == [0.5, 1.0], answer
+
+
+def test_a_session_token_authenticates_the_call_and_is_redacted():
+    session = "polar_cst_session_Zx81"
+    client, recorder, _ = make(ok(), ok(), fail(404))
+    client.request("GET", "/v1/customer-portal/customers/me", session_token=session)
+    assert recorder.requests[0].headers["Authorization"] == f"Bearer {session}"
+    client.request("GET", "/v1/products/p1")  # the next call is the organization's again
+    assert recorder.requests[1].headers["Authorization"] == f"Bearer {TOKEN}"
+    odd = "session-of-any-shape-Zx81"
+    with pytest.raises(PolarNotFoundError) as info:
+        client.request("GET", f"/v1/customer-portal/{odd}", session_token=odd)
+    assert recorder.requests[2].headers["Authorization"] == f"Bearer {odd}"
+    assert odd not in str(info.value) and odd not in info.value.path
+
+
+def test_a_network_failure_is_logged_and_raised_with_its_cause_and_no_token(caplog):
+    odd = "emulator-token-Zx81-do-not-print"
+    refused = httpx.ConnectError(f"cannot connect with {odd}")
+    client, _, _ = make(refused, ok(), jitter=lambda: 1.0, access_token=odd)
+    caplog.set_level(logging.INFO, logger="django_polar.client")
+    client.get_product("p1")
+    (record,) = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert record.getMessage() == (
+        "Polar GET /v1/products/p1 failed (ConnectError: cannot connect with [redacted]); "
+        "retry 1 of 3 in 0.50 s"
+    )
+    client, _, _ = make(refused, access_token=odd, max_retries=0)
+    with pytest.raises(PolarNetworkError) as info:
+        client.get_product("p1")
+    assert "(ConnectError: cannot connect with [redacted])" in str(info.value)
+    assert odd not in str(info.value)
+    error = info.value
+    assert type(error) is PolarNetworkError  # refused, not timed out
+    assert (error.method, error.path) == ("GET", "/v1/products/p1")
+    assert re.fullmatch(
+        r"Could not reach Polar for GET /v1/products/p1 \(ConnectError: cannot connect with "
+        r"\[redacted\]\) after 1 attempt\(s\) in 0\.\d s; check POLAR\['SERVER'\] and the network\.",
+        str(error),
+    ), str(error)
+
+
+def test_each_attempts_timeout_is_cut_to_what_is_left_of_the_deadline():
+    client, recorder, _ = make(ok(), deadline=0.5, timeout=10.0, connect_timeout=5.0)
+    client.get_product("p1")
+    timeout = recorder.requests[0].extensions["timeout"]
+    assert 0 < timeout["read"] <= 0.5 and 0 < timeout["connect"] <= 0.5
+
+
+def test_an_answer_that_is_not_json_names_the_call():
+    html = httpx.Response(200, text="<html>Down for maintenance</html>")
+    client, _, _ = make(html)
+    with pytest.raises(PolarError) as info:
+        client.get_product("p1")
+    assert str(info.value).startswith("Polar answered 200 to GET /v1/products/p1: ")
+    assert "not JSON" in str(info.value)
+
+
+def test_a_call_made_inside_a_call_never_outlives_the_outer_ones_deadline():
+    """A transport or hook that calls Polar itself: the inner call gets what is left of the
+    outer call's deadline, not a fresh (or no) deadline of its own."""
+    inner, inner_recorder, inner_sleeps = make(fail(503), retry_backoff=10.0, jitter=lambda: 1.0)
+    errors = []
+
+    def outer_handler(request):
+        with pytest.raises(PolarServerError) as info:
+            inner.get_product("p1")
+        errors.append(info.value)
+        return ok()
+
+    outer, _, _ = make(outer_handler, deadline=2.0)
+    outer.get_product("p0")
+    # Retrying (10 s, then 20 s) would pass the outer call's 2 s: the inner call gives up.
+    assert len(inner_recorder.requests) == 1 and inner_sleeps == []
+    assert len(errors) == 1
+    # Alone, the same inner client retries as configured.
+    with pytest.raises(PolarServerError):
+        inner.get_product("p1")
+    assert len(inner_sleeps) == 3
+
+
 # -- every method against the spec --------------------------------------------------------------
 
 HELPERS = {"request", "get_page", "paginate", "close", "backoff"}
@@ -668,7 +805,8 @@ def endpoint_methods():
     return sorted(
         name
         for name, member in inspect.getmembers(PolarClient, inspect.isfunction)
-        if not name.startswith("_") and name not in HELPERS
+        # Not mutmut's copies of the methods (``xǁPolarClientǁ…__mutmut_N``): not API calls.
+        if not name.startswith("_") and name not in HELPERS and "__mutmut_" not in name
     )
 
 

@@ -425,3 +425,19 @@ def test_portal_members_need_a_team_and_a_member_session(polar, team):
     assert token.startswith("polar_mst_")
     with pytest.raises(PolarPermissionError, match="only available for team customers"):
         client.portal_list_members(token)
+
+
+def test_seats_by_id_metadata_and_the_assigned_list(polar, team, django_assert_num_queries):
+    _, (ann, ben, _), subscription, _ = team
+    seat = subscription.assign_seat(ann, metadata={"department": "sales"})
+    assert seat.data["seat_metadata"] == {"department": "sales"}  # what Polar stored
+    other = subscription.assign_seat(ben)
+    get_client().claim_seat(invitation_token(polar, other))
+    polar.deliver()
+    # By id as well as by row, as the docstrings promise.
+    assert subscription.resend_invitation(str(seat.pk)).status == SeatStatus.PENDING
+    assert subscription.revoke_seat(str(seat.pk)).status == SeatStatus.REVOKED
+    subscription.refresh_from_db()
+    with django_assert_num_queries(1):  # the seats with their members: one query
+        assigned = [(s.pk, s.member.external_id) for s in subscription.assigned_seats()]
+    assert assigned == [(other.pk, ben.get_polar_external_id())]  # the revoked one is gone

@@ -5,7 +5,9 @@ every event once however often it is sent."""
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -169,10 +171,13 @@ def test_events_polar_accepts_are_recorded_and_sent(user, polar):
         "flag": True,
         "_cost": {"amount": 0.025, "currency": "usd"},
     }
-    user.record_usage("api_call", metadata, external_id="request-42")
+    when = timezone.now() - timedelta(hours=1)
+    user.record_usage("api_call", metadata, external_id="request-42", timestamp=when)
     usage.flush()
     [event] = get_client().list_events(name="api_call")
     assert event["metadata"] == metadata
+    assert UsageEvent.objects.get().external_id == "request-42"  # what Polar dedupes on
+    assert event["timestamp"][:19] == when.isoformat()[:19]  # when it happened, not sent
 
 
 def test_meter_time_records_elapsed_seconds_even_when_the_block_fails(user, polar):
@@ -351,3 +356,343 @@ def test_flush_batch_size_and_the_earlier_name(user, counting):
         user.ingest_usage("api_call")  # the earlier name still records
     assert "Sent 5" in usage_command("flush", "--batch-size", "2")
     assert [len(ids) for ids in counting.ingests] == [2, 2, 1]
+
+
+class RejectingOnce(httpx.BaseTransport):
+    """The emulator, except that the first ingest call is answered with a 422 whose one
+    error points at ``loc`` (Polar's validation errors name ``["body", "events", i, ...]``)."""
+
+    def __init__(self, polar, loc, msg="Value error, bad event"):
+        self.inner = polar.transport()
+        self.loc = loc
+        self.msg = msg
+        self.rejected = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/events/ingest" and not self.rejected:
+            self.rejected = True
+            error = {"loc": self.loc, "msg": self.msg, "type": "value_error"}
+            return httpx.Response(422, json={"detail": [error]})
+        return self.inner.handle_request(request)
+
+
+@pytest.mark.parametrize(
+    ("loc", "set_aside"),
+    [
+        (["body", "events", 1], [1]),  # the row itself
+        (["body", "events", 2, "metadata", "k"], [2]),  # a field of the row
+        (["body", "events", 3], []),  # no such row: nobody is blamed
+        (["body", "events"], []),  # the list, not a row
+        (["body", "metadata", 0], []),  # not the events
+        (["body"], []),
+        (["query", "events", 0], []),
+    ],
+)
+def test_a_422_sets_aside_only_the_rows_it_names(user, polar, loc, set_aside):
+    bulk(user, 3)
+    rows = list(UsageEvent.objects.order_by("pk"))
+    with use_transport(RejectingOnce(polar, loc)):
+        report = usage.flush()
+    assert report.rejected == len(set_aside)
+    assert report.sent == 3 - len(set_aside)
+    waiting = [
+        i for i, row in enumerate(rows) if UsageEvent.objects.get(pk=row.pk).ingested_at is None
+    ]
+    assert waiting == set_aside
+    assert consumed(user) == 3 - len(set_aside)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"_cost": 5}, '"_cost" must be {"amount": <cents>, "currency": "usd"}.'),
+        (
+            {"_cost": {"amount": 1, "currency": "usd", "note": "x"}},
+            '"_cost" must be {"amount": <cents>, "currency": "usd"}.',
+        ),
+        ({"_cost": {"amount": "ten", "currency": "usd"}}, '"_cost.amount" must be a number of cents.'),
+        ({"_cost": {"amount": True, "currency": "usd"}}, '"_cost.amount" must be a number of cents.'),
+        (
+            {"_cost": {"amount": 123456, "currency": "usd"}},
+            '"_cost.amount" takes up to 17 digits with 12 decimal places (cents).',
+        ),
+        (
+            {"_cost": {"amount": 1, "currency": "eur"}},
+            '"_cost.currency" must be "usd" (Polar supports only usd).',
+        ),
+        (
+            {"tags": ["a"]},
+            "Usage event metadata 'tags' must be a string, integer, float or boolean; got list.",
+        ),
+        ({"_llm": "gpt"}, '"_llm" must be a dict (vendor, model, token counts).'),
+        ({"_llm": {"model": "gpt-4o"}}, '"_llm.vendor" is required and must be a string.'),
+        (
+            {"_llm": {"vendor": "openai", "model": "gpt-4o", "output_tokens": 1, "total_tokens": 1}},
+            '"_llm.input_tokens" is required and must be an integer.',
+        ),
+        (
+            {"_llm": {"vendor": "v", "model": "m", "input_tokens": 1, "output_tokens": 1,
+                      "total_tokens": 2, "cached_input_tokens": "1"}},
+            '"_llm.cached_input_tokens" is required and must be an integer.',
+        ),
+        (
+            {"_llm": {"vendor": "v", "model": "m", "input_tokens": 1, "output_tokens": 1,
+                      "total_tokens": 2, "prompt": 5}},
+            '"_llm.prompt" must be a string or None.',
+        ),
+        (
+            {"_llm": {"vendor": "v", "model": "m", "input_tokens": 1, "output_tokens": 1,
+                      "total_tokens": 2, "response": ["no"]}},
+            '"_llm.response" must be a string or None.',
+        ),
+    ],
+)  # fmt: skip
+def test_each_refusal_names_the_rule_it_breaks(metadata, message):
+    with pytest.raises(InvalidUsageEvent) as refused:
+        usage.validate_event("ok", metadata)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"note": "x", "long": "x" * 500},  # 1 to 500 characters
+        {"_cost": {"amount": 12345, "currency": "usd"}},  # 5 whole digits
+        {"_cost": {"amount": 0.123456789012, "currency": "usd"}},  # 12 decimal places
+        {"_cost": {"amount": 12345.123456789012, "currency": "usd"}},  # both: 17 digits
+        {"_llm": {"vendor": "v", "model": "m", "input_tokens": 1, "output_tokens": 2,
+                  "total_tokens": 3}},  # no cached_input_tokens
+        {"_llm": {"vendor": "v", "model": "m", "input_tokens": 1, "output_tokens": 2,
+                  "total_tokens": 3, "cached_input_tokens": 1, "prompt": "Hi", "response": None}},
+    ],
+)  # fmt: skip
+def test_the_limits_polar_accepts_are_accepted(metadata):
+    assert usage.validate_event("ok", metadata) == metadata
+
+
+def test_llm_metadata_follows_polars_conventions():
+    assert usage.llm_metadata(
+        model="openai/gpt-4o/mini", input_tokens=10, output_tokens=5, team="red"
+    ) == {
+        "team": "red",
+        "strategy": "LLM",
+        "model": "openai/gpt-4o/mini",
+        "inputTokens": 10,
+        "outputTokens": 5,
+        "totalTokens": 15,
+        "_llm": {  # the vendor is the model's first path segment when not given
+            "vendor": "openai",
+            "model": "openai/gpt-4o/mini",
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "total_tokens": 15,
+        },
+    }
+    metadata = usage.llm_metadata(
+        model="gpt-4o", vendor="azure", input_tokens=1, output_tokens=1, cached_input_tokens=1
+    )
+    assert metadata["provider"] == "azure" and metadata["_llm"]["vendor"] == "azure"
+    assert metadata["cachedInputTokens"] == 1 and metadata["_llm"]["cached_input_tokens"] == 1
+
+
+def test_a_decimal_cost_becomes_a_json_number():
+    assert json.dumps(usage.cost(Decimal("1.25"))) == '{"amount": 1.25, "currency": "usd"}'
+
+
+def test_a_rejected_row_backs_off_longer_each_time_and_keeps_a_bounded_reason(user, polar, caplog):
+    user.record_usage("api_call")
+    row = UsageEvent.objects.get()
+    for attempt, minutes in ((1, 1), (2, 2)):
+        UsageEvent.objects.update(next_attempt_at=None)  # due again
+        before = timezone.now()
+        with use_transport(RejectingOnce(polar, ["body", "events", 0], msg="x" * 3000)):
+            report = usage.flush()
+        assert report.rejected == 1
+        row.refresh_from_db()
+        assert row.attempts == attempt and row.ingested_at is None
+        wait = row.next_attempt_at - before
+        assert timedelta(minutes=minutes) <= wait < timedelta(minutes=minutes, seconds=30)
+        assert len(row.last_error) == 2000 and row.last_error.endswith("x")
+    [warning, *_] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.getMessage().startswith("Sending 1 usage event(s) to Polar failed: ")
+    assert "xxxx" in warning.getMessage()
+
+
+def test_pending_events_are_listed_oldest_first(user):
+    now = timezone.now()
+    late = user.record_usage("b", timestamp=now - timedelta(minutes=1))
+    early = user.record_usage("a", timestamp=now - timedelta(minutes=5))
+    same = user.record_usage("c", timestamp=now - timedelta(minutes=5))
+    assert list(usage.pending_events()) == [early, same, late]
+
+
+def test_a_run_that_pauses_then_fails_reports_every_failure(user, polar, counting, no_retries):
+    bulk(user, 10)
+    polar.faults.retry_after = 7
+    polar.faults.fail_next(1, status=429)
+    polar.faults.fail_next(1, status=503)
+    before = timezone.now()
+    report = usage.flush(sleep=lambda seconds: None)
+    after = timezone.now()
+    assert (report.sent, report.failed) == (0, 20)  # the batch failed twice
+    assert len(report.errors) == 2
+    assert "429" in report.errors[0] and "503" in report.errors[1]
+    row = UsageEvent.objects.first()
+    assert row.attempts == 2 and "503" in row.last_error
+    # Polar is down: the run ends, to retry after the backoff of the rows' next (2nd) attempt.
+    assert before + timedelta(minutes=2) <= report.retry_at <= after + timedelta(minutes=2)
+    report = usage.flush()
+    assert report.sent == 10 and report.failed == 0
+
+
+def test_polar_down_while_creating_a_customer_holds_the_whole_run(polar, counting, no_retries):
+    grace = User.objects.create_user("grace", "grace@example.com")
+    grace.record_usage("api_call")
+    for attempt, minutes in ((1, 1), (2, 2)):
+        polar.faults.fail_next(1, status=503)
+        before = timezone.now()
+        report = usage.flush()
+        after = timezone.now()
+        assert (report.sent, report.failed) == (0, 1)
+        [error] = report.errors
+        assert error.startswith("Creating the Polar customer failed: ")
+        row = UsageEvent.objects.get()
+        assert row.attempts == attempt and row.last_error == error
+        wait = timedelta(minutes=minutes)
+        assert before + wait <= report.retry_at <= after + wait
+    assert usage.flush().sent == 1 and grace.polar_customer is not None
+
+
+def test_rows_waiting_for_their_customer_back_off_longer_each_time(polar, counting):
+    get_client().create_customer({"email": "taken@example.com"})
+    grace = User.objects.create_user("grace", "taken@example.com")
+    grace.record_usage("api_call")
+    for attempt, minutes in ((1, 1), (2, 2)):
+        UsageEvent.objects.update(next_attempt_at=None)  # due again
+        before = timezone.now()
+        report = usage.flush()
+        after = timezone.now()
+        assert report.waiting == 1 and report.sent == 0
+        row = UsageEvent.objects.get()
+        assert row.attempts == attempt and row.last_error.startswith("Waiting for a Polar customer")
+        wait = timedelta(minutes=minutes)
+        assert before + wait <= row.next_attempt_at <= after + wait
+
+
+class RejectingTwice(RejectingOnce):
+    """The first two ingest calls each refuse their first row."""
+
+    calls = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/events/ingest" and self.calls < 2:
+            self.calls += 1
+            self.rejected = False
+        return super().handle_request(request)
+
+
+def test_two_rejections_in_one_run_are_both_reported(user, polar):
+    bulk(user, 4)
+    with use_transport(RejectingTwice(polar, ["body", "events", 0], msg="bad one")):
+        report = usage.flush()
+    assert (report.rejected, report.sent) == (2, 2)
+    assert len(report.errors) == 2 and all("bad one" in error for error in report.errors)
+
+
+def test_duplicates_are_counted_over_every_batch_and_logged(user, polar, counting):
+    bulk(user, 4)
+    claimed = usage.claim(1000)
+    get_client().ingest_events([usage._body(e) for e in claimed])  # sent, never marked
+    UsageEvent.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
+    report = usage.flush(batch_size=2)
+    assert (report.calls, report.sent, report.duplicates) == (2, 4, 4)
+    assert [(i.events, i.inserted, i.duplicates) for i in UsageIngest.objects.order_by("pk")] == [
+        (2, 0, 2),
+        (2, 0, 2),
+    ]
+
+
+def test_a_run_that_pauses_twice_reports_both_failures(user, polar, counting, no_retries):
+    bulk(user, 10)
+    polar.faults.retry_after = 3
+    polar.faults.fail_next(2, status=429)
+    waits: list[float] = []
+    report = usage.flush(sleep=waits.append)
+    assert waits == [3.0, 3.0]
+    assert (report.sent, report.failed, len(report.errors)) == (10, 20, 2)
+    assert all("Rate limit" in error for error in report.errors)
+
+
+def test_record_many_takes_names_or_dicts_and_refuses_anything_else(user):
+    when = timezone.now() - timedelta(minutes=3)
+    rows = user.record_usage_many(
+        ["plain", {"name": "full", "metadata": {"k": 1}, "timestamp": when, "external_id": "e-1"}]
+    )
+    assert [(r.name, r.metadata, r.external_id) for r in rows][1] == ("full", {"k": 1}, "e-1")
+    assert UsageEvent.objects.get(external_id="e-1").timestamp == when
+    message = "Each event is a name or a dict of name, metadata, timestamp, external_id."
+    for bad in (["api_call"], {"name": "x", "when": when}, 5):
+        with pytest.raises(InvalidUsageEvent) as refused:
+            user.record_usage_many([bad])
+        assert str(refused.value) == message
+    assert UsageEvent.objects.count() == 2
+
+
+def test_flush_limit_and_batch_size_bound_a_run(user, polar, counting):
+    bulk(user, 5)
+    report = usage.flush(limit=3, batch_size=2)
+    assert (report.sent, report.calls) == (3, 2)  # 2 + 1, then the limit
+    assert usage.pending_events().count() == 2
+    report = usage.flush(batch_size=1)
+    assert (report.sent, report.calls) == (2, 2)
+
+
+def test_each_billables_events_are_linked_to_its_own_customer(polar, counting):
+    ann = User.objects.create_user("ann", "ann@example.com")
+    bob = User.objects.create_user("bob", "bob@example.com")
+    ann.record_usage("api_call")
+    bob.record_usage("api_call")
+    assert usage.flush().sent == 2
+    for user in (ann, bob):
+        [event] = UsageEvent.objects.filter(external_customer_id=user.get_polar_external_id())
+        assert event.customer == user.polar_customer
+
+
+def test_every_billable_waiting_for_its_customer_is_reported(polar, counting):
+    for name in ("ann", "bob"):
+        get_client().create_customer({"email": f"{name}@example.com"})  # taken in Polar
+        User.objects.create_user(name, f"{name}@example.com").record_usage("api_call")
+    report = usage.flush()
+    assert (report.waiting, report.sent) == (2, 0)
+    assert sorted(report.errors) == sorted(e.last_error for e in UsageEvent.objects.all())
+
+
+@pytest.mark.parametrize(("count", "rejected"), [(1, 1), (2, 0)])
+def test_a_422_naming_no_row_is_halved_until_the_row_is_alone(user, polar, count, rejected):
+    bulk(user, count)
+    with use_transport(RejectingOnce(polar, ["body"])):
+        report = usage.flush()
+    # One row alone is the culprit; two are split, and each half goes through.
+    assert (report.rejected, report.sent) == (rejected, count - rejected)
+
+
+def test_an_events_own_fields_are_refused_with_their_rule(user):
+    naive = timezone.now().replace(tzinfo=None)
+    cases = [
+        ({"metadata": ["k"]}, "Usage event metadata must be a dict."),
+        ({"external_id": ""}, "A usage event external_id must be a non-empty string."),
+        ({"external_id": 42}, "A usage event external_id must be a non-empty string."),
+        ({"external_id": "x" * 256}, "A usage event external_id holds at most 255 characters."),
+        ({"timestamp": naive}, "A usage event timestamp must be timezone-aware."),
+    ]
+    for fields, message in cases:
+        with pytest.raises(InvalidUsageEvent) as refused:
+            user.record_usage("ok", fields.pop("metadata", None), **fields)
+        assert str(refused.value) == message, fields
+    assert not UsageEvent.objects.exists()
+
+
+def test_the_event_limits_polar_accepts_are_accepted(user):
+    metadata = {"k": 1, "k" * 40: 2, **{f"n{i}": i for i in range(48)}}  # 50 keys
+    row = user.record_usage("n" * 128, metadata, external_id="e" * 255)
+    assert (len(row.name), len(row.metadata), len(row.external_id)) == (128, 50, 255)
