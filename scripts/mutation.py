@@ -77,7 +77,15 @@ GROUPS: dict[str, Group] = {
             *API_TESTS,
         ],
     ),
-    "api": Group(["django_polar/api/views.py"], API_TESTS),
+    "api": Group(
+        ["django_polar/api/views.py"],
+        [
+            *API_TESTS,
+            "tests/test_api_schema.py",  # the schema's parameters, the one error body
+            "tests/test_checkout_prefill.py",  # the checkout options through the API
+            "tests/test_license_keys.py",  # the activation endpoint
+        ],
+    ),
     "billable": Group(
         ["django_polar/billable.py"],
         [

@@ -266,6 +266,18 @@ def test_429_after_all_retries_raises_rate_limit_error_with_retry_after():
     assert len(recorder.requests) == 4
 
 
+def test_a_429_whose_wait_the_budget_cannot_afford_raises_at_once_with_polars_wait():
+    """The caller (a view's Retry-After, an agent tool's ``retry_after``) is told Polar's
+    own wait, not this client's backoff."""
+    client, recorder, sleeps = make(
+        fail(429, headers={"Retry-After": "20"}), ok(), retry_budget=5.0
+    )
+    with pytest.raises(PolarRateLimitError) as info:
+        client.get_product("p1")
+    assert info.value.retry_after == 20.0
+    assert sleeps == [] and len(recorder.requests) == 1
+
+
 def test_non_idempotent_post_is_not_retried_on_5xx():
     client, recorder, sleeps = make(fail(503), ok(status=201))
     with pytest.raises(PolarServerError):
