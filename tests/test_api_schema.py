@@ -7,6 +7,7 @@ import pytest
 from django.urls import include, path
 from rest_framework.test import APIClient
 
+from django_polar.api.openapi import _build_schema
 from django_polar.api.serializers import PENDING_UPDATE_SCHEMA, PendingUpdateSerializer
 from tests.fixtures import make_customer, make_product, make_subscription
 from tests.testapp.models import User
@@ -18,6 +19,9 @@ API = "/api/billing/"
 
 @pytest.fixture
 def schema():
+    # Built from the code this test runs, not a document an earlier test cached (the view
+    # builds it once per process; mutation testing forks processes with that cache filled).
+    _build_schema.cache_clear()
     response = APIClient().get(API + "schema/")
     assert response.status_code == 200
     return response.json()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from django.test import override_settings
+from rest_framework.test import APIClient
 
 from django_polar import mirror
 from django_polar.client import get_client
@@ -248,3 +250,42 @@ def test_a_checkout_never_upgrades_another_billables_subscription(polar, user, f
         user.checkout([seeded(polar, "pro-monthly")]).upgrading(theirs)
     with pytest.raises(CheckoutError, match="no live subscription"):
         User.objects.create_user("bob", "bob@example.com").upgrade(seeded(polar, "pro-monthly"))
+
+
+# the same options through the DRF API ---------------------------------------------------------
+def test_the_apis_checkout_options_each_reach_polars_checkout(polar, user):
+    """``POST /api/billing/checkouts/`` hands each option to the builder: seat limits (each
+    alone too), currency, locale and custom field data are on the checkout Polar made."""
+    field = (
+        api(polar)
+        .post("/v1/custom-fields/", json={"type": "text", "slug": "company", "name": "Company"})
+        .json()
+    )
+    api(polar).patch(
+        f"/v1/products/{polar.ids['team']}",
+        json={"attached_custom_fields": [{"custom_field_id": field["id"], "required": False}]},
+    )
+    polar.configure_organization(feature_settings={"checkout_localization_enabled": True})
+    team = seeded(polar, "team")
+    client = APIClient()
+    client.force_authenticate(user)
+
+    def checkout(**options):
+        with override_settings(ROOT_URLCONF="tests.test_api"):
+            answer = client.post(
+                "/api/billing/checkouts/", {"products": [str(team.pk)], **options}, format="json"
+            )
+        assert answer.status_code == 201, answer.content
+        return get_client().get_checkout(answer.json()["id"])
+
+    made = checkout(
+        min_seats=2,
+        max_seats=4,
+        currency="usd",
+        locale="fr-CA",
+        custom_field_data={"company": "Engines"},
+    )
+    assert (made["min_seats"], made["max_seats"], made["seats"]) == (2, 4, 2)
+    assert (made["currency"], made["locale"]) == ("usd", "fr-CA")
+    assert made["custom_field_data"] == {"company": "Engines"}
+    assert (checkout(min_seats=3)["min_seats"], checkout(max_seats=3)["max_seats"]) == (3, 3)

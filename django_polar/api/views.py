@@ -104,17 +104,13 @@ def positive_int(value: str) -> bool:
 
 
 def flat_fields(errors: Any, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested validation errors as ``{"field.sub": ["message", ...]}``."""
+    """DRF's nested validation errors as ``{"field.sub": ["message", ...]}``. DRF reports a
+    list field's items and a nested serializer's fields as dicts (``{0: [...]}``); this
+    API's requests have no ``many=True`` serializer, whose errors would be lists of dicts."""
     if isinstance(errors, dict):
         out: dict[str, list[str]] = {}
         for key, value in errors.items():
             out.update(flat_fields(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(errors, list) and any(isinstance(item, dict | list) for item in errors):
-        out = {}
-        for index, item in enumerate(errors):
-            if item:
-                out.update(flat_fields(item, f"{prefix}.{index}" if prefix else str(index)))
         return out
     messages = errors if isinstance(errors, list) else [errors]
     return {prefix or "non_field_errors": [str(message) for message in messages]}
