@@ -84,6 +84,7 @@ GROUPS: dict[str, Group] = {
             "tests/test_api_schema.py",  # the schema's parameters, the one error body
             "tests/test_checkout_prefill.py",  # the checkout options through the API
             "tests/test_license_keys.py",  # the activation endpoint
+            "tests/test_api_errors.py",  # the exact error bodies and log lines
         ],
     ),
     "billable": Group(

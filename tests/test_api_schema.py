@@ -223,3 +223,36 @@ def test_the_written_out_pending_update_schema_matches_its_serializer(schema):
         assert written[name].get("nullable", False) == field.allow_null, name
     served = prop(schema, "Subscription", "pending_update")
     assert set(served["properties"]) == set(fields)
+
+
+def test_every_listing_documents_page_and_limit_as_the_views_read_them(schema):
+    """Both optional, whole numbers from 1, the limit's default and cap in its words: what
+    a generated client offers and checks before it sends a request."""
+    expected = [
+        {
+            "name": "page",
+            "required": False,
+            "in": "query",
+            "description": "Page number, from 1.",
+            "schema": {"type": "integer", "minimum": 1},
+        },
+        {
+            "name": "limit",
+            "required": False,
+            "in": "query",
+            "description": "Results per page (default 20; more than 100 is capped at 100).",
+            "schema": {"type": "integer", "minimum": 1},
+        },
+    ]
+    listings = [
+        operation
+        for item in schema["paths"].values()
+        for operation in item.values()
+        if operation.get("operationId", "").startswith("list")
+    ]
+    assert len(listings) >= 3
+    for operation in listings:
+        paged = [p for p in operation.get("parameters", []) if p["name"] in ("page", "limit")]
+        assert sorted(paged, key=lambda p: p["name"] != "page") == expected, operation[
+            "operationId"
+        ]

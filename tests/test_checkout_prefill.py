@@ -289,3 +289,24 @@ def test_the_apis_checkout_options_each_reach_polars_checkout(polar, user):
     assert (made["currency"], made["locale"]) == ("usd", "fr-CA")
     assert made["custom_field_data"] == {"company": "Engines"}
     assert (checkout(min_seats=3)["min_seats"], checkout(max_seats=3)["max_seats"]) == (3, 3)
+
+
+def test_an_api_checkout_in_euros_bills_the_euro_price(polar, user):
+    plan = product(
+        polar,
+        "Euro Pro",
+        [
+            {"amount_type": "fixed", "price_amount": 1200, "price_currency": "usd"},
+            {"amount_type": "fixed", "price_amount": 1100, "price_currency": "eur"},
+        ],
+        recurring_interval="month",
+    )
+    client = APIClient()
+    client.force_authenticate(user)
+    with override_settings(ROOT_URLCONF="tests.test_api"):
+        answer = client.post(
+            "/api/billing/checkouts/", {"products": [plan.pk], "currency": "eur"}, format="json"
+        )
+    assert answer.status_code == 201, answer.content
+    made = get_client().get_checkout(answer.json()["id"])
+    assert (made["currency"], made["amount"]) == ("eur", 1100)

@@ -117,15 +117,13 @@ def flat_fields(errors: Any, prefix: str = "") -> dict[str, list[str]]:
 
 
 def error_body(data: Any) -> dict[str, Any]:
-    """Every error in the one ``Error`` shape: ``{"detail"}``, plus ``fields`` for input."""
-    if (
-        isinstance(data, dict)
-        and set(data) == {"detail"}
-        and not isinstance(data["detail"], list | dict)
-    ):
-        return {"detail": str(data["detail"])}
+    """Every error in the one ``Error`` shape: ``{"detail"}``, plus ``fields`` for input.
+
+    DRF's own errors are ``{"detail": message}``; a ``detail`` that is the only key is a
+    message (a Polar refusal, a 404), not a field, whether DRF kept it a string or a list.
+    """
     fields = flat_fields(data)
-    if set(fields) == {"detail"}:  # a message, not a field (a Polar validation error)
+    if set(fields) == {"detail"}:
         return {"detail": " ".join(fields["detail"])}
     return {"detail": "Invalid input.", "fields": fields}
 
