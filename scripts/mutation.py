@@ -128,7 +128,16 @@ GROUPS: dict[str, Group] = {
             "tests/test_mirror.py",
             "tests/test_mirror_parity.py",
             "tests/test_webhook_view.py",
+            "tests/test_webhook_emulator.py",  # every event type through the real view
             "tests/test_sync.py",
+            "tests/test_sync_engine.py",
+            "tests/test_sync_archive.py",
+            "tests/test_seats.py",  # seats and members
+            "tests/test_seats_pricing.py",
+            "tests/test_customer_sync.py",  # customer.deleted
+            "tests/test_money_rules_app.py",  # refunds
+            "tests/test_credits.py",  # meters
+            "tests/test_entitlements.py",
         ],
     ),
 }

@@ -513,3 +513,17 @@ def test_a_time_without_offset_is_taken_as_utc():
     data = {**pp.customer(pp.new_id()), "modified_at": "2026-03-01T12:00:00"}
     customer = mirror.upsert_customer(data)
     assert customer.modified_at.isoformat() == "2026-03-01T12:00:00+00:00"
+
+
+def test_the_old_resolve_billable_name_warns_in_words_and_other_names_do_not_exist():
+    """Code written against the old name keeps working and is told, exactly, what to use;
+    a misspelt name is the usual AttributeError, not a silent None."""
+    with pytest.warns(DeprecationWarning) as caught:
+        assert mirror.resolve_billable is billable_from_external_id
+    assert [str(w.message) for w in caught] == [
+        "django_polar.mirror.resolve_billable is deprecated; use "
+        "django_polar.identity.billable_from_external_id."
+    ]
+    with pytest.raises(AttributeError) as missing:
+        _ = mirror.resolve_billables
+    assert str(missing.value) == "module 'django_polar.mirror' has no attribute 'resolve_billables'"
