@@ -403,9 +403,7 @@ class Billable(BillableIdentity):
         ``{"id", "display_key", "benefit_id", "grant_id"}``. Polar's grants carry only the
         key's id; ``django_polar.license_keys.get(id)`` fetches the key itself."""
         keys = []
-        for grant in self.benefit_grants.filter(benefit__type="license_keys").select_related(
-            "benefit"
-        ):
+        for grant in self.benefit_grants.filter(benefit__type="license_keys"):
             props = grant.properties or {}
             keys.append(
                 {
