@@ -105,6 +105,25 @@ def test_a_refusal_with_no_customer_to_claim_says_so(polar, user, monkeypatch):
     )
 
 
+@pytest.mark.parametrize("opt_in", [False, True])
+def test_a_refused_team_without_an_email_has_nothing_to_claim(polar, user, monkeypatch, opt_in):
+    """A team customer may have no email: when Polar refuses it (here its metadata) there
+    is no address to claim by, and the error says none exists (it used to blame an email
+    it did not have, or fail with AttributeError once claiming was allowed)."""
+    user.email = ""
+    user.save()
+    team = Team.objects.create(name="No mail", owner=user)
+    monkeypatch.setattr(Team, "polar_may_claim_customer_by_email", lambda self: opt_in)
+    monkeypatch.setattr(Team, "get_polar_customer_metadata", lambda self: {"k" * 41: "v"})
+    with recorded(polar) as polar_calls, pytest.raises(CustomerConflictError) as refused:
+        team.get_or_create_polar_customer()
+    assert str(refused.value) == (
+        f"Polar refused to create a customer for testapp.Team {team.pk} and none with its "
+        "external id or email exists; check the customer in Polar."
+    )
+    assert not any(c.startswith("GET /v1/customers/?") for c in polar_calls.calls())
+
+
 def test_the_refusal_to_link_another_billables_customer_names_it(polar, user, monkeypatch):
     monkeypatch.setattr(User, "polar_may_claim_customer_by_email", lambda self: True)
     get_client().create_customer({"email": "ada@example.com", "external_id": "someone-else"})
