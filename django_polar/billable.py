@@ -175,9 +175,16 @@ class Billable(BillableIdentity):
                 data = self._claim_polar_customer_by_email(payload["email"])
         return self._store_polar_customer(data)
 
-    def _claim_polar_customer_by_email(self, email: str) -> dict[str, Any]:
+    def _claim_polar_customer_by_email(self, email: str | None) -> dict[str, Any]:
         """Link an existing Polar customer that has this email and no external id yet
-        (only when ``polar_may_claim_customer_by_email()`` allows it)."""
+        (only when ``polar_may_claim_customer_by_email()`` allows it). A billable without
+        an email (a team may have none) has nothing to claim."""
+        none_exists = (
+            f"Polar refused to create a customer for {self._meta.label} {self.pk} and "
+            "none with its external id or email exists; check the customer in Polar."
+        )
+        if not email:
+            raise CustomerConflictError(none_exists)
         if not self.polar_may_claim_customer_by_email():
             raise CustomerConflictError(
                 f"Polar refused to create a customer for {self._meta.label} {self.pk}: its "
@@ -194,10 +201,7 @@ class Billable(BillableIdentity):
             if (c.get("email") or "").casefold() == wanted
         ]
         if not matches:
-            raise CustomerConflictError(
-                f"Polar refused to create a customer for {self._meta.label} {self.pk} and "
-                "none with its external id or email exists; check the customer in Polar."
-            )
+            raise CustomerConflictError(none_exists)
         existing = matches[0]
         if existing.get("external_id") not in (None, "", external_id):
             raise CustomerConflictError(
@@ -403,9 +407,7 @@ class Billable(BillableIdentity):
         ``{"id", "display_key", "benefit_id", "grant_id"}``. Polar's grants carry only the
         key's id; ``django_polar.license_keys.get(id)`` fetches the key itself."""
         keys = []
-        for grant in self.benefit_grants.filter(benefit__type="license_keys").select_related(
-            "benefit"
-        ):
+        for grant in self.benefit_grants.filter(benefit__type="license_keys"):
             props = grant.properties or {}
             keys.append(
                 {

@@ -95,6 +95,12 @@ GROUPS: dict[str, Group] = {
             "tests/test_checkout.py",
             "tests/test_usage.py",
             *API_TESTS,
+            "tests/test_seats.py",  # customer_portal_url of a team, member grants
+            "tests/test_entitlements.py",  # benefits, license_keys, has_benefit
+            "tests/test_license_keys.py",  # license_keys
+            "tests/test_free_plan_and_receipts.py",  # subscribe_free, payment_methods
+            "tests/test_checkout_prefill.py",  # upgrade
+            "tests/test_credits.py",  # meters, meter, has_credits
         ],
     ),
     "usage": Group(

@@ -7,9 +7,12 @@ rows there directly; tests of actions and the purchase loop use the emulator ins
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
@@ -118,7 +121,10 @@ def make_order(
     )
 
 
-def make_grant(customer: Customer, *, granted: bool = True, revoked: bool = False) -> BenefitGrant:
+def make_grant(
+    customer: Customer, *, granted: bool = True, revoked: bool = False, member: Any = None
+) -> BenefitGrant:
+    """A grant of a new benefit to ``customer`` (to its seat ``member``, if given)."""
     benefit = Benefit.objects.create(id=uuid.uuid4(), type="custom", description="Discord")
     return BenefitGrant.objects.create(
         id=uuid.uuid4(),
@@ -127,6 +133,7 @@ def make_grant(customer: Customer, *, granted: bool = True, revoked: bool = Fals
         is_granted=granted,
         is_revoked=revoked,
         granted_at=timezone.now(),
+        member_id=member.pk if member is not None else None,
     )
 
 
@@ -188,3 +195,33 @@ def polar_product(
     if recurring:
         body["recurring_interval"] = recurring
     return mirror.upsert_product(get_client().create_product(body))
+
+
+class Recorded(httpx.BaseTransport):
+    """The requests ``get_client()`` sent to the emulator inside ``recorded(polar)``."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.inner.handle_request(request)
+
+    def calls(self, path: str = "") -> list[str]:
+        """``"METHOD /path?query"`` of each request (those under ``path``, if given)."""
+        return [
+            f"{r.method} {r.url.raw_path.decode()}"
+            for r in self.requests
+            if r.url.path.startswith(path)
+        ]
+
+
+@contextmanager
+def recorded(polar: Any) -> Iterator[Recorded]:
+    """Record the Polar calls made inside the block (what they cost the API budget)."""
+    from django_polar.client import use_transport
+
+    transport = Recorded(polar.transport())
+    with use_transport(transport):
+        yield transport

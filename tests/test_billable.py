@@ -1,15 +1,19 @@
 """The Billable mixin: identity and billing state read from the mirror."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import AbstractUser
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.test import RequestFactory, override_settings
+from django.utils import timezone
 
 from django_polar.billable import Billable, billing_status_for, prefetch_polar_subscriptions
 from django_polar.identity import billable_for_request, billable_from_external_id
+from django_polar.models import Benefit, BenefitGrant, Customer, Member, Price, Product
 from tests.fixtures import (
     make_customer,
     make_grant,
@@ -90,6 +94,30 @@ def test_hooks_default_and_override(user, team):
     assert team.get_polar_customer_metadata() == {"team_id": team.pk, "owner": "ada"}
 
 
+class Organization(Billable):
+    """A billable with neither ``email`` nor ``get_full_name`` (not a user model)."""
+
+    def __str__(self) -> str:
+        return "Org 7"
+
+
+def test_default_hooks_of_a_model_without_email_or_full_name():
+    org = Organization()
+    assert org.get_polar_email() == ""
+    assert org.get_polar_name() == "Org 7"
+
+
+def test_default_hooks_fall_back_for_a_user_without_email_or_names():
+    nameless = User(username="nameless", email="")
+    assert nameless.get_polar_email() == ""
+    assert nameless.get_polar_name() == "nameless"
+
+
+def test_default_name_is_cut_to_the_256_characters_polar_accepts():
+    long = User(username="long", first_name="A" * 150, last_name="B" * 150)
+    assert long.get_polar_name() == "A" * 150 + " " + "B" * 105
+
+
 # -- customer ---------------------------------------------------------------------------
 
 
@@ -100,6 +128,18 @@ def test_polar_customer_by_external_id_or_stored_link(user, team):
     linked_only = make_customer(team, external_id="legacy-7")
     assert team.polar_customer == linked_only
     assert user.polar_customer != team.polar_customer
+
+
+def test_a_customer_linked_to_a_same_named_model_of_another_app_is_not_ours(user, product):
+    """The stored link names the app as well as the model: ``other.user`` 1 is not
+    ``testapp.user`` 1."""
+    other_user = ContentType.objects.create(app_label="other", model="user")
+    customer = Customer.objects.create(
+        id=uuid.uuid4(), external_id="other-1", billable_type=other_user, billable_id=str(user.pk)
+    )
+    make_subscription(customer, product)
+    assert user.polar_customer is None
+    assert not user.subscribed()
 
 
 # -- subscription state -----------------------------------------------------------------
@@ -170,6 +210,44 @@ def test_subscribed_to_product_and_price(user, product, settings):
     assert user.subscribed_to_product("pro")
 
 
+def test_product_and_price_checks_honour_the_type(user, product):
+    sub = make_subscription(make_customer(user), product, type="swimming")
+    price_id = sub.data["prices"][0]["id"]
+    assert not user.subscribed_to_product(product)  # the default type only
+    assert user.subscribed_to_product(product, type="swimming")
+    assert user.subscribed_to_product(product, type=None)
+    assert not user.subscribed_to_price(price_id)
+    assert user.subscribed_to_price(price_id, type="swimming")
+    assert user.subscribed_to_price(price_id, type=None)
+
+
+def test_subscribed_to_price_takes_rows_lists_and_ids(user, product):
+    make_subscription(make_customer(user), product)
+    price = product.prices.get()
+    other = make_product("Basic").prices.get()
+    assert user.subscribed_to_price(price)
+    assert user.subscribed_to_price([other, price])
+    assert user.subscribed_to_price([str(price.pk)])
+    assert not user.subscribed_to_price(other)
+    assert not user.subscribed_to_price([str(other.pk)])
+
+
+def test_a_subscription_with_malformed_stored_prices_is_not_subscribed_to_a_price(user, product):
+    """``data`` is Polar's JSON as stored; an entry that is not a price object is skipped
+    rather than breaking every page that checks a price."""
+    sub = make_subscription(make_customer(user), product)
+    sub.data = {"prices": ["price_1", {"amount": 5}]}
+    sub.save()
+    assert not user.subscribed_to_price(Price(pk=uuid.uuid4()))
+    assert not user.subscribed_to_price("None")
+
+
+def test_the_subscriptions_product_comes_with_it(user, product, django_assert_num_queries):
+    make_subscription(make_customer(user), product)
+    with django_assert_num_queries(1):
+        assert user.subscription().product.name == "Pro"
+
+
 def test_one_billable_does_not_see_anothers_subscription(user, team, product):
     make_subscription(make_customer(team), product)
     assert team.subscribed()
@@ -201,6 +279,12 @@ def test_has_purchased_product(user, product):
     assert not user.has_purchased_product(product)
 
 
+def test_an_order_for_another_product_is_not_a_purchase_of_this_one(user, product):
+    make_order(make_customer(user), make_product("Basic"))
+    assert not user.has_purchased_product(product)
+    assert user.has_purchased_product(Product.objects.get(name="Basic"))
+
+
 def test_has_benefit(user):
     customer = make_customer(user)
     grant = make_grant(customer)
@@ -209,6 +293,60 @@ def test_has_benefit(user):
     assert user.has_benefit(grant.benefit)
     assert not user.has_benefit(revoked.benefit_id)
     assert list(user.benefit_grants) == [grant]
+
+
+def test_benefits_are_listed_oldest_grant_first_with_their_benefit(user, django_assert_num_queries):
+    """A stable order for a page listing them: by grant time, then by id."""
+    customer = make_customer(user)
+    now = timezone.now()
+    benefit = Benefit.objects.create(id=uuid.uuid4(), type="custom", description="Files")
+
+    def grant(pk: str, ago: timedelta) -> BenefitGrant:
+        return BenefitGrant.objects.create(
+            id=uuid.UUID(pk),
+            customer=customer,
+            benefit=benefit,
+            is_granted=True,
+            granted_at=now - ago,
+        )
+
+    newest = grant("00000000-0000-4000-8000-000000000001", timedelta(0))
+    tied_high = grant("ffffffff-0000-4000-8000-000000000000", timedelta(days=2))
+    tied_low = grant("11111111-0000-4000-8000-000000000000", timedelta(days=2))
+    middle = grant("88888888-0000-4000-8000-000000000000", timedelta(days=1))
+    with django_assert_num_queries(1):
+        listed = user.benefits()
+        assert [g.benefit.description for g in listed] == ["Files"] * 4
+    assert listed == [tied_low, tied_high, middle, newest]
+
+
+def test_a_seat_grant_is_the_members_not_the_billing_customers(user, team):
+    """A claimed seat's grant carries the member's id: the member holds the benefit (by
+    its external id, or because the app recorded the billable claiming it), the team
+    paying for the seat does not, nor does anyone else, and a deleted member no longer
+    does."""
+    stranger = User.objects.create_user("eve", "eve@example.com")
+    team_customer = make_customer(team)
+    mine = Member.objects.create(
+        id=uuid.uuid4(), customer=team_customer, external_id=user.get_polar_external_id()
+    )
+    claimed = Member.objects.create(
+        id=uuid.uuid4(), customer=team_customer, holder_external_id=user.get_polar_external_id()
+    )
+    theirs = Member.objects.create(
+        id=uuid.uuid4(), customer=team_customer, external_id=stranger.get_polar_external_id()
+    )
+    seat, invited, other_seat = (
+        make_grant(team_customer, member=m) for m in (mine, claimed, theirs)
+    )
+    own = make_grant(team_customer)  # the team's own grant (no member)
+    assert user.has_benefit(seat.benefit_id) and user.has_benefit(invited.benefit_id)
+    assert not user.has_benefit(other_seat.benefit_id) and not user.has_benefit(own.benefit_id)
+    assert stranger.has_benefit(other_seat.benefit_id) and not stranger.has_benefit(seat.benefit_id)
+    assert team.has_benefit(own.benefit_id)
+    assert not any(team.has_benefit(g.benefit_id) for g in (seat, invited, other_seat))
+    Member.objects.filter(pk=mine.pk).update(is_deleted=True)
+    assert not user.has_benefit(seat.benefit_id) and user.has_benefit(invited.benefit_id)
 
 
 # -- listing many billables -------------------------------------------------------------
@@ -237,6 +375,54 @@ def test_prefetched_billables_answer_without_queries(
     with django_assert_num_queries(0):
         assert [b.subscribed("seats") for b in billables] == [False, True]
         assert billables[1].subscription("seats").product == product
+
+
+def test_prefetch_gives_each_billable_its_own_subscriptions_newest_first(
+    product, django_assert_num_queries
+):
+    """Billables of two models, found by external id only, by the stored link only or by
+    both, and a team with the same pk as a user: each gets exactly its own subscriptions,
+    the newest first."""
+    by_external_id = User.objects.create_user("ext")
+    by_link = User.objects.create_user("link")
+    both = User.objects.create_user("both")
+    team = Team.objects.create(pk=by_link.pk, name="Same pk", owner=both)
+    customer = make_customer(by_external_id, link=False)
+    make_subscription(customer, product, status="canceled", created_ago=timedelta(days=30))
+    newest = make_subscription(customer, product, created_ago=timedelta(days=1))
+    linked = make_subscription(
+        make_customer(by_link, external_id="legacy-2"), product, type="swimming"
+    )
+    team_sub = make_subscription(make_customer(team, external_id="legacy-t"), product, type="seats")
+    make_subscription(
+        make_customer(both, link=False), product, type="gym", created_ago=timedelta(days=10)
+    )
+    newer = make_subscription(make_customer(both, external_id="legacy-b"), product, type="gym")
+    billables = prefetch_polar_subscriptions([by_external_id, team, by_link, both])
+    with django_assert_num_queries(0):
+        assert by_external_id.subscription() == newest and by_external_id.subscribed()
+        assert by_link.subscription("swimming") == linked and by_link.subscribed("swimming")
+        assert by_link.subscription("seats") is None and not by_link.subscribed("seats")
+        assert team.subscription("seats") == team_sub and team.subscription("swimming") is None
+        assert both.subscription("gym") == newer
+    assert billables == [by_external_id, team, by_link, both]
+
+
+def test_billing_status_for_reports_trial_grace_and_the_type(product):
+    trialing, grace, swimmer = (User.objects.create_user(n) for n in ("t", "g", "s"))
+    make_subscription(make_customer(trialing), product, status="trialing")
+    make_subscription(
+        make_customer(grace), product, cancel_at_period_end=True, ends_in=timedelta(days=3)
+    )
+    make_subscription(make_customer(swimmer), product, type="swimming")
+    status = billing_status_for([trialing, grace, swimmer])
+    assert (status[trialing.pk].on_trial, status[trialing.pk].on_grace_period) == (True, False)
+    assert (status[grace.pk].on_trial, status[grace.pk].on_grace_period) == (False, True)
+    assert status[grace.pk].subscribed
+    assert not status[swimmer.pk].subscribed and status[swimmer.pk].status == "none"
+    swimming = billing_status_for([swimmer], type="swimming")[swimmer.pk]
+    assert swimming.subscribed and swimming.status == "active"
+    assert not swimmer.subscribed() and swimmer.subscribed("swimming")  # prefetched
 
 
 # -- request resolution -----------------------------------------------------------------

@@ -101,6 +101,13 @@ def test_shortcuts(user):
     )
 
 
+def test_subscribe_and_charge_pass_the_checkout_options_on(user):
+    subscribe = user.subscribe(PRODUCT_ID, seats=3, discount=DISCOUNT_ID).payload()
+    assert (subscribe["seats"], subscribe["discount_id"]) == (3, DISCOUNT_ID)
+    charge = user.charge(1234, PRODUCT_ID, metadata={"gift": "yes"}).payload()
+    assert charge["metadata"] == {"gift": "yes", SUBSCRIPTION_TYPE_KEY: "default"}
+
+
 def test_team_checkout_uses_the_teams_external_id(user):
     team = Team.objects.create(name="T", owner=user)
     assert team.checkout(PRODUCT_ID).payload()["external_customer_id"] == f"testapp.team:{team.pk}"

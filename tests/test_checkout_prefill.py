@@ -235,6 +235,14 @@ def test_upgrading_a_free_subscription_keeps_one_subscription(polar, user, free_
     assert user.orders.get().subscription_id == free.pk
 
 
+def test_an_upgrade_takes_the_checkout_options(polar, user, free_plan):
+    subscribe_free(polar, user, free_plan)
+    payload = user.upgrade(
+        seeded(polar, "pro-monthly"), success_url="https://app.example.com/done"
+    ).payload()
+    assert payload["success_url"] == "https://app.example.com/done"
+
+
 def test_a_paid_subscription_is_not_upgraded_through_a_checkout(polar, user):
     session = user.checkout([seeded(polar, "pro-monthly")]).session
     pay(polar, session["id"])

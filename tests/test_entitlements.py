@@ -163,3 +163,18 @@ def test_license_keys_of_the_billable_come_from_its_grants(polar, user):
     buy(polar, user, seeded(polar, "lifetime"))
     [key] = user.license_keys()
     assert key["display_key"].startswith("****-") and key["id"]
+
+
+def test_license_keys_name_their_key_benefit_and_grant(polar, user, django_assert_num_queries):
+    buy(polar, user, seeded(polar, "lifetime"))
+    grant = user.benefit_grants.get(benefit__type="license_keys")
+    with django_assert_num_queries(1):
+        keys = user.license_keys()
+    assert keys == [
+        {
+            "id": grant.properties["license_key_id"],
+            "display_key": grant.properties["display_key"],
+            "benefit_id": str(grant.benefit_id),
+            "grant_id": str(grant.pk),
+        }
+    ]

@@ -90,6 +90,14 @@ def test_a_second_plan_of_the_same_type_is_refused_but_another_type_is_not(polar
     assert len(list(get_client().list_subscriptions())) == 2
 
 
+def test_the_reserved_type_key_refusal_says_what_to_pass(polar, user):
+    with pytest.raises(ReservedMetadataKeyError) as refused:
+        user.subscribe_free(
+            polar.product_id("free"), type="team", metadata={"subscription_type": "x"}
+        )
+    assert str(refused.value) == "'subscription_type' is set by the app; pass type='team' instead."
+
+
 def test_the_type_key_is_the_apps_own(polar, user):
     with pytest.raises(ReservedMetadataKeyError):
         user.subscribe_free(polar.product_id("free"), metadata={"subscription_type": "x"})

@@ -17,7 +17,7 @@ from django_polar.errors import (
     PolarValidationError,
 )
 from django_polar.models import Customer, Member, Seat, SeatStatus
-from tests.fixtures import polar_fixture  # noqa: F401  (the polar fixture)
+from tests.fixtures import polar_fixture, recorded  # noqa: F401  (the polar fixture)
 from tests.testapp.models import User
 
 pytestmark = pytest.mark.django_db
@@ -283,6 +283,15 @@ def test_a_team_managers_portal_link_opens_a_session_of_its_owner_member(polar, 
     assert session["token"].startswith("polar_mst_")
     owner = polar.store.members[polar.store.customer_sessions[session["id"]]["_member_id"]]
     assert (owner["role"], owner["external_id"]) == ("owner", manager.get_polar_external_id())
+
+
+def test_a_team_portal_link_costs_one_polar_call(polar, team):
+    """The mirror knows the customer is a team: the owner is named at once, not after a
+    refusal."""
+    manager, *_ = team
+    with recorded(polar) as polar_calls:
+        manager.customer_portal_url()
+    assert polar_calls.calls() == ["POST /v1/customer-sessions/"]
 
 
 def test_a_portal_link_asks_again_for_the_owner_when_the_mirror_lags(polar, team):

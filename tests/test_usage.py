@@ -191,6 +191,14 @@ def test_meter_time_records_elapsed_seconds_even_when_the_block_fails(user, pola
     assert usage.flush().sent == 2
 
 
+def test_meter_time_records_the_seconds_under_the_key_asked_for(user):
+    """A meter summing ``metadata.duration`` gets its value there, not under ``seconds``."""
+    with user.meter_time("render", key="duration"):
+        pass
+    [event] = UsageEvent.objects.all()
+    assert set(event.metadata) == {"duration"} and 0 <= event.metadata["duration"] < 5
+
+
 def test_llm_usage_uses_polars_conventional_metadata(user, polar):
     user.record_llm_usage(
         "summaries",
