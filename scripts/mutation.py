@@ -132,7 +132,6 @@ GROUPS: dict[str, Group] = {
         ["django_polar/mirror/*.py"],
         [
             "tests/test_mirror.py",
-            "tests/test_mirror_objects.py",
             "tests/test_mirror_parity.py",
             "tests/test_webhook_view.py",
             "tests/test_webhook_emulator.py",  # every event type through the real view
