@@ -12,6 +12,12 @@ def _on_postgres() -> bool:
     return settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
+#: Tests a mutation run leaves out to bound its time (scripts/mutation.py sets this to a
+#: group's ``skipped`` tests, comma-separated node ids). A skipped test can only let a
+#: mutant survive, never kill one, so the score measured without it is a lower bound.
+MUTATION_SKIPPED = frozenset(filter(None, os.environ.get("POLAR_MUTATION_SKIP", "").split(",")))
+
+
 def pytest_collection_modifyitems(config, items):
     skip_pg = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...)")
     skip_browser = pytest.mark.skip(reason="needs Debian's chromium (apt-get install chromium)")
@@ -24,6 +30,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
         if "browser" in item.keywords and not has_chromium:
             item.add_marker(skip_browser)
+        if item.nodeid.split("[")[0] in MUTATION_SKIPPED:
+            item.add_marker(pytest.mark.skip(reason="left out of this mutation run"))
 
 
 #: Seconds of wall-clock time one test may take, when set (scripts/mutation.py sets it):
