@@ -146,3 +146,16 @@ def test_admin_replay_of_an_event_that_fails_at_commit_answers_200(client, monke
     assert response.status_code == 200
     assert "Replayed 1 event(s); 1 failed again." in response.content.decode()
     assert WebhookEvent.objects.get(type="customer.created").attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_commit_is_logged_with_the_event_and_recorded_on_it(client, monkeypatch, caplog):
+    """The log names the event and carries the database's error; the row says the same."""
+    monkeypatch.setitem(dispatch.HANDLERS, "customer.created", dangling_team)
+    with caplog.at_level("ERROR", logger="django_polar.webhooks"):
+        assert deliver(client, "customer.created", pp.customer(pp.new_id())).status_code == 200
+    event = WebhookEvent.objects.get()
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage() == f"Committing webhook event {event.pk} failed"
+    assert type(record.exc_info[1]).__name__ == "IntegrityError"
+    assert event.last_error.splitlines()[-1].startswith("django.db.utils.IntegrityError: ")
