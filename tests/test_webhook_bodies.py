@@ -161,3 +161,19 @@ def test_over_long_type_version_and_id_are_cut_to_their_columns(client):
     event = WebhookEvent.objects.get()
     assert (event.type, event.api_version, event.object_id) == ("t" * 64, "v" * 16, "i" * 64)
     assert event.payload["type"] == "t" * 100
+
+
+def test_an_overflowing_number_is_named_by_its_first_20_characters(client):
+    number = "1e" + "9" * 30
+    body = CUSTOMER.replace('"metadata": {}', f'"metadata": {{"x": {number}}}')
+    assert post(client, body.encode(), pp.sign(body, SECRET)).status_code == 200
+    assert WebhookEvent.objects.get().last_error == (
+        f"Malformed event: the number {number[:20]} does not fit a float."
+    )
+
+
+def test_the_raw_text_of_a_malformed_body_stays_readable(client):
+    """Only what a database could refuse is escaped: accents and emoji read as sent."""
+    body = 'not JSON: Zoë 🦄 "quoted"\n'
+    assert post(client, body.encode(), pp.sign(body, SECRET)).status_code == 200
+    assert WebhookEvent.objects.get().payload == {"raw_body": 'not JSON: Zoë 🦄 \\"quoted\\"\\n'}

@@ -10,6 +10,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.template import Context, Template
 from django.test import override_settings
 from django.urls import include, path, reverse
@@ -159,3 +160,34 @@ def test_a_failed_commit_is_logged_with_the_event_and_recorded_on_it(client, mon
     assert record.getMessage() == f"Committing webhook event {event.pk} failed"
     assert type(record.exc_info[1]).__name__ == "IntegrityError"
     assert event.last_error.splitlines()[-1].startswith("django.db.utils.IntegrityError: ")
+
+
+def dangling_price(data, *, event_time=None):
+    """A handler bug in a mirror table: a price of a product never mirrored."""
+    return Price.objects.create(id=pp.new_id(), product_id=pp.new_id(), amount_type="fixed")
+
+
+def dangling_product_benefit(data, *, event_time=None):
+    """The same in an auto-created table: a product's benefit that does not exist."""
+    return Product.benefits.through.objects.create(product_id=pp.new_id(), benefit_id=pp.new_id())
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("handler", [dangling_price, dangling_product_benefit])
+def test_a_dangling_mirror_row_fails_the_event_not_the_callers_transaction(
+    client, monkeypatch, handler
+):
+    """A replay inside the caller's transaction (the admin under ATOMIC_REQUESTS, a
+    script): the broken row is found before the savepoint ends, so the event is failed
+    with the error and the caller's transaction still commits."""
+    assert deliver(client, "customer.created", pp.customer(pp.new_id())).status_code == 200
+    event = WebhookEvent.objects.get()
+    monkeypatch.setitem(dispatch.HANDLERS, "customer.created", handler)
+    with transaction.atomic():
+        replayed = dispatch.replay(event)
+        get_user_model().objects.create_user("caller", "caller@example.com", "pw")
+    assert replayed.status == "failed"
+    assert replayed.last_error.splitlines()[-1].startswith("django.db.utils.IntegrityError")
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("failed", 2)
+    assert get_user_model().objects.filter(username="caller").exists()  # committed

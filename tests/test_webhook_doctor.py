@@ -350,3 +350,17 @@ def test_repair_redelivers_what_polar_holds_and_names_the_archived(site):
     assert [(m.id, m.archived) for m in diagnosis.missed] == [(archived, True), (live, False)]
     done = doctor.repair(diagnosis)
     assert (done.enabled, done.not_redeliverable, done.redelivered) == (False, [archived], [live])
+
+
+def test_doctor_reports_a_missed_event_on_one_line_as_polar_recorded_it(site):
+    """``last=503`` and nothing after it when Polar recorded no answer body."""
+    site.route_webhook_url(URL, down)
+    new_customers(1)
+    (event,) = site.webhooks.webhook_events.values()
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("polar_webhooks", "doctor", "--url", SITE, "--noinput", stdout=out)
+    assert (
+        f"  {event['id']} customer.created created {event['created_at']} attempts=1 last=503\n"
+        in out.getvalue()
+    )
