@@ -177,3 +177,11 @@ def test_the_raw_text_of_a_malformed_body_stays_readable(client):
     body = 'not JSON: Zoë 🦄 "quoted"\n'
     assert post(client, body.encode(), pp.sign(body, SECRET)).status_code == 200
     assert WebhookEvent.objects.get().payload == {"raw_body": 'not JSON: Zoë 🦄 \\"quoted\\"\\n'}
+
+
+@pytest.mark.parametrize("body", ["[1, 2, 3]", '{"type": 42, "data": {}}'])
+def test_a_body_that_is_not_an_event_is_dated_by_its_signature(client, body):
+    """Such a row has no event time of its own: the inbox orders it by when Polar signed it."""
+    signed = int(time.time()) - 60
+    assert post(client, body.encode(), pp.sign(body, SECRET, timestamp=signed)).status_code == 200
+    assert WebhookEvent.objects.get().timestamp.timestamp() == signed
