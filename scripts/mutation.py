@@ -132,7 +132,17 @@ GROUPS: dict[str, Group] = {
     ),
     "webhooks": Group(
         ["django_polar/webhooks/*.py"],
-        ["tests/test_webhook_view.py", "tests/test_webhook_stale.py", "tests/test_signals.py"],
+        [
+            "tests/test_webhook_view.py",
+            "tests/test_webhook_stale.py",
+            "tests/test_signals.py",
+            "tests/test_webhook_bodies.py",  # bodies the database cannot hold, timestamps
+            "tests/test_webhook_commit_failures.py",  # record_commit_failure
+            "tests/test_webhook_doctor.py",  # doctor.py and endpoints.py
+            "tests/test_webhook_emulator.py",  # every event type through the view
+            "tests/test_admin_webhooks.py",  # replay from the admin
+            "tests/test_entitlements.py",  # benefit hooks recorded when an event applies
+        ],
     ),
     "mirror": Group(
         ["django_polar/mirror/*.py"],

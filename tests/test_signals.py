@@ -18,7 +18,9 @@ from django.urls import reverse
 from django_polar import signals
 from django_polar.models import Subscription, WebhookEvent
 from django_polar.webhooks import dispatch
+from tests import polar_payloads as pp
 from tests.test_webhook_view import deliver, sub_payload
+from tests.testapp.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,3 +175,43 @@ def test_admin_replay_under_atomic_requests_signals_after_commit(client, monkeyp
     assert seen.calls[0]["in_atomic_block"] is False
     assert seen.calls[0]["visible_elsewhere"] == expected_visibility()
     assert Subscription.objects.filter(pk=data["id"]).exists()
+
+
+def test_a_customer_events_signals_carry_the_customers_billable(client):
+    """For customer.* events the row is the Customer itself: its billable is the user."""
+    user = User.objects.create(username="ada")
+    seen = []
+
+    def receiver(sender, event, obj, billable, **kwargs):
+        seen.append((sender, str(obj.pk), billable))
+
+    data = pp.customer(pp.new_id(), user.get_polar_external_id())
+    with receiving(signals.for_event("customer.created"), receiver):
+        assert deliver(client, "customer.created", data).status_code == 200
+    assert seen == [("customer.created", data["id"], user)]
+
+
+def test_webhook_received_is_sent_by_the_webhook_event_model(client):
+    """``webhook_received`` fires on storing, before applying: receivers may filter on
+    ``sender=WebhookEvent``, as for a model signal."""
+    seen = Recorder()
+    signals.webhook_received.connect(seen, sender=WebhookEvent)
+    try:
+        stored_event(client)
+    finally:
+        signals.webhook_received.disconnect(seen, sender=WebhookEvent)
+    assert [call["sender"] for call in seen.calls] == [WebhookEvent]
+
+
+def test_a_failing_receiver_is_logged_with_the_event_and_its_traceback(client, caplog):
+    def broken(sender, **kwargs):
+        raise RuntimeError("receiver bug")
+
+    with receiving(signals.for_event("subscription.active"), broken):
+        with caplog.at_level("ERROR", logger="django_polar.webhooks"):
+            event, _ = stored_event(client)
+    [record] = [r for r in caplog.records if r.name == "django_polar.webhooks"]
+    assert record.getMessage() == (
+        f"Receiver {broken!r} of webhook event {event.webhook_id} (subscription.active) raised"
+    )
+    assert record.exc_info is not None and str(record.exc_info[1]) == "receiver bug"

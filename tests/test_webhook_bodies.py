@@ -75,3 +75,113 @@ def test_a_non_integer_webhook_timestamp_is_refused_with_400(client, timestamp):
     response = post(client, CUSTOMER.encode(), headers)
     assert response.status_code == 400
     assert not WebhookEvent.objects.exists()
+
+
+REASONS = {
+    "NaN": "the body contains NaN, which is not JSON",
+    "Infinity": "the body contains -Infinity, which is not JSON",
+    "1e999": "the number 1e999 does not fit a float",
+    "escaped NUL": "the body contains a NUL character",
+    "escaped NUL in a key": "the body contains a NUL character",
+    "lone surrogate": "the body contains a lone surrogate",
+    "raw NUL byte": "the body is not JSON",
+    "raw NUL outside a string": "the body is not JSON",
+    "nested 1000 deep": "the body is nested too deeply to parse",
+    "nested 100000 deep": "the body is nested too deeply to parse",
+    "NUL in the type": "the body contains a NUL character",
+}
+
+
+@pytest.mark.parametrize("name", REASONS)
+def test_a_body_stored_as_malformed_says_exactly_why_in_its_row(client, name):
+    """The inbox row is what an operator reads: the id and time of the delivery, and why
+    it could not be stored as an event."""
+    body = BODIES[name]
+    signed = int(time.time())
+    headers = pp.sign(body, SECRET, webhook_id="msg_" + name.replace(" ", "_"), timestamp=signed)
+    assert post(client, body.encode(), headers).status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.webhook_id == headers["webhook-id"]
+    assert event.timestamp.timestamp() == signed
+    assert event.last_error == f"Malformed event: {REASONS[name]}."
+    assert list(event.payload) == ["raw_body"]
+
+
+def nested(depth: int, *, container: str = "list") -> str:
+    """An event whose ``data.deep`` holds ``depth - 2`` nested containers, so its deepest
+    value sits ``depth`` levels below the top."""
+    opening, closing = ("[", "]") if container == "list" else ('{"k": ', "}")
+    inner = opening * (depth - 2) + "1" + closing * (depth - 2)
+    data = json.dumps(pp.customer(pp.new_id()))[:-1] + f', "deep": {inner}}}'
+    return f'{{"type": "customer.created", "data": {data}}}'
+
+
+@pytest.mark.parametrize("container", ["list", "object"])
+def test_nesting_of_64_levels_is_an_event_and_65_is_malformed(client, container):
+    """The limit is exact: a real event is never refused for being deep enough."""
+    for depth, status, error in [
+        (64, "processed", ""),
+        (65, "failed", "Malformed event: the body is nested deeper than 64 levels."),
+    ]:
+        body = nested(depth, container=container)
+        headers = pp.sign(body, SECRET)
+        assert post(client, body.encode(), headers).status_code == 200
+        event = WebhookEvent.objects.get(webhook_id=headers["webhook-id"])
+        assert (event.status, event.last_error) == (status, error), depth
+
+
+@pytest.mark.parametrize(
+    ("body", "payload"),
+    [
+        (b"[1, 2, 3]", {"raw_body": "[1, 2, 3]"}),
+        (b'"just a string"', {"raw_body": '\\"just a string\\"'}),
+        (b'{"type": 42, "data": {}}', {"type": 42, "data": {}}),  # JSON: kept as JSON
+    ],
+)
+def test_a_body_that_is_not_an_event_keeps_its_json_and_says_so(client, body, payload):
+    headers = pp.sign(body, SECRET, webhook_id="msg_not_event")
+    assert post(client, body, headers).status_code == 200
+    event = WebhookEvent.objects.get()
+    assert (event.webhook_id, event.type, event.status) == ("msg_not_event", "", "failed")
+    assert event.payload == payload
+    assert event.last_error == (
+        "Malformed event: the body is not a JSON object with a string 'type'."
+    )
+
+
+def test_over_long_type_version_and_id_are_cut_to_their_columns(client):
+    """The inbox columns hold 64, 16 and 64 characters (PostgreSQL refuses more); the
+    payload keeps the whole values."""
+    data = pp.customer(pp.new_id())
+    data["id"] = "i" * 100
+    envelope = {**pp.envelope("customer.created", data), "api_version": "v" * 30}
+    envelope["type"] = "t" * 100
+    body = json.dumps(envelope)
+    assert post(client, body.encode(), pp.sign(body, SECRET)).status_code == 200
+    event = WebhookEvent.objects.get()
+    assert (event.type, event.api_version, event.object_id) == ("t" * 64, "v" * 16, "i" * 64)
+    assert event.payload["type"] == "t" * 100
+
+
+def test_an_overflowing_number_is_named_by_its_first_20_characters(client):
+    number = "1e" + "9" * 30
+    body = CUSTOMER.replace('"metadata": {}', f'"metadata": {{"x": {number}}}')
+    assert post(client, body.encode(), pp.sign(body, SECRET)).status_code == 200
+    assert WebhookEvent.objects.get().last_error == (
+        f"Malformed event: the number {number[:20]} does not fit a float."
+    )
+
+
+def test_the_raw_text_of_a_malformed_body_stays_readable(client):
+    """Only what a database could refuse is escaped: accents and emoji read as sent."""
+    body = 'not JSON: Zoë 🦄 "quoted"\n'
+    assert post(client, body.encode(), pp.sign(body, SECRET)).status_code == 200
+    assert WebhookEvent.objects.get().payload == {"raw_body": 'not JSON: Zoë 🦄 \\"quoted\\"\\n'}
+
+
+@pytest.mark.parametrize("body", ["[1, 2, 3]", '{"type": 42, "data": {}}'])
+def test_a_body_that_is_not_an_event_is_dated_by_its_signature(client, body):
+    """Such a row has no event time of its own: the inbox orders it by when Polar signed it."""
+    signed = int(time.time()) - 60
+    assert post(client, body.encode(), pp.sign(body, SECRET, timestamp=signed)).status_code == 200
+    assert WebhookEvent.objects.get().timestamp.timestamp() == signed

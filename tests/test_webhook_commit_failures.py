@@ -7,9 +7,11 @@ real view with real signatures and (``transaction=True``) real commits.
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.template import Context, Template
 from django.test import override_settings
 from django.urls import include, path, reverse
@@ -146,3 +148,58 @@ def test_admin_replay_of_an_event_that_fails_at_commit_answers_200(client, monke
     assert response.status_code == 200
     assert "Replayed 1 event(s); 1 failed again." in response.content.decode()
     assert WebhookEvent.objects.get(type="customer.created").attempts == 2
+
+
+@pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
+    reason="PostgreSQL's SET CONSTRAINTS ALL IMMEDIATE finds the row before the commit",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_commit_is_logged_with_the_event_and_recorded_on_it(client, monkeypatch, caplog):
+    """The log names the event and carries the database's error; the row says the same.
+
+    On SQLite the check before the commit reads only the mirror's tables, so a broken row
+    in another table (a project's own, as here) surfaces at COMMIT."""
+    monkeypatch.setitem(dispatch.HANDLERS, "customer.created", dangling_team)
+    with caplog.at_level("ERROR", logger="django_polar.webhooks"):
+        assert deliver(client, "customer.created", pp.customer(pp.new_id())).status_code == 200
+    event = WebhookEvent.objects.get()
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage() == f"Committing webhook event {event.pk} failed"
+    assert type(record.exc_info[1]).__name__ == "IntegrityError"
+    assert event.last_error.splitlines()[-1].startswith("django.db.utils.IntegrityError: ")
+
+
+def dangling_price(data, *, event_time=None):
+    """A handler bug in a mirror table: a price of a product never mirrored."""
+    return Price.objects.create(id=pp.new_id(), product_id=pp.new_id(), amount_type="fixed")
+
+
+def dangling_product_benefit(data, *, event_time=None):
+    """The same in an auto-created table: a product's benefit that does not exist."""
+    return Product.benefits.through.objects.create(product_id=pp.new_id(), benefit_id=pp.new_id())
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("handler", [dangling_price, dangling_product_benefit])
+def test_a_dangling_mirror_row_fails_the_event_not_the_callers_transaction(
+    client, monkeypatch, handler
+):
+    """A replay inside the caller's transaction (the admin under ATOMIC_REQUESTS, a
+    script): the broken row is found before the savepoint ends, so the event is failed
+    with the error and the caller's transaction still commits."""
+    assert deliver(client, "customer.created", pp.customer(pp.new_id())).status_code == 200
+    event = WebhookEvent.objects.get()
+    monkeypatch.setitem(dispatch.HANDLERS, "customer.created", handler)
+    with transaction.atomic():
+        replayed = dispatch.replay(event)
+        get_user_model().objects.create_user("caller", "caller@example.com", "pw")
+    assert replayed.status == "failed"
+    # The traceback's own line (PostgreSQL adds a DETAIL line after it).
+    assert any(
+        line.startswith("django.db.utils.IntegrityError: ")
+        for line in replayed.last_error.splitlines()
+    )
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("failed", 2)
+    assert get_user_model().objects.filter(username="caller").exists()  # committed

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import timezone
+from freezegun import freeze_time
 
 from django_polar.client import get_client
+from django_polar.errors import WebhookEndpointError
 from django_polar.models import Customer, WebhookEvent
 from django_polar.testing.pytest_plugin import django_webhook_receiver
-from django_polar.webhooks.endpoints import SUBSCRIBABLE_EVENTS
+from django_polar.webhooks import doctor
+from django_polar.webhooks.endpoints import SUBSCRIBABLE_EVENTS, find_endpoint, webhook_url
 from polar_emulator.webhooks import DISABLE_AFTER, MAX_ATTEMPTS
 
 pytestmark = pytest.mark.django_db
@@ -201,3 +206,161 @@ def test_register_finds_its_own_url_among_several_endpoints(site):
     assert urls == ["https://other.example.com/polar/webhook/", URL]  # Polar: newest first
     with pytest.raises(CommandError, match="already has an endpoint for https://shop"):
         run("register", "--url", SITE)
+
+
+# -- the exact findings and messages ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("site_url", "url"),
+    [
+        ("https://shop.example.com", URL),
+        ("https://shop.example.com/", URL),  # a trailing slash is not doubled
+        ("https://shop.example.com/polar/webhook/", URL),  # already the view's URL
+        ("http://localhost:8000", "http://localhost:8000/polar/webhook/"),  # a tunnel's origin
+        ("https://SHOP.EXAMPLE.BOX", "https://SHOP.EXAMPLE.BOX/polar/webhook/"),
+    ],
+)
+def test_webhook_url_is_the_sites_origin_plus_the_views_path(site_url, url):
+    assert webhook_url(site_url) == url
+
+
+@pytest.mark.parametrize("site_url", ["ftp://shop.example.com", "shop.example.com", "https://"])
+def test_webhook_url_refuses_what_is_not_an_absolute_http_url(site_url):
+    with pytest.raises(WebhookEndpointError) as refused:
+        webhook_url(site_url)
+    assert str(refused.value) == (
+        f"{site_url!r} is not an absolute URL; give the site's origin, e.g. https://example.com."
+    )
+
+
+def test_register_without_a_site_url_says_exactly_what_to_set(polar_emulator):
+    with pytest.raises(CommandError) as refused:
+        run("register")
+    assert str(refused.value) == (
+        "No site URL: pass --url https://<your site> or set POLAR['SITE_URL'] to the public "
+        "origin of this site (Polar must reach the webhook view there)."
+    )
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_register_refusal_names_the_endpoint_its_state_and_what_to_do(site, enabled):
+    (endpoint,) = get_client().list_webhook_endpoints()
+    if not enabled:
+        get_client().update_webhook_endpoint(endpoint["id"], {"enabled": False})
+    with pytest.raises(CommandError) as refused:
+        run("register", "--url", SITE)
+    state = "enabled" if enabled else "DISABLED"
+    assert str(refused.value) == (
+        f"Polar already has an endpoint for {URL} (id {endpoint['id']}, {state}); not creating "
+        "a second one. Run `manage.py polar_webhooks doctor` to check it, or delete it in "
+        "Polar's dashboard first to start over with a new secret."
+    )
+
+
+def test_an_endpoint_at_a_longer_url_is_not_this_sites(polar_emulator):
+    polar_emulator.webhooks.endpoints.clear()
+    get_client().create_webhook_endpoint(
+        {"url": URL + "X", "format": "raw", "events": ["customer.created"]}
+    )
+    assert find_endpoint(URL) is None
+    assert find_endpoint(URL + "X")["url"] == URL + "X"
+
+
+def test_diagnose_lists_each_missed_event_as_polar_recorded_it(site):
+    """The event's id, type and creation time as Polar has them, its failed attempts and
+    the last one's status and answer (cut to 200 characters)."""
+    site.route_webhook_url(URL, down)
+    new_customers(1)
+    for _ in range(2):
+        site.deliver(force=True)
+    (event,) = [e for e in site.webhooks.webhook_events.values() if e["succeeded"] is not True]
+    deliveries = [d for d in site.webhooks.deliveries if d["_webhook_event_id"] == event["id"]]
+    assert len(deliveries) == 3  # the first attempt and two retries
+    deliveries[-1]["response"] = "Service Unavailable " * 20  # the site's answer, as recorded
+    diagnosis = doctor.diagnose(URL)
+    (endpoint,) = get_client().list_webhook_endpoints()
+    assert (diagnosis.url, diagnosis.endpoint["id"]) == (URL, endpoint["id"])
+    assert diagnosis.missed == [
+        doctor.MissedEvent(
+            id=event["id"],
+            type="customer.created",
+            created_at=event["created_at"],
+            attempts=len(deliveries),
+            last_http_code=503,
+            last_response=("Service Unavailable " * 20)[:200],
+            archived=False,
+        )
+    ]
+
+
+def test_diagnose_skips_events_stored_or_delivered_in_the_end(site):
+    """Missed means never stored and never delivered: an event the inbox holds (Polar saw a
+    timeout) or that Polar delivered in the end (the database was restored from an older
+    backup: redelivering is not what the doctor repairs) is not listed."""
+    ours = {}
+
+    def customer_event(start: int) -> str:
+        new_customers(1, start=start)
+        return list(site.webhooks.webhook_events)[-1]
+
+    def stores_then_times_out(body: bytes, headers: dict[str, str]) -> int:
+        site.view(body, headers)
+        return 504
+
+    site.route_webhook_url(URL, down)
+    ours["missed"] = customer_event(0)
+    for _ in range(MAX_ATTEMPTS):
+        site.deliver(force=True)
+    ours["delivered"] = customer_event(1)
+    site.deliver(force=True)  # fails once...
+    site.route_webhook_url(URL, site.view)
+    site.deliver(force=True)  # ...then is delivered and stored
+    WebhookEvent.objects.filter(webhook_id=ours["delivered"]).delete()
+    site.route_webhook_url(URL, stores_then_times_out)
+    ours["stored"] = customer_event(2)
+    site.deliver(force=True)
+    assert WebhookEvent.objects.filter(webhook_id=ours["stored"]).exists()
+    assert [m.id for m in doctor.diagnose(URL).missed] == [ours["missed"]]
+
+
+def test_diagnose_looks_only_at_this_endpoint_and_the_days_asked(site):
+    run("register", "--url", "https://other.example.com")  # not routed: every attempt fails
+    site.route_webhook_url(URL, down)
+    new_customers(1)
+    for _ in range(MAX_ATTEMPTS):  # Polar is done retrying: no later attempt is made
+        site.deliver(force=True)
+    (mine,) = [m.id for m in doctor.diagnose(URL).missed]
+    assert site.webhooks.webhook_events[mine]["_endpoint_id"] == doctor.diagnose(URL).endpoint["id"]
+    with freeze_time(timezone.now() + timedelta(days=31), tick=True):
+        assert doctor.diagnose(URL).missed == []  # the default 30 days
+        assert [m.id for m in doctor.diagnose(URL, days=32).missed] == [mine]
+
+
+def test_repair_redelivers_what_polar_holds_and_names_the_archived(site):
+    """Polar archives events after 90 days (no payload): those cannot be redelivered, the
+    others still are."""
+    site.route_webhook_url(URL, down)
+    new_customers(2)
+    for _ in range(MAX_ATTEMPTS * 2):
+        site.deliver(force=True)
+    archived, live = list(site.webhooks.webhook_events)
+    site.webhooks.webhook_events[archived].update(payload=None, is_archived=True)
+    diagnosis = doctor.diagnose(URL)
+    assert [(m.id, m.archived) for m in diagnosis.missed] == [(archived, True), (live, False)]
+    done = doctor.repair(diagnosis)
+    assert (done.enabled, done.not_redeliverable, done.redelivered) == (False, [archived], [live])
+
+
+def test_doctor_reports_a_missed_event_on_one_line_as_polar_recorded_it(site):
+    """``last=503`` and nothing after it when Polar recorded no answer body."""
+    site.route_webhook_url(URL, down)
+    new_customers(1)
+    (event,) = site.webhooks.webhook_events.values()
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("polar_webhooks", "doctor", "--url", SITE, "--noinput", stdout=out)
+    assert (
+        f"  {event['id']} customer.created created {event['created_at']} attempts=1 last=503\n"
+        in out.getvalue()
+    )

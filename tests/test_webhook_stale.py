@@ -100,3 +100,12 @@ def test_send_signal_logs_a_failing_receiver_and_goes_on(caplog):
         signals.webhook_received.disconnect(good)
     assert seen == ["msg_signal"]
     assert "raised" in caplog.text
+
+
+@pytest.mark.django_db
+def test_retry_failed_leaves_old_applied_events_alone():
+    """Only failed and stranded-pending events are due: an applied one is never re-run."""
+    event, _ = stranded("msg_done", timedelta(minutes=10))
+    dispatch.process_event(event.pk)
+    assert "Retried 0" in retry()
+    assert list(dispatch.next_due()) == []
