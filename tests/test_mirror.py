@@ -531,6 +531,7 @@ def test_the_old_resolve_billable_name_warns_in_words_and_other_names_do_not_exi
         "django_polar.mirror.resolve_billable is deprecated; use "
         "django_polar.identity.billable_from_external_id."
     ]
+    assert caught[0].filename != mirror.__file__  # points at the caller, not at itself
     with pytest.raises(AttributeError) as missing:
         _ = mirror.resolve_billables
     assert str(missing.value) == "module 'django_polar.mirror' has no attribute 'resolve_billables'"
