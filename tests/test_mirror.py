@@ -418,6 +418,18 @@ def test_state_creates_listed_subscription_and_grant_it_had_not_seen():
 
 
 @pytest.mark.django_db
+def test_a_benefit_first_seen_in_a_state_is_known_by_its_type():
+    """Readers that pick grants by benefit type (license keys, downloads) find a grant the
+    state lists before the benefit's own snapshot has arrived."""
+    created = make_sub()
+    grant = grant_payload(created)
+    state = state_payload(created, grant)
+    state["granted_benefits"][0]["benefit_type"] = "license_keys"
+    mirror.apply_customer_state(state, event_time=at(2))
+    assert Benefit.objects.get(pk=grant["benefit_id"]).type == "license_keys"
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
