@@ -430,6 +430,40 @@ def test_a_benefit_first_seen_in_a_state_is_known_by_its_type():
 
 
 @pytest.mark.django_db
+def test_a_benefit_grant_brings_its_customer_and_benefit():
+    created = make_sub()
+    payload = grant_payload(created, modified=at(1))
+    grant = mirror.upsert_benefit_grant(payload)
+    assert str(grant.customer_id) == created["customer"]["id"]
+    assert Customer.objects.get(pk=grant.customer_id).email == created["customer"]["email"]
+    benefit = Benefit.objects.get(pk=grant.benefit_id)
+    assert (benefit.type, benefit.description) == (
+        created["product"]["benefits"][0]["type"],
+        created["product"]["benefits"][0]["description"],
+    )
+
+
+@pytest.mark.django_db
+def test_a_state_grant_keeps_its_times_and_the_full_snapshot_under_the_version_guard():
+    """The state's abridged grant fills in what it knows (grant and creation times) and
+    merges into the full snapshot already stored; an older state changes nothing."""
+    created = make_sub()
+    full = grant_payload(created, modified=at(5))
+    mirror.upsert_benefit_grant(full)
+    state = state_payload(created, full)
+    state["granted_benefits"][0]["properties"] = {"note": "from the state"}
+    mirror.apply_customer_state(state, event_time=at(10))
+    grant = BenefitGrant.objects.get()
+    assert grant.properties == {"note": "from the state"}
+    assert (grant.granted_at, grant.created_at) == (T0, T0)
+    assert grant.data["customer"]["id"] == created["customer"]["id"]  # merged, not replaced
+    older = state_payload(created, {**full, "modified_at": pp.iso(at(4))})
+    older["granted_benefits"][0]["properties"] = {"note": "older"}
+    mirror.apply_customer_state(older, event_time=at(11))
+    assert BenefitGrant.objects.get().properties == {"note": "from the state"}
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
@@ -684,6 +718,7 @@ def test_a_refund_snapshot_older_than_the_stored_one_changes_nothing(mirror_cust
         (mirror.upsert_seat, "Polar seat without a valid id"),
         (mirror.upsert_meter, "Polar meter without a valid id"),
         (mirror.upsert_member, "Polar member without a valid id or customer_id"),
+        (mirror.upsert_benefit_grant, "Polar benefit grant without a valid id"),
     ],
 )
 @pytest.mark.django_db
