@@ -464,6 +464,58 @@ def test_a_state_grant_keeps_its_times_and_the_full_snapshot_under_the_version_g
 
 
 @pytest.mark.django_db
+def test_a_grant_without_its_nested_benefit_points_at_the_benefit_it_names():
+    created = make_sub()
+    payload = {**grant_payload(created, modified=at(1)), "benefit": None}
+    grant = mirror.upsert_benefit_grant(payload)
+    assert str(grant.benefit_id) == payload["benefit_id"]
+    assert Benefit.objects.filter(pk=payload["benefit_id"]).exists()
+
+
+def state_with(sub, **item):
+    """A state listing ``sub`` as its one active subscription, with ``item``'s fields."""
+    state = state_payload(sub, grant_payload(sub), active_sub=sub, granted=False)
+    state["active_subscriptions"][0].update(item)
+    return state
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("item", "status"),
+    [
+        ({"status": "granted"}, "active"),
+        ({"status": "disabled"}, "past_due"),  # access withdrawn: Polar is dunning
+        ({"status": "granted", "trial_end": pp.iso(at(3))}, "trialing"),
+        ({"status": "granted", "trial_end": pp.iso(at(2))}, "active"),  # ended as it was taken
+        ({"status": "canceled"}, "canceled"),  # older API versions send the billing status
+    ],
+)
+def test_a_state_subscriptions_status_is_the_billing_status_when_the_state_was_true(item, status):
+    created = make_sub()
+    mirror.apply_customer_state(state_with(created, **item), event_time=at(2))
+    assert Subscription.objects.get().status == status
+
+
+@pytest.mark.django_db
+def test_a_product_first_seen_in_a_state_is_a_placeholder_not_for_sale():
+    created = make_sub()
+    mirror.apply_customer_state(state_with(created), event_time=at(2))
+    product = Product.objects.get(pk=created["product_id"])
+    assert product.is_placeholder
+    assert not Product.objects.active().filter(pk=product.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_state_older_than_the_stored_subscription_changes_nothing():
+    created = make_sub(modified=at(5))
+    mirror.upsert_subscription(created)
+    mirror.apply_customer_state(
+        state_with(created, modified_at=pp.iso(at(4)), amount=99), event_time=at(6)
+    )
+    assert Subscription.objects.get().amount == created["amount"]
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
