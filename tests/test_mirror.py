@@ -516,6 +516,30 @@ def test_a_state_older_than_the_stored_subscription_changes_nothing():
 
 
 @pytest.mark.django_db
+def test_a_subscription_brings_a_price_its_product_no_longer_lists():
+    """A subscription on a price since archived: Polar's product lists only its current
+    prices, the subscription its own."""
+    created = make_sub()
+    legacy = pp.price(pp.new_id(), created["product_id"], amount=900, is_archived=True)
+    created["prices"] = [*created["prices"], legacy, {"id": pp.new_id()}]  # the last: no product
+    mirror.upsert_subscription(created)
+    price = Price.objects.get(pk=legacy["id"])
+    assert (str(price.product_id), price.amount) == (created["product_id"], 900)
+    assert Price.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_subscription_snapshot_replaces_the_stored_json():
+    """The stored JSON is Polar's latest snapshot, not a merge: a field Polar stopped
+    sending (the optional ``past_due_at`` once dunning ends) is gone from it."""
+    created = make_sub(modified=at(1), past_due_at=pp.iso(at(1)))
+    mirror.upsert_subscription(created)
+    recovered = {k: v for k, v in created.items() if k != "past_due_at"}
+    mirror.upsert_subscription({**recovered, "modified_at": pp.iso(at(2))})
+    assert "past_due_at" not in Subscription.objects.get().data
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
@@ -771,6 +795,7 @@ def test_a_refund_snapshot_older_than_the_stored_one_changes_nothing(mirror_cust
         (mirror.upsert_meter, "Polar meter without a valid id"),
         (mirror.upsert_member, "Polar member without a valid id or customer_id"),
         (mirror.upsert_benefit_grant, "Polar benefit grant without a valid id"),
+        (mirror.upsert_subscription, "Polar subscription without a valid id"),
     ],
 )
 @pytest.mark.django_db
@@ -779,6 +804,14 @@ def test_a_payload_without_a_valid_id_is_refused_in_words(upsert, message):
     with pytest.raises(ValueError) as refused:
         upsert({"id": "not-a-uuid", "customer_id": str(uuid.uuid4())})
     assert str(refused.value) == message
+
+
+@pytest.mark.django_db
+def test_a_subscription_without_a_product_is_refused_in_words():
+    pk = pp.new_id()
+    with pytest.raises(ValueError) as refused:
+        mirror.upsert_subscription({"id": pk, "customer_id": pp.new_id()})
+    assert str(refused.value) == f"Polar subscription {pk} has no product"
 
 
 @pytest.mark.django_db
