@@ -540,6 +540,20 @@ def test_a_subscription_snapshot_replaces_the_stored_json():
 
 
 @pytest.mark.django_db
+def test_an_order_brings_the_subscription_it_renews_when_that_was_never_mirrored():
+    """The order webhook can arrive first: its abridged subscription becomes the row, with
+    the order's customer, until the subscription's own snapshot fills it in."""
+    sub = make_sub()
+    abridged = {
+        k: v for k, v in sub.items() if k not in ("customer", "product", "prices", "meters")
+    }
+    order = mirror.upsert_order(order_payload(sub, subscription=abridged))
+    row = Subscription.objects.get(pk=sub["id"])
+    assert order.subscription_id == row.pk
+    assert (str(row.customer_id), str(row.product_id)) == (sub["customer_id"], sub["product_id"])
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
@@ -796,6 +810,7 @@ def test_a_refund_snapshot_older_than_the_stored_one_changes_nothing(mirror_cust
         (mirror.upsert_member, "Polar member without a valid id or customer_id"),
         (mirror.upsert_benefit_grant, "Polar benefit grant without a valid id"),
         (mirror.upsert_subscription, "Polar subscription without a valid id"),
+        (mirror.upsert_order, "Polar order without a valid id"),
     ],
 )
 @pytest.mark.django_db
