@@ -554,6 +554,27 @@ def test_an_order_brings_the_subscription_it_renews_when_that_was_never_mirrored
 
 
 @pytest.mark.django_db
+def test_an_order_names_its_customer_and_product():
+    sub = make_sub()
+    order = mirror.upsert_order(order_payload(sub))
+    assert (str(order.customer_id), str(order.product_id)) == (
+        sub["customer_id"],
+        sub["product_id"],
+    )
+
+
+@pytest.mark.django_db
+def test_a_refund_raises_only_its_own_orders_refunded_amount():
+    first, second = make_sub(), make_sub()
+    refunded = order_payload(first)
+    mirror.upsert_order(refunded)
+    mirror.upsert_refund(refund_payload(refunded, 500))
+    other = mirror.upsert_order(order_payload(second))
+    assert (other.refunded_amount, other.status) == (0, "paid")
+    assert Order.objects.get(pk=refunded["id"]).refunded_amount == 500
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
