@@ -575,6 +575,27 @@ def test_a_refund_raises_only_its_own_orders_refunded_amount():
 
 
 @pytest.mark.django_db
+def test_a_refund_raises_the_orders_refunded_tax_with_its_amount():
+    sub = make_sub()
+    order = order_payload(sub)
+    mirror.upsert_order(order)
+    mirror.upsert_refund(refund_payload(order, 500))  # no tax
+    row = Order.objects.get()
+    assert (row.refunded_amount, row.refunded_tax_amount) == (500, 0)
+    mirror.upsert_refund({**refund_payload(order, 600), "tax_amount": 100})
+    row.refresh_from_db()
+    assert (row.refunded_amount, row.refunded_tax_amount) == (1100, 100)
+
+
+@pytest.mark.django_db
+def test_a_benefit_snapshot_older_than_the_stored_one_changes_nothing():
+    newer = {**pp.benefit(pp.new_id()), "description": "Pro features", "modified_at": pp.iso(at(2))}
+    mirror.upsert_benefit(newer)
+    mirror.upsert_benefit({**newer, "description": "Old name", "modified_at": pp.iso(at(1))})
+    assert Benefit.objects.get().description == "Pro features"
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
@@ -832,6 +853,7 @@ def test_a_refund_snapshot_older_than_the_stored_one_changes_nothing(mirror_cust
         (mirror.upsert_benefit_grant, "Polar benefit grant without a valid id"),
         (mirror.upsert_subscription, "Polar subscription without a valid id"),
         (mirror.upsert_order, "Polar order without a valid id"),
+        (mirror.upsert_benefit, "Polar benefit without a valid id"),
     ],
 )
 @pytest.mark.django_db
