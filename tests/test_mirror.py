@@ -596,6 +596,21 @@ def test_a_benefit_snapshot_older_than_the_stored_one_changes_nothing():
 
 
 @pytest.mark.django_db
+def test_a_subscription_naming_only_its_product_id_makes_a_placeholder_product():
+    created = {k: v for k, v in make_sub().items() if k != "product"}
+    mirror.upsert_subscription(created)
+    product = Product.objects.get(pk=created["product_id"])
+    assert product.is_placeholder and product.name == ""
+
+
+@pytest.mark.django_db
+def test_a_payload_without_a_customer_is_refused_in_words():
+    with pytest.raises(ValueError) as refused:
+        mirror.upsert_subscription({"id": pp.new_id(), "product_id": pp.new_id()})
+    assert str(refused.value) == "Polar payload without a customer"
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
