@@ -611,6 +611,30 @@ def test_a_payload_without_a_customer_is_refused_in_words():
 
 
 @pytest.mark.django_db
+def test_a_price_belongs_to_its_own_product_else_the_one_it_is_listed_under():
+    listed_under, its_own = pp.new_id(), pp.new_id()
+    mirror.upsert_product(pp.product(listed_under, [], []))
+    bare = {k: v for k, v in pp.price(pp.new_id(), listed_under).items() if k != "product_id"}
+    assert str(mirror.upsert_price(bare, product_id=listed_under).product_id) == listed_under
+    moved = mirror.upsert_price(pp.price(pp.new_id(), its_own), product_id=listed_under)
+    assert str(moved.product_id) == its_own
+    placeholder = Product.objects.get(pk=its_own)  # not mirrored yet: never for sale
+    assert placeholder.is_placeholder and placeholder.name == ""
+    with pytest.raises(ValueError) as refused:
+        mirror.upsert_price(bare)
+    assert str(refused.value) == f"Polar price {bare['id']} has no product_id"
+
+
+@pytest.mark.django_db
+def test_a_price_snapshot_older_than_the_stored_one_changes_nothing():
+    product_id = pp.new_id()
+    newer = {**pp.price(pp.new_id(), product_id, amount=2000), "modified_at": pp.iso(at(2))}
+    mirror.upsert_price(newer)
+    mirror.upsert_price({**newer, "price_amount": 1000, "modified_at": pp.iso(at(1))})
+    assert Price.objects.get().amount == 2000
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
@@ -869,6 +893,7 @@ def test_a_refund_snapshot_older_than_the_stored_one_changes_nothing(mirror_cust
         (mirror.upsert_subscription, "Polar subscription without a valid id"),
         (mirror.upsert_order, "Polar order without a valid id"),
         (mirror.upsert_benefit, "Polar benefit without a valid id"),
+        (mirror.upsert_price, "Polar price without a valid id"),
     ],
 )
 @pytest.mark.django_db
