@@ -635,6 +635,21 @@ def test_a_price_snapshot_older_than_the_stored_one_changes_nothing():
 
 
 @pytest.mark.django_db
+def test_a_full_product_snapshot_replaces_the_json_and_a_partial_copy_merges_into_it():
+    pid = pp.new_id()
+    full = pp.product(pid, [pp.price(pp.new_id(), pid)], [pp.benefit(pp.new_id())])
+    mirror.upsert_product({**full, "legacy_field": 1, "modified_at": pp.iso(at(1))})
+    mirror.upsert_product({**full, "modified_at": pp.iso(at(2))})
+    assert "legacy_field" not in Product.objects.get().data  # Polar no longer sends it
+    copy_without_benefits = {
+        k: v for k, v in full.items() if k not in ("benefits", "description")
+    } | {"modified_at": pp.iso(at(3))}
+    mirror.upsert_product(copy_without_benefits)
+    data = Product.objects.get().data
+    assert "benefits" in data and "description" in data  # merged, not replaced
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
@@ -894,6 +909,7 @@ def test_a_refund_snapshot_older_than_the_stored_one_changes_nothing(mirror_cust
         (mirror.upsert_order, "Polar order without a valid id"),
         (mirror.upsert_benefit, "Polar benefit without a valid id"),
         (mirror.upsert_price, "Polar price without a valid id"),
+        (mirror.upsert_product, "Polar product without a valid id"),
     ],
 )
 @pytest.mark.django_db
