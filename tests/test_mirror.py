@@ -527,3 +527,71 @@ def test_the_old_resolve_billable_name_warns_in_words_and_other_names_do_not_exi
     with pytest.raises(AttributeError) as missing:
         _ = mirror.resolve_billables
     assert str(missing.value) == "module 'django_polar.mirror' has no attribute 'resolve_billables'"
+
+
+def orders_naming_unknown_customers_and_products(count: int) -> tuple[list[dict], list[dict]]:
+    """Order payloads that name their customer and product by id only, before the mirror
+    has either (Polar lists orders in pages of their own)."""
+    subs = [make_sub() for _ in range(count)]
+    orders = [
+        {**order_payload(sub, subscription_id=None), "customer": None, "product": None}
+        for sub in subs
+    ]
+    return subs, orders
+
+
+@pytest.mark.django_db
+def test_a_page_naming_unknown_customers_and_products_stores_placeholders_in_one_insert_each():
+    """Orders listed before their customers and products keep their foreign keys: each id
+    gets a placeholder that the object's first snapshot fills in, and a page costs one
+    insert per table however many ids it names."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    subs, orders = orders_naming_unknown_customers_and_products(3)
+    with CaptureQueriesContext(connection) as queries:
+        counts = mirror.upsert_many("order", orders)
+    assert (counts.created, counts.failed) == (3, 0)
+    inserts = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("INSERT")]
+    tables = sorted(sql.split('"')[1] for sql in inserts)
+    assert tables == sorted(m._meta.db_table for m in (Customer, Order, Product))
+    placeholders = Customer.objects.filter(pk__in=[s["customer_id"] for s in subs])
+    assert sorted(str(c.pk) for c in placeholders) == sorted(s["customer_id"] for s in subs)
+    assert {c.modified_at for c in placeholders} == {None}  # no version: any snapshot applies
+    products = Product.objects.filter(pk__in=[s["product_id"] for s in subs])
+    assert sorted(str(p.pk) for p in products) == sorted(s["product_id"] for s in subs)
+    assert not Product.objects.active().exists()  # a placeholder is never for sale
+    mirror.upsert_many("customer", [subs[0]["customer"]])
+    assert Customer.objects.get(pk=subs[0]["customer_id"]).email == "ada@example.com"
+
+
+@pytest.mark.django_db
+def test_a_customer_a_webhook_stored_while_the_page_was_written_is_kept_as_it_is():
+    """Between a page's read of which customers exist and its insert of the missing ones,
+    a webhook may store one of them: the page still stores every order, and the
+    placeholder never replaces the webhook's snapshot."""
+    from django.db import connection
+
+    subs, orders = orders_naming_unknown_customers_and_products(2)
+    raced = {**subs[0]["customer"], "modified_at": pp.iso(at(3)), "name": "From the webhook"}
+    table = Customer._meta.db_table
+    state = {"read": False, "done": False}
+
+    def webhook_meanwhile(execute, sql, params, many, context):
+        # The placeholders' insert runs in a savepoint that follows the read; the
+        # webhook's row lands just before it, as another worker's commit would.
+        if sql.lstrip().upper().startswith("SELECT") and f'FROM "{table}"' in sql:
+            state["read"] = True
+        elif state["read"] and not state["done"] and sql.lstrip().upper().startswith("SAVEPOINT"):
+            state["done"] = True
+            mirror.upsert_customer(raced)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(webhook_meanwhile):
+        counts = mirror.upsert_many("order", orders)
+    assert state["done"]
+    assert (counts.created, counts.failed) == (2, 0)
+    kept = Customer.objects.get(pk=raced["id"])
+    assert (kept.name, kept.modified_at) == ("From the webhook", at(3))
+    assert Customer.objects.filter(pk=subs[1]["customer_id"]).exists()
+    assert Order.objects.filter(customer_id=raced["id"]).count() == 1
