@@ -16,10 +16,12 @@ from django_polar.models import (
     Benefit,
     BenefitGrant,
     Customer,
+    Member,
     Order,
     Price,
     Product,
     Refund,
+    Seat,
     Subscription,
 )
 from django_polar.webhooks import dispatch
@@ -595,3 +597,162 @@ def test_a_customer_a_webhook_stored_while_the_page_was_written_is_kept_as_it_is
     assert (kept.name, kept.modified_at) == ("From the webhook", at(3))
     assert Customer.objects.filter(pk=subs[1]["customer_id"]).exists()
     assert Order.objects.filter(customer_id=raced["id"]).count() == 1
+
+
+def untimed(data: dict) -> dict:
+    """A snapshot without ``modified_at`` or ``created_at``: only an event time versions it."""
+    return {k: v for k, v in data.items() if k not in ("created_at", "modified_at")}
+
+
+def legacy_price_of_another_product(sub: dict) -> dict:
+    """A price the subscription still pays that its product no longer lists, of a product
+    the mirror has not seen (a plan change kept the old price)."""
+    price = pp.price(pp.new_id(), pp.new_id(), 900)
+    sub["prices"] = [*sub["prices"], price]
+    return price
+
+
+def member_payload(customer_id: str, **kw) -> dict:
+    return {
+        "id": pp.new_id(),
+        "created_at": pp.iso(T0),
+        "modified_at": None,
+        "customer_id": customer_id,
+        "email": "ann@example.com",
+        "name": "Ann",
+        "external_id": None,
+        "role": "member",
+        **kw,
+    }
+
+
+@pytest.mark.django_db
+def test_a_subscription_page_stores_its_customers_and_every_price_it_pays():
+    """A page of subscriptions on an empty mirror brings each nested customer whole and
+    each price the subscription lists, even one its product no longer lists, with a
+    placeholder for that price's product (never for sale)."""
+    sub = make_sub()
+    legacy = legacy_price_of_another_product(sub)
+    assert mirror.upsert_many("subscription", [sub]).created == 1
+    assert Customer.objects.get().email == "ada@example.com"
+    price = Price.objects.get(pk=legacy["id"])
+    assert (price.amount, str(price.product_id)) == (900, legacy["product_id"])
+    placeholder = Product.objects.get(pk=legacy["product_id"])
+    assert (placeholder.name, placeholder.modified_at) == ("", None)
+    assert list(Product.objects.active()) == [Product.objects.get(pk=sub["product_id"])]
+
+
+@pytest.mark.django_db
+def test_an_order_page_merges_the_abridged_product_and_subscription_it_nests():
+    """The product and subscription inside an order are abridged copies: a newer one
+    updates their rows and is merged into the stored JSON (the full snapshot's keys stay),
+    and a subscription copy without ``customer_id`` belongs to the order's customer."""
+    sub = make_sub()
+    mirror.upsert_many("subscription", [sub])
+    product = {k: v for k, v in sub["product"].items() if k != "benefits"}
+    product.update(modified_at=pp.iso(at(3)), name="Pro (renamed)")
+    copy_of_sub = {
+        k: v for k, v in sub.items() if k not in ("customer", "customer_id", "product", "prices")
+    }
+    copy_of_sub.update(modified_at=pp.iso(at(4)), status="past_due")
+    order = order_payload(sub, product=product, subscription=copy_of_sub)
+    assert mirror.upsert_many("order", [order]).created == 1
+    row = Product.objects.get()
+    assert row.name == "Pro (renamed)"
+    assert "benefits" in row.data and row.benefits.count() == 1
+    subscription = Subscription.objects.get()
+    assert (subscription.status, str(subscription.customer_id)) == ("past_due", sub["customer_id"])
+    assert subscription.data["prices"] == sub["prices"]  # merged, not replaced
+
+
+@pytest.mark.django_db
+def test_a_grant_page_stores_the_customer_and_benefit_it_nests_or_names():
+    """Grants synced before customers and benefits: a nested copy is stored whole, a bare
+    id gets a placeholder."""
+    sub = make_sub()
+    grant = grant_payload(sub)
+    named = {
+        **grant_payload(make_sub()),
+        "id": pp.new_id(),
+        "customer": None,
+        "benefit": None,
+        "customer_id": pp.new_id(),
+        "benefit_id": pp.new_id(),
+    }
+    assert mirror.upsert_many("benefit_grant", [grant, named]).created == 2
+    assert Customer.objects.get(pk=grant["customer_id"]).email == "ada@example.com"
+    assert Benefit.objects.get(pk=grant["benefit_id"]).description == "Priority support"
+    assert Customer.objects.get(pk=named["customer_id"]).modified_at is None
+    assert Benefit.objects.get(pk=named["benefit_id"]).modified_at is None
+
+
+@pytest.mark.django_db
+def test_member_and_seat_pages_name_customers_and_bring_members_not_mirrored_yet():
+    """Members synced before their customer get a placeholder customer; seats synced
+    before their members store the member nested in each seat."""
+    customer_id = pp.new_id()
+    member = member_payload(customer_id)
+    assert mirror.upsert_many("member", [member]).created == 1
+    assert Customer.objects.get(pk=customer_id).modified_at is None
+    holder = member_payload(customer_id, email="ben@example.com", external_id="user:9")
+    seat = {
+        "id": pp.new_id(),
+        "created_at": pp.iso(T0),
+        "modified_at": None,
+        "status": "claimed",
+        "email": "ben@example.com",
+        "subscription_id": None,
+        "order_id": None,
+        "member_id": holder["id"],
+        "member": holder,
+    }
+    assert mirror.upsert_many("seat", [seat]).created == 1
+    assert Seat.objects.get().member.external_id == "user:9"
+
+
+@pytest.mark.django_db
+def test_a_page_applied_with_an_event_time_versions_the_nested_objects_without_times():
+    """``event_time`` (the guard's version when a snapshot carries no time) reaches every
+    object a page nests: customers, products, prices, subscriptions, benefits, members."""
+    sub = make_sub()
+    sub["customer"] = untimed(sub["customer"])
+    sub["product"] = untimed(sub["product"])
+    legacy = untimed(legacy_price_of_another_product(sub))
+    sub["prices"][-1] = legacy
+    mirror.upsert_many("subscription", [sub], event_time=at(5))
+    assert Customer.objects.get().modified_at == at(5)
+    assert Product.objects.get(pk=sub["product_id"]).modified_at == at(5)
+    assert Price.objects.get(pk=legacy["id"]).modified_at == at(5)
+
+    other = make_sub()
+    product = untimed({k: v for k, v in other["product"].items() if k != "benefits"})
+    nested_sub = untimed({k: v for k, v in other.items() if k not in ("customer", "product")})
+    order = order_payload(other, product=product, subscription=nested_sub)
+    mirror.upsert_many("order", [order], event_time=at(6))
+    assert Product.objects.get(pk=other["product_id"]).modified_at == at(6)
+    assert Subscription.objects.get(pk=other["id"]).modified_at == at(6)
+
+    grant = grant_payload(make_sub())
+    grant["benefit"] = untimed(grant["benefit"])
+    mirror.upsert_many("benefit_grant", [grant], event_time=at(7))
+    assert Benefit.objects.get(pk=grant["benefit_id"]).modified_at == at(7)
+
+    holder = untimed(member_payload(sub["customer_id"]))
+    seat = {"id": pp.new_id(), "status": "claimed", "member_id": holder["id"], "member": holder}
+    mirror.upsert_many("seat", [seat], event_time=at(8))
+    assert Member.objects.get().modified_at == at(8)
+
+
+@pytest.mark.django_db
+def test_a_subscription_known_only_from_an_order_belongs_to_the_orders_customer():
+    """A subscription the mirror has not seen, nested in an order as a copy that does not
+    name its customer, is stored as the order's customer's."""
+    sub = make_sub()
+    copy_of_sub = {
+        k: v for k, v in sub.items() if k not in ("customer", "customer_id", "product", "prices")
+    }
+    order = order_payload(sub, subscription=copy_of_sub)
+    assert mirror.upsert_many("order", [order]).created == 1
+    stored = Subscription.objects.get()
+    assert str(stored.customer_id) == sub["customer_id"]
+    assert set(stored.data) == {*copy_of_sub, "customer_id"}

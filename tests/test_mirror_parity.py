@@ -129,6 +129,25 @@ def test_a_deleted_customer_synced_alone_keeps_its_external_id_as_a_webhook_leav
     assert single["external_id"] == "user:8"
 
 
+@pytest.mark.django_db
+def test_a_customer_page_costs_the_same_queries_for_three_customers_or_six():
+    """Linking a page's billables reads each customer's columns from the page's one
+    query: a longer page costs no extra query per customer."""
+    from tests.testapp.models import User
+
+    def queries_for(count: int) -> int:
+        users = [User.objects.create(username=f"{count}-{n}") for n in range(count)]
+        page = [pp.customer(pp.new_id(), u.get_polar_external_id()) for u in users]
+        page[0] = deleted(page[0])  # a deleted one, so every branch reads its columns
+        with CaptureQueriesContext(connection) as queries:
+            assert mirror.upsert_many("customer", page).created == count
+        return len(queries)
+
+    queries_for(2)  # warms Django's content-type cache
+    assert queries_for(3) == queries_for(6)
+    assert Customer.objects.filter(billable_id__isnull=False).count() == 1 + 2 + 5
+
+
 # -- one definition of each kind's columns --------------------------------------------------
 
 
