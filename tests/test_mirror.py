@@ -756,3 +756,126 @@ def test_a_subscription_known_only_from_an_order_belongs_to_the_orders_customer(
     stored = Subscription.objects.get()
     assert str(stored.customer_id) == sub["customer_id"]
     assert set(stored.data) == {*copy_of_sub, "customer_id"}
+
+
+@pytest.mark.django_db
+def test_a_page_listing_an_object_twice_keeps_its_newest_snapshot():
+    """Polar's pages can shift while they are read, so one object may come twice: the
+    newest snapshot is applied whatever the order, an untimed one versioned by the event
+    time, and entries that are not objects with a valid id are skipped."""
+    cust = pp.customer(pp.new_id(), modified=at(1))
+    newer, older = {**cust, "modified_at": pp.iso(at(9)), "name": "New"}, {**cust, "name": "Old"}
+    junk = [None, "not an object", {"id": "not-a-uuid"}]
+    assert mirror.upsert_many("customer", [*junk, newer, older]).created == 1
+    assert Customer.objects.get().name == "New"
+    Customer.objects.all().delete()
+    untimed_copy = {**untimed(cust), "name": "Untimed"}
+    mirror.upsert_many("customer", [newer, untimed_copy], event_time=at(5))
+    assert Customer.objects.get().name == "New"  # at(9) beats the event's at(5)
+    Customer.objects.all().delete()
+    mirror.upsert_many("customer", [untimed_copy, older], event_time=at(5))
+    row = Customer.objects.get()
+    assert (row.name, row.modified_at) == ("Untimed", at(5))  # at(5) beats at(1)
+
+
+@pytest.mark.django_db
+def test_every_refused_row_of_a_page_is_counted_and_logged_and_the_others_stored(caplog):
+    """Rows the database refuses anywhere on a page are each counted in ``failed`` and
+    logged with the database's reason; the rows between them are stored."""
+    import logging
+
+    sub = make_sub()
+    good = order_payload(sub, subscription_id=None)
+    orphans = [
+        order_payload(sub, subscription_id=None, customer=None, customer_id=None) for _ in range(2)
+    ]
+    with caplog.at_level(logging.INFO, logger="django_polar.mirror"):
+        counts = mirror.upsert_many("order", [orphans[0], good, orphans[1]])
+    assert (counts.created, counts.failed, counts.total) == (1, 2, 3)
+    assert [str(pk) for pk in Order.objects.values_list("pk", flat=True)] == [good["id"]]
+    messages = [r.getMessage() for r in caplog.records if r.name == "django_polar.mirror"]
+    assert "Bulk insert of 3 Order rows failed; inserting one by one" in messages
+    for orphan in orphans:
+        [line] = [m for m in messages if m.startswith(f"Order {orphan['id']} not stored: ")]
+        assert "customer_id" in line  # the database's own reason
+
+
+@pytest.mark.django_db
+def test_customer_snapshots_are_merged_and_other_kinds_replaced():
+    """Customers come in several shapes (the customer state has no ``metadata``), so a
+    sync merges their JSON, leaving out the state's own keys; a product's full snapshot
+    replaces the stored one, so a key Polar dropped is gone."""
+    cust = pp.customer(pp.new_id(), modified=at(1))
+    mirror.upsert_many("customer", [cust])
+    state_shape = {k: v for k, v in cust.items() if k != "metadata"}
+    state_shape.update(modified_at=pp.iso(at(2)), active_subscriptions=[], granted_benefits=[])
+    assert mirror.upsert_many("customer", [state_shape]).updated == 1
+    data = Customer.objects.get().data
+    assert "metadata" in data and not {"active_subscriptions", "granted_benefits"} & set(data)
+    prod_id = pp.new_id()
+    prod = pp.product(prod_id, [pp.price(pp.new_id(), prod_id)], [], legacy_key=1)
+    mirror.upsert_many("product", [prod])
+    later = {k: v for k, v in prod.items() if k != "legacy_key"}
+    assert mirror.upsert_many("product", [{**later, "modified_at": pp.iso(at(3))}]).updated == 1
+    assert "legacy_key" not in Product.objects.get().data
+
+
+@pytest.mark.django_db
+def test_equal_versions_apply_and_an_untimed_copy_of_the_same_data_changes_nothing():
+    """A snapshot of the stored version with other values is applied (the guard lets equal
+    versions through); a newer one moves the row's version; listing the same untimed
+    snapshot again counts as unchanged and writes nothing."""
+    cust = pp.customer(pp.new_id(), modified=at(1))
+    mirror.upsert_many("customer", [cust])
+    assert mirror.upsert_many("customer", [{**cust, "name": "Same version"}]).updated == 1
+    assert Customer.objects.get().name == "Same version"
+    assert mirror.upsert_many("customer", [{**cust, "modified_at": pp.iso(at(7))}]).updated == 1
+    assert Customer.objects.get().modified_at == at(7)
+    prod_id = pp.new_id()
+    prod = untimed(pp.product(prod_id, [pp.price(pp.new_id(), prod_id)], []))
+    mirror.upsert_many("product", [prod], event_time=at(5))
+    assert mirror.upsert_many("product", [copy.deepcopy(prod)]).unchanged == 1
+    assert Product.objects.get().modified_at == at(5)
+
+
+@pytest.mark.django_db
+def test_a_newer_snapshot_of_a_customer_created_meanwhile_is_merged_into_it():
+    """When another worker inserted the customer between the page's read and its insert,
+    the page's newer snapshot still applies, merged like every customer snapshot."""
+    from django_polar.mirror import bulk
+
+    cust = pp.customer(pp.new_id(), modified=at(1))
+    mirror.upsert_customer({**cust, "extra": "kept"})  # the other worker's snapshot
+    newer = {**cust, "modified_at": pp.iso(at(5)), "name": "Newer"}
+    values = bulk._values("customer", newer)
+    row = Customer(pk=newer["id"], data=newer, modified_at=at(5), **values)
+    assert bulk._insert_missing(Customer, [(row, values)], True) == [mirror.Outcome.UPDATED]
+    stored = Customer.objects.get()
+    assert (stored.name, stored.data["extra"], stored.modified_at) == ("Newer", "kept", at(5))
+
+
+@pytest.mark.django_db
+def test_a_customer_a_webhook_inserted_while_the_page_was_written_gets_the_newer_snapshot():
+    """The page read no row, then a webhook inserted the customer before the page's
+    insert: the page's newer snapshot goes through the guard and is merged into it."""
+    from django.db import connection
+
+    cust = pp.customer(pp.new_id(), modified=at(1))
+    newer = {**cust, "modified_at": pp.iso(at(5)), "name": "Newer"}
+    table = Customer._meta.db_table
+    state = {"read": False, "done": False}
+
+    def webhook_meanwhile(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("SELECT") and f'FROM "{table}"' in sql:
+            state["read"] = True
+        elif state["read"] and not state["done"] and sql.lstrip().upper().startswith("SAVEPOINT"):
+            state["done"] = True
+            mirror.upsert_customer({**cust, "extra": "kept"})
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(webhook_meanwhile):
+        counts = mirror.upsert_many("customer", [newer])
+    assert state["done"]
+    assert (counts.created, counts.updated, counts.failed) == (0, 1, 0)
+    stored = Customer.objects.get()
+    assert (stored.name, stored.data["extra"], stored.modified_at) == ("Newer", "kept", at(5))
