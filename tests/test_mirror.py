@@ -956,3 +956,354 @@ def test_the_billable_of_a_customer_is_found_by_external_id_then_by_the_stored_l
     assert mirror.billable_of(make_customer(bob, external_id=None)) == bob
     assert mirror.billable_of(make_customer(bob, link=False, external_id=None)) is None
     assert mirror.billable_of(None) is None
+
+
+# the bulk path (upsert_many, polar_sync) ------------------------------------------------
+def orders_naming_unknown_customers_and_products(count: int) -> tuple[list[dict], list[dict]]:
+    """Order payloads that name their customer and product by id only, before the mirror
+    has either (Polar lists orders in pages of their own)."""
+    subs = [make_sub() for _ in range(count)]
+    orders = [
+        {**order_payload(sub, subscription_id=None), "customer": None, "product": None}
+        for sub in subs
+    ]
+    return subs, orders
+
+
+@pytest.mark.django_db
+def test_a_page_naming_unknown_customers_and_products_stores_placeholders_in_one_insert_each():
+    """Orders listed before their customers and products keep their foreign keys: each id
+    gets a placeholder that the object's first snapshot fills in, and a page costs one
+    insert per table however many ids it names."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    subs, orders = orders_naming_unknown_customers_and_products(3)
+    with CaptureQueriesContext(connection) as queries:
+        counts = mirror.upsert_many("order", orders)
+    assert (counts.created, counts.failed) == (3, 0)
+    inserts = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("INSERT")]
+    tables = sorted(sql.split('"')[1] for sql in inserts)
+    assert tables == sorted(m._meta.db_table for m in (Customer, Order, Product))
+    placeholders = Customer.objects.filter(pk__in=[s["customer_id"] for s in subs])
+    assert sorted(str(c.pk) for c in placeholders) == sorted(s["customer_id"] for s in subs)
+    assert {c.modified_at for c in placeholders} == {None}  # no version: any snapshot applies
+    products = Product.objects.filter(pk__in=[s["product_id"] for s in subs])
+    assert sorted(str(p.pk) for p in products) == sorted(s["product_id"] for s in subs)
+    assert not Product.objects.active().exists()  # a placeholder is never for sale
+    mirror.upsert_many("customer", [subs[0]["customer"]])
+    assert Customer.objects.get(pk=subs[0]["customer_id"]).email == "ada@example.com"
+
+
+@pytest.mark.django_db
+def test_a_customer_a_webhook_stored_while_the_page_was_written_is_kept_as_it_is():
+    """Between a page's read of which customers exist and its insert of the missing ones,
+    a webhook may store one of them: the page still stores every order, and the
+    placeholder never replaces the webhook's snapshot."""
+    from django.db import connection
+
+    subs, orders = orders_naming_unknown_customers_and_products(2)
+    raced = {**subs[0]["customer"], "modified_at": pp.iso(at(3)), "name": "From the webhook"}
+    table = Customer._meta.db_table
+    state = {"read": False, "done": False}
+
+    def webhook_meanwhile(execute, sql, params, many, context):
+        # The placeholders' insert runs in a savepoint that follows the read; the
+        # webhook's row lands just before it, as another worker's commit would.
+        if sql.lstrip().upper().startswith("SELECT") and f'FROM "{table}"' in sql:
+            state["read"] = True
+        elif state["read"] and not state["done"] and sql.lstrip().upper().startswith("SAVEPOINT"):
+            state["done"] = True
+            mirror.upsert_customer(raced)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(webhook_meanwhile):
+        counts = mirror.upsert_many("order", orders)
+    assert state["done"]
+    assert (counts.created, counts.failed) == (2, 0)
+    kept = Customer.objects.get(pk=raced["id"])
+    assert (kept.name, kept.modified_at) == ("From the webhook", at(3))
+    assert Customer.objects.filter(pk=subs[1]["customer_id"]).exists()
+    assert Order.objects.filter(customer_id=raced["id"]).count() == 1
+
+
+def untimed(data: dict) -> dict:
+    """A snapshot without ``modified_at`` or ``created_at``: only an event time versions it."""
+    return {k: v for k, v in data.items() if k not in ("created_at", "modified_at")}
+
+
+def legacy_price_of_another_product(sub: dict) -> dict:
+    """A price the subscription still pays that its product no longer lists, of a product
+    the mirror has not seen (a plan change kept the old price)."""
+    price = pp.price(pp.new_id(), pp.new_id(), 900)
+    sub["prices"] = [*sub["prices"], price]
+    return price
+
+
+def member_payload(customer_id: str, **kw) -> dict:
+    return {
+        "id": pp.new_id(),
+        "created_at": pp.iso(T0),
+        "modified_at": None,
+        "customer_id": customer_id,
+        "email": "ann@example.com",
+        "name": "Ann",
+        "external_id": None,
+        "role": "member",
+        **kw,
+    }
+
+
+@pytest.mark.django_db
+def test_a_subscription_page_stores_its_customers_and_every_price_it_pays():
+    """A page of subscriptions on an empty mirror brings each nested customer whole and
+    each price the subscription lists, even one its product no longer lists, with a
+    placeholder for that price's product (never for sale)."""
+    sub = make_sub()
+    legacy = legacy_price_of_another_product(sub)
+    assert mirror.upsert_many("subscription", [sub]).created == 1
+    assert Customer.objects.get().email == "ada@example.com"
+    price = Price.objects.get(pk=legacy["id"])
+    assert (price.amount, str(price.product_id)) == (900, legacy["product_id"])
+    placeholder = Product.objects.get(pk=legacy["product_id"])
+    assert (placeholder.name, placeholder.modified_at) == ("", None)
+    assert list(Product.objects.active()) == [Product.objects.get(pk=sub["product_id"])]
+
+
+@pytest.mark.django_db
+def test_an_order_page_merges_the_abridged_product_and_subscription_it_nests():
+    """The product and subscription inside an order are abridged copies: a newer one
+    updates their rows and is merged into the stored JSON (the full snapshot's keys stay),
+    and a subscription copy without ``customer_id`` belongs to the order's customer."""
+    sub = make_sub()
+    mirror.upsert_many("subscription", [sub])
+    product = {k: v for k, v in sub["product"].items() if k != "benefits"}
+    product.update(modified_at=pp.iso(at(3)), name="Pro (renamed)")
+    copy_of_sub = {
+        k: v for k, v in sub.items() if k not in ("customer", "customer_id", "product", "prices")
+    }
+    copy_of_sub.update(modified_at=pp.iso(at(4)), status="past_due")
+    order = order_payload(sub, product=product, subscription=copy_of_sub)
+    assert mirror.upsert_many("order", [order]).created == 1
+    row = Product.objects.get()
+    assert row.name == "Pro (renamed)"
+    assert "benefits" in row.data and row.benefits.count() == 1
+    subscription = Subscription.objects.get()
+    assert (subscription.status, str(subscription.customer_id)) == ("past_due", sub["customer_id"])
+    assert subscription.data["prices"] == sub["prices"]  # merged, not replaced
+
+
+@pytest.mark.django_db
+def test_a_grant_page_stores_the_customer_and_benefit_it_nests_or_names():
+    """Grants synced before customers and benefits: a nested copy is stored whole, a bare
+    id gets a placeholder."""
+    sub = make_sub()
+    grant = grant_payload(sub)
+    named = {
+        **grant_payload(make_sub()),
+        "id": pp.new_id(),
+        "customer": None,
+        "benefit": None,
+        "customer_id": pp.new_id(),
+        "benefit_id": pp.new_id(),
+    }
+    assert mirror.upsert_many("benefit_grant", [grant, named]).created == 2
+    assert Customer.objects.get(pk=grant["customer_id"]).email == "ada@example.com"
+    assert Benefit.objects.get(pk=grant["benefit_id"]).description == "Priority support"
+    assert Customer.objects.get(pk=named["customer_id"]).modified_at is None
+    assert Benefit.objects.get(pk=named["benefit_id"]).modified_at is None
+
+
+@pytest.mark.django_db
+def test_member_and_seat_pages_name_customers_and_bring_members_not_mirrored_yet():
+    """Members synced before their customer get a placeholder customer; seats synced
+    before their members store the member nested in each seat."""
+    customer_id = pp.new_id()
+    member = member_payload(customer_id)
+    assert mirror.upsert_many("member", [member]).created == 1
+    assert Customer.objects.get(pk=customer_id).modified_at is None
+    holder = member_payload(customer_id, email="ben@example.com", external_id="user:9")
+    seat = {
+        "id": pp.new_id(),
+        "created_at": pp.iso(T0),
+        "modified_at": None,
+        "status": "claimed",
+        "email": "ben@example.com",
+        "subscription_id": None,
+        "order_id": None,
+        "member_id": holder["id"],
+        "member": holder,
+    }
+    assert mirror.upsert_many("seat", [seat]).created == 1
+    assert Seat.objects.get().member.external_id == "user:9"
+
+
+@pytest.mark.django_db
+def test_a_page_applied_with_an_event_time_versions_the_nested_objects_without_times():
+    """``event_time`` (the guard's version when a snapshot carries no time) reaches every
+    object a page nests: customers, products, prices, subscriptions, benefits, members."""
+    sub = make_sub()
+    sub["customer"] = untimed(sub["customer"])
+    sub["product"] = untimed(sub["product"])
+    legacy = untimed(legacy_price_of_another_product(sub))
+    sub["prices"][-1] = legacy
+    mirror.upsert_many("subscription", [sub], event_time=at(5))
+    assert Customer.objects.get().modified_at == at(5)
+    assert Product.objects.get(pk=sub["product_id"]).modified_at == at(5)
+    assert Price.objects.get(pk=legacy["id"]).modified_at == at(5)
+
+    other = make_sub()
+    product = untimed({k: v for k, v in other["product"].items() if k != "benefits"})
+    nested_sub = untimed({k: v for k, v in other.items() if k not in ("customer", "product")})
+    order = order_payload(other, product=product, subscription=nested_sub)
+    mirror.upsert_many("order", [order], event_time=at(6))
+    assert Product.objects.get(pk=other["product_id"]).modified_at == at(6)
+    assert Subscription.objects.get(pk=other["id"]).modified_at == at(6)
+
+    grant = grant_payload(make_sub())
+    grant["benefit"] = untimed(grant["benefit"])
+    mirror.upsert_many("benefit_grant", [grant], event_time=at(7))
+    assert Benefit.objects.get(pk=grant["benefit_id"]).modified_at == at(7)
+
+    holder = untimed(member_payload(sub["customer_id"]))
+    seat = {"id": pp.new_id(), "status": "claimed", "member_id": holder["id"], "member": holder}
+    mirror.upsert_many("seat", [seat], event_time=at(8))
+    assert Member.objects.get().modified_at == at(8)
+
+
+@pytest.mark.django_db
+def test_a_subscription_known_only_from_an_order_belongs_to_the_orders_customer():
+    """A subscription the mirror has not seen, nested in an order as a copy that does not
+    name its customer, is stored as the order's customer's."""
+    sub = make_sub()
+    copy_of_sub = {
+        k: v for k, v in sub.items() if k not in ("customer", "customer_id", "product", "prices")
+    }
+    order = order_payload(sub, subscription=copy_of_sub)
+    assert mirror.upsert_many("order", [order]).created == 1
+    stored = Subscription.objects.get()
+    assert str(stored.customer_id) == sub["customer_id"]
+    assert set(stored.data) == {*copy_of_sub, "customer_id"}
+
+
+@pytest.mark.django_db
+def test_a_page_listing_an_object_twice_keeps_its_newest_snapshot():
+    """Polar's pages can shift while they are read, so one object may come twice: the
+    newest snapshot is applied whatever the order, an untimed one versioned by the event
+    time, and entries that are not objects with a valid id are skipped."""
+    cust = pp.customer(pp.new_id(), modified=at(1))
+    newer, older = {**cust, "modified_at": pp.iso(at(9)), "name": "New"}, {**cust, "name": "Old"}
+    junk = [None, "not an object", {"id": "not-a-uuid"}]
+    assert mirror.upsert_many("customer", [*junk, newer, older]).created == 1
+    assert Customer.objects.get().name == "New"
+    Customer.objects.all().delete()
+    untimed_copy = {**untimed(cust), "name": "Untimed"}
+    mirror.upsert_many("customer", [newer, untimed_copy], event_time=at(5))
+    assert Customer.objects.get().name == "New"  # at(9) beats the event's at(5)
+    Customer.objects.all().delete()
+    mirror.upsert_many("customer", [untimed_copy, older], event_time=at(5))
+    row = Customer.objects.get()
+    assert (row.name, row.modified_at) == ("Untimed", at(5))  # at(5) beats at(1)
+
+
+@pytest.mark.django_db
+def test_every_refused_row_of_a_page_is_counted_and_logged_and_the_others_stored(caplog):
+    """Rows the database refuses anywhere on a page are each counted in ``failed`` and
+    logged with the database's reason; the rows between them are stored."""
+    import logging
+
+    sub = make_sub()
+    good = order_payload(sub, subscription_id=None)
+    orphans = [
+        order_payload(sub, subscription_id=None, customer=None, customer_id=None) for _ in range(2)
+    ]
+    with caplog.at_level(logging.INFO, logger="django_polar.mirror"):
+        counts = mirror.upsert_many("order", [orphans[0], good, orphans[1]])
+    assert (counts.created, counts.failed, counts.total) == (1, 2, 3)
+    assert [str(pk) for pk in Order.objects.values_list("pk", flat=True)] == [good["id"]]
+    messages = [r.getMessage() for r in caplog.records if r.name == "django_polar.mirror"]
+    assert "Bulk insert of 3 Order rows failed; inserting one by one" in messages
+    for orphan in orphans:
+        [line] = [m for m in messages if m.startswith(f"Order {orphan['id']} not stored: ")]
+        assert "customer_id" in line  # the database's own reason
+
+
+@pytest.mark.django_db
+def test_customer_snapshots_are_merged_and_other_kinds_replaced():
+    """Customers come in several shapes (the customer state has no ``metadata``), so a
+    sync merges their JSON, leaving out the state's own keys; a product's full snapshot
+    replaces the stored one, so a key Polar dropped is gone."""
+    cust = pp.customer(pp.new_id(), modified=at(1))
+    mirror.upsert_many("customer", [cust])
+    state_shape = {k: v for k, v in cust.items() if k != "metadata"}
+    state_shape.update(modified_at=pp.iso(at(2)), active_subscriptions=[], granted_benefits=[])
+    assert mirror.upsert_many("customer", [state_shape]).updated == 1
+    data = Customer.objects.get().data
+    assert "metadata" in data and not {"active_subscriptions", "granted_benefits"} & set(data)
+    prod_id = pp.new_id()
+    prod = pp.product(prod_id, [pp.price(pp.new_id(), prod_id)], [], legacy_key=1)
+    mirror.upsert_many("product", [prod])
+    later = {k: v for k, v in prod.items() if k != "legacy_key"}
+    assert mirror.upsert_many("product", [{**later, "modified_at": pp.iso(at(3))}]).updated == 1
+    assert "legacy_key" not in Product.objects.get().data
+
+
+@pytest.mark.django_db
+def test_equal_versions_apply_and_an_untimed_copy_of_the_same_data_changes_nothing():
+    """A snapshot of the stored version with other values is applied (the guard lets equal
+    versions through); a newer one moves the row's version; listing the same untimed
+    snapshot again counts as unchanged and writes nothing."""
+    cust = pp.customer(pp.new_id(), modified=at(1))
+    mirror.upsert_many("customer", [cust])
+    assert mirror.upsert_many("customer", [{**cust, "name": "Same version"}]).updated == 1
+    assert Customer.objects.get().name == "Same version"
+    assert mirror.upsert_many("customer", [{**cust, "modified_at": pp.iso(at(7))}]).updated == 1
+    assert Customer.objects.get().modified_at == at(7)
+    prod_id = pp.new_id()
+    prod = untimed(pp.product(prod_id, [pp.price(pp.new_id(), prod_id)], []))
+    mirror.upsert_many("product", [prod], event_time=at(5))
+    assert mirror.upsert_many("product", [copy.deepcopy(prod)]).unchanged == 1
+    assert Product.objects.get().modified_at == at(5)
+
+
+@pytest.mark.django_db
+def test_a_newer_snapshot_of_a_customer_created_meanwhile_is_merged_into_it():
+    """When another worker inserted the customer between the page's read and its insert,
+    the page's newer snapshot still applies, merged like every customer snapshot."""
+    from django_polar.mirror import bulk
+
+    cust = pp.customer(pp.new_id(), modified=at(1))
+    mirror.upsert_customer({**cust, "extra": "kept"})  # the other worker's snapshot
+    newer = {**cust, "modified_at": pp.iso(at(5)), "name": "Newer"}
+    values = bulk._values("customer", newer)
+    row = Customer(pk=newer["id"], data=newer, modified_at=at(5), **values)
+    assert bulk._insert_missing(Customer, [(row, values)], True) == [mirror.Outcome.UPDATED]
+    stored = Customer.objects.get()
+    assert (stored.name, stored.data["extra"], stored.modified_at) == ("Newer", "kept", at(5))
+
+
+@pytest.mark.django_db
+def test_a_customer_a_webhook_inserted_while_the_page_was_written_gets_the_newer_snapshot():
+    """The page read no row, then a webhook inserted the customer before the page's
+    insert: the page's newer snapshot goes through the guard and is merged into it."""
+    from django.db import connection
+
+    cust = pp.customer(pp.new_id(), modified=at(1))
+    newer = {**cust, "modified_at": pp.iso(at(5)), "name": "Newer"}
+    table = Customer._meta.db_table
+    state = {"read": False, "done": False}
+
+    def webhook_meanwhile(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("SELECT") and f'FROM "{table}"' in sql:
+            state["read"] = True
+        elif state["read"] and not state["done"] and sql.lstrip().upper().startswith("SAVEPOINT"):
+            state["done"] = True
+            mirror.upsert_customer({**cust, "extra": "kept"})
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(webhook_meanwhile):
+        counts = mirror.upsert_many("customer", [newer])
+    assert state["done"]
+    assert (counts.created, counts.updated, counts.failed) == (0, 1, 0)
+    stored = Customer.objects.get()
+    assert (stored.name, stored.data["extra"], stored.modified_at) == ("Newer", "kept", at(5))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 
@@ -175,6 +176,25 @@ def test_prune_is_skipped_when_a_page_was_lost(emu, transport):
     assert not local.is_archived
     assert result.failed > 0
     assert any("not pruned" in error for error in result.errors)
+
+
+def test_syncing_refunds_shows_them_on_orders_synced_before_them(emu, transport):
+    """Refunds made while no webhook reached the app: ``polar_sync refunds`` alone brings
+    them, and the orders mirrored before them show the refunded amount and status."""
+    ids = emu.bulk_seed(customers=2, orders=2)
+    run("customers", "orders", *FAST)
+    partly, fully = ids["orders"]
+    auth = {"authorization": "Bearer x"}
+    for order_id, amount in ((partly, 100), (fully, emu.store.orders[fully]["net_amount"])):
+        body = {"order_id": order_id, "reason": "customer_request", "amount": amount}
+        status, _, _ = emu.handle("POST", "/v1/refunds/", auth, json.dumps(body).encode())
+        assert status == 201
+    table = summary(run("refunds", *FAST)[0])
+    assert (table["refunds"]["created"], table["refunds"]["failed"]) == (2, 0)
+    rows = {str(o.pk): o for o in Order.objects.all()}
+    assert (rows[partly].refunded_amount, rows[partly].status) == (100, "partially_refunded")
+    assert rows[fully].status == "refunded"
+    assert rows[fully].refunded_amount == emu.store.orders[fully]["net_amount"]
 
 
 def test_since_applies_only_objects_modified_after_it(emu, transport):

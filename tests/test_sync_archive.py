@@ -7,14 +7,17 @@ Fixtures come from tests.sync_helpers; pytest passes them by name (F811 is expec
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
+from django_polar import mirror
 from django_polar.mirror.archive import archive_missing
 from django_polar.models import Benefit, Product
 from django_polar.sync import Syncer
+from tests import polar_payloads as pp
 from tests.fixtures import make_product
 from tests.sync_helpers import emu, fast_retries, transport  # noqa: F401  (fixtures)
 
@@ -35,6 +38,21 @@ def test_archive_missing_flags_unlisted_rows_and_deletes_nothing():
     benefit.refresh_from_db()
     assert benefit.is_deleted and benefit.data["is_deleted"] is True
     assert archive_missing("product", [str(kept.pk)]) == 0  # already archived
+
+
+def test_pruning_keeps_the_rest_of_the_stored_json_and_logs_what_it_marked(caplog):
+    """The archived product still reads as Polar last showed it (name, prices, metadata),
+    with Polar's own flag added; the log says how many rows of which kind were marked."""
+    prod_id = pp.new_id()
+    product = mirror.upsert_product(pp.product(prod_id, [pp.price(pp.new_id(), prod_id)], []))
+    before = dict(product.data)
+    with caplog.at_level(logging.INFO, logger="django_polar.mirror"):
+        assert archive_missing("product", []) == 1
+    product.refresh_from_db()
+    assert product.data == {**before, "is_archived": True}
+    assert [r.getMessage() for r in caplog.records if r.name == "django_polar.mirror"] == [
+        "Marked 1 product row(s) is_archived: Polar no longer lists them."
+    ]
 
 
 def test_archive_missing_leaves_rows_written_after_the_listing_began():

@@ -144,7 +144,9 @@ def _insert_missing(
             manager.bulk_create([obj for obj, _ in rows], batch_size=500)
         return [Outcome.CREATED] * len(rows)
     except (IntegrityError, DataError):
-        logger.info("Bulk insert of %d %s rows failed; inserting one by one", len(rows), model)
+        logger.info(
+            "Bulk insert of %d %s rows failed; inserting one by one", len(rows), model.__name__
+        )
     outcomes: list[Outcome | None] = []
     for obj, values in rows:
         try:
