@@ -650,6 +650,26 @@ def test_a_full_product_snapshot_replaces_the_json_and_a_partial_copy_merges_int
 
 
 @pytest.mark.django_db
+def test_a_product_brings_the_prices_and_benefits_it_lists_and_skips_entries_without_an_id():
+    pid, price_id, benefit_id = pp.new_id(), pp.new_id(), pp.new_id()
+    data = pp.product(
+        pid, [pp.price(price_id, pid), {"amount_type": "free"}], [pp.benefit(benefit_id)]
+    )
+    product = mirror.upsert_product(data)
+    assert [str(p.pk) for p in product.prices.all()] == [price_id]
+    assert [str(b.pk) for b in product.benefits.all()] == [benefit_id]
+
+
+@pytest.mark.django_db
+def test_a_product_snapshot_older_than_the_stored_one_changes_nothing():
+    pid = pp.new_id()
+    newer = {**pp.product(pid, [], []), "name": "Pro", "modified_at": pp.iso(at(2))}
+    mirror.upsert_product(newer)
+    mirror.upsert_product({**newer, "name": "Old Pro", "modified_at": pp.iso(at(1))})
+    assert Product.objects.get().name == "Pro"
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
