@@ -670,6 +670,24 @@ def test_a_product_snapshot_older_than_the_stored_one_changes_nothing():
 
 
 @pytest.mark.django_db
+def test_a_full_product_snapshot_archives_the_prices_it_no_longer_lists_a_partial_copy_not():
+    pid, kept, dropped = pp.new_id(), pp.new_id(), pp.new_id()
+    benefits = [pp.benefit(pp.new_id())]
+    mirror.upsert_product(pp.product(pid, [pp.price(kept, pid), pp.price(dropped, pid)], benefits))
+    prices_only = {
+        k: v for k, v in pp.product(pid, [pp.price(kept, pid)], benefits).items() if k != "benefits"
+    } | {"modified_at": pp.iso(at(1))}
+    mirror.upsert_product(prices_only)  # not the whole product: nothing archived
+    assert not Price.objects.filter(is_archived=True).exists()
+    mirror.upsert_product(
+        {**pp.product(pid, [pp.price(kept, pid)], benefits), "modified_at": pp.iso(at(2))}
+    )
+    assert set(Price.objects.filter(is_archived=True).values_list("pk", flat=True)) == {
+        uuid.UUID(dropped)
+    }
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
