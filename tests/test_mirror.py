@@ -653,7 +653,7 @@ def test_a_full_product_snapshot_replaces_the_json_and_a_partial_copy_merges_int
 def test_a_product_brings_the_prices_and_benefits_it_lists_and_skips_entries_without_an_id():
     pid, price_id, benefit_id = pp.new_id(), pp.new_id(), pp.new_id()
     data = pp.product(
-        pid, [pp.price(price_id, pid), {"amount_type": "free"}], [pp.benefit(benefit_id)]
+        pid, [pp.price(price_id, pid), {"amount_type": "free"}], [pp.benefit(benefit_id), {}]
     )
     product = mirror.upsert_product(data)
     assert [str(p.pk) for p in product.prices.all()] == [price_id]
@@ -685,6 +685,21 @@ def test_a_full_product_snapshot_archives_the_prices_it_no_longer_lists_a_partia
     assert set(Price.objects.filter(is_archived=True).values_list("pk", flat=True)) == {
         uuid.UUID(dropped)
     }
+
+
+@pytest.mark.django_db
+def test_the_meter_balances_time_is_the_newest_states_and_only_its_customers():
+    """``state_at`` dates the mirrored meter balances: an older state arriving late, or
+    another customer's state, must not move it."""
+    first, other = make_sub(), make_sub()
+    state = state_payload(first, grant_payload(first), granted=False)
+    mirror.apply_customer_state(state, event_time=at(5))
+    mirror.apply_customer_state(state, event_time=at(3))  # an older state, delivered late
+    mirror.apply_customer_state(
+        state_payload(other, grant_payload(other), granted=False), event_time=at(9)
+    )
+    assert Customer.objects.get(pk=first["customer_id"]).state_at == at(5)
+    assert Customer.objects.get(pk=other["customer_id"]).state_at == at(9)
 
 
 @pytest.mark.django_db
