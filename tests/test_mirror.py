@@ -703,6 +703,28 @@ def test_the_meter_balances_time_is_the_newest_states_and_only_its_customers():
 
 
 @pytest.mark.django_db
+def test_a_state_ends_only_its_customers_subscriptions_written_before_it(caplog):
+    """The state lists every active subscription of its customer as of its time: one it
+    omits that was written before ends (logged), one written after it (a newer event) and
+    another customer's stay as they are."""
+    ended, newer, others = make_sub(modified=at(1)), make_sub(modified=at(5)), make_sub()
+    newer = {**newer, "customer": ended["customer"], "customer_id": ended["customer_id"]}
+    for sub in (ended, newer, others):
+        mirror.upsert_subscription(sub)
+    with caplog.at_level("INFO", logger="django_polar.mirror"):
+        mirror.apply_customer_state(
+            state_payload(ended, grant_payload(ended), granted=False), event_time=at(3)
+        )
+    status = dict(Subscription.objects.values_list("pk", "status"))
+    assert status[uuid.UUID(ended["id"])] == "canceled"
+    assert status[uuid.UUID(newer["id"])] == "active"
+    assert status[uuid.UUID(others["id"])] == "active"
+    assert caplog.messages == [
+        f"Customer state no longer lists subscription {ended['id']}: marking it canceled"
+    ]
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
