@@ -725,6 +725,34 @@ def test_a_state_ends_only_its_customers_subscriptions_written_before_it(caplog)
 
 
 @pytest.mark.django_db
+def test_a_state_revokes_only_its_customers_live_grants_written_before_it():
+    """A grant the state omits, written before it, is revoked at the state's time; one
+    written after, one not yet granted, one revoked earlier (its time kept) and another
+    customer's stay as they are."""
+    sub, others = make_sub(), make_sub()
+
+    def grant(base, **kw):
+        return {**grant_payload(base), "id": pp.new_id(), **kw}
+
+    ended = grant(sub, modified_at=pp.iso(at(1)))
+    newer = grant(sub, modified_at=pp.iso(at(5)))
+    pending = grant(sub, modified_at=pp.iso(at(1)), is_granted=False, granted_at=None)
+    earlier = grant(sub, modified_at=pp.iso(at(1)), is_granted=False, is_revoked=True,
+                    revoked_at=pp.iso(at(1)))  # fmt: skip
+    theirs = grant(others, modified_at=pp.iso(at(1)))
+    for payload in (ended, newer, pending, earlier, theirs):
+        mirror.upsert_benefit_grant(payload)
+    mirror.apply_customer_state(state_payload(sub, ended, granted=False), event_time=at(3))
+    rows = {str(g.pk): g for g in BenefitGrant.objects.all()}
+    assert (rows[ended["id"]].is_granted, rows[ended["id"]].is_revoked) == (False, True)
+    assert rows[ended["id"]].revoked_at == at(3)
+    assert (rows[newer["id"]].is_granted, rows[newer["id"]].is_revoked) == (True, False)
+    assert (rows[pending["id"]].is_granted, rows[pending["id"]].is_revoked) == (False, False)
+    assert rows[earlier["id"]].revoked_at == at(1)
+    assert (rows[theirs["id"]].is_granted, rows[theirs["id"]].is_revoked) == (True, False)
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
@@ -985,6 +1013,7 @@ def test_a_refund_snapshot_older_than_the_stored_one_changes_nothing(mirror_cust
         (mirror.upsert_benefit, "Polar benefit without a valid id"),
         (mirror.upsert_price, "Polar price without a valid id"),
         (mirror.upsert_product, "Polar product without a valid id"),
+        (mirror.upsert_customer, "Polar customer without an id"),
     ],
 )
 @pytest.mark.django_db
