@@ -753,6 +753,43 @@ def test_a_state_revokes_only_its_customers_live_grants_written_before_it():
 
 
 @pytest.mark.django_db
+def test_a_customer_copy_missing_fields_merges_into_the_stored_snapshot():
+    """Polar nests customers in other objects; a copy without a field keeps the one the
+    full snapshot stored."""
+    cid = pp.new_id()
+    mirror.upsert_customer(pp.customer(cid, billing_name="Ada Ltd", modified=at(1)))
+    copy_ = {k: v for k, v in pp.customer(cid, modified=at(2)).items() if k != "billing_name"}
+    mirror.upsert_customer(copy_)
+    assert Customer.objects.get().data["billing_name"] == "Ada Ltd"
+
+
+@pytest.mark.django_db
+def test_a_customer_stored_before_its_billable_existed_is_linked_by_a_late_copy():
+    """Even a copy older than the stored snapshot links it: the link is ours, not Polar's."""
+    later = pp.new_id()
+    carol_id = "testapp.user:999"
+    mirror.upsert_customer(pp.customer(later, carol_id, modified=at(5)))
+    carol = User.objects.create_user("carol", "carol@example.com", id=999)
+    assert carol.get_polar_external_id() == carol_id
+    linked = mirror.upsert_customer(pp.customer(later, carol_id, modified=at(4)))
+    assert linked.billable == carol
+
+
+@pytest.mark.django_db
+def test_a_deleted_customer_releases_its_billable_at_once():
+    """Not only when a new customer takes the billable: from the deletion on, the billable
+    has no Polar customer in the mirror."""
+    ada = User.objects.create_user("ada", "ada@example.com")
+    data = pp.customer(pp.new_id(), ada.get_polar_external_id(), modified=at(1))
+    assert mirror.upsert_customer(data).billable == ada
+    gone = mirror.upsert_customer(
+        {**data, "modified_at": pp.iso(at(2)), "deleted_at": pp.iso(at(2))}
+    )
+    assert gone.billable_id is None
+    assert Customer.objects.get(pk=data["id"]).billable_id is None
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
