@@ -790,6 +790,24 @@ def test_a_deleted_customer_releases_its_billable_at_once():
 
 
 @pytest.mark.django_db
+def test_an_order_snapshot_replaces_the_stored_json():
+    sub = make_sub()
+    order = order_payload(sub, modified=at(1))
+    mirror.upsert_order({**order, "legacy_field": 1})
+    mirror.upsert_order({**order, "modified_at": pp.iso(at(2))})
+    assert "legacy_field" not in Order.objects.get().data  # Polar no longer sends it
+
+
+@pytest.mark.django_db
+def test_an_older_snapshot_is_logged_with_its_model_and_id(caplog):
+    created = make_sub(modified=at(2))
+    mirror.upsert_subscription(created)
+    with caplog.at_level("DEBUG", logger="django_polar.mirror"):
+        mirror.upsert_subscription({**created, "modified_at": pp.iso(at(1))})
+    assert f"Skipping older snapshot of Subscription {created['id']}" in caplog.messages
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
