@@ -808,6 +808,38 @@ def test_an_older_snapshot_is_logged_with_its_model_and_id(caplog):
 
 
 @pytest.mark.django_db
+def test_a_pay_what_you_want_price_shows_its_preset_else_its_minimum():
+    product_id = pp.new_id()
+    custom = {"amount_type": "custom", "price_amount": None, "minimum_amount": 300}
+    preset = mirror.upsert_price(pp.price(pp.new_id(), product_id, **custom, preset_amount=500))
+    minimum = mirror.upsert_price(pp.price(pp.new_id(), product_id, **custom, preset_amount=None))
+    assert (preset.amount, minimum.amount) == (500, 300)
+
+
+@pytest.mark.django_db
+def test_a_subscriptions_type_is_the_checkouts_cut_to_its_column_else_the_default():
+    long_type = "t" * 100
+    typed = mirror.upsert_subscription(make_sub(metadata={"subscription_type": long_type}))
+    empty = mirror.upsert_subscription(make_sub(metadata={"subscription_type": ""}))
+    no_metadata = mirror.upsert_subscription(make_sub(metadata=None))
+    assert typed.type == long_type[:64]
+    assert (empty.type, no_metadata.type) == ("default", "default")
+
+
+@pytest.mark.django_db
+def test_a_snapshot_without_times_is_versioned_by_its_event_and_keeps_it_without_one():
+    """Payloads of older API versions may carry no times: the event's time versions them,
+    and a later copy without any time leaves the stored version alone."""
+    data = {**pp.customer(pp.new_id()), "created_at": None, "modified_at": None}
+    mirror.upsert_customer(data, event_time=at(1))
+    mirror.upsert_customer(data, event_time=at(2))  # the same data, a newer event
+    assert Customer.objects.get().modified_at == at(2)
+    mirror.upsert_customer({**data, "name": "Ada L."})  # no time at all
+    row = Customer.objects.get()
+    assert (row.name, row.modified_at) == ("Ada L.", at(2))
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
