@@ -840,6 +840,21 @@ def test_a_snapshot_without_times_is_versioned_by_its_event_and_keeps_it_without
 
 
 @pytest.mark.django_db
+def test_a_price_keeps_its_currency_type_and_interval():
+    product_id = pp.new_id()
+    monthly = mirror.upsert_price(
+        pp.price(pp.new_id(), product_id, price_currency="eur", recurring_interval="month")
+    )
+    once = mirror.upsert_price(pp.price(pp.new_id(), product_id, recurring_interval=None))
+    assert (monthly.currency, monthly.amount_type, monthly.recurring_interval) == (
+        "eur",
+        "fixed",
+        "month",
+    )
+    assert (once.currency, once.recurring_interval) == ("usd", None)
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
