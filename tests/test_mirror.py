@@ -852,6 +852,7 @@ def test_a_price_keeps_its_currency_type_and_interval():
         "month",
     )
     assert (once.currency, once.recurring_interval) == ("usd", None)
+    assert monthly.created_at == T0 and monthly.is_archived is False
 
 
 @pytest.mark.django_db
