@@ -853,6 +853,8 @@ def test_a_price_keeps_its_currency_type_and_interval():
     )
     assert (once.currency, once.recurring_interval) == ("usd", None)
     assert monthly.created_at == T0 and monthly.is_archived is False
+    archived = mirror.upsert_price(pp.price(pp.new_id(), product_id, is_archived=True))
+    assert archived.is_archived is True
 
 
 @pytest.mark.django_db
