@@ -858,6 +858,18 @@ def test_a_price_keeps_its_currency_type_and_interval():
 
 
 @pytest.mark.django_db
+def test_a_customers_columns_are_cut_to_fit_and_its_type_defaults_to_individual():
+    """The columns hold what fits (PostgreSQL refuses longer values); the JSON keeps all."""
+    long_email = "a" * 320 + "@example.com"
+    data = {**pp.customer(pp.new_id()), "name": "N" * 300, "email": long_email}
+    del data["type"]  # older API versions send no type
+    row = mirror.upsert_customer(data)
+    assert (row.name, row.email) == ("N" * 256, long_email[:320])
+    assert (row.type, row.created_at) == ("individual", T0)
+    assert Customer.objects.get().data["name"] == "N" * 300
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
