@@ -870,6 +870,32 @@ def test_a_customers_columns_are_cut_to_fit_and_its_type_defaults_to_individual(
 
 
 @pytest.mark.django_db
+def test_a_new_customer_frees_only_the_deleted_holder_of_its_own_external_id():
+    """Polar lets a new customer reuse a deleted one's external id; other deleted customers
+    keep theirs, and a deleted customer's own snapshot, applied again, keeps its own."""
+    gone = {"deleted_at": pp.iso(at(1)), "modified_at": pp.iso(at(1))}
+    first = pp.customer(pp.new_id(), "testapp.user:501", **gone)
+    second = pp.customer(pp.new_id(), "testapp.user:502", **gone)
+    mirror.upsert_customer(first)
+    mirror.upsert_customer(second)
+    mirror.upsert_customer({**first, "modified_at": pp.iso(at(2))})  # its own id: kept
+    assert Customer.objects.get(pk=first["id"]).external_id == "testapp.user:501"
+    mirror.upsert_customer(pp.customer(pp.new_id(), "testapp.user:501"))
+    assert Customer.objects.get(pk=first["id"]).external_id is None
+    assert Customer.objects.get(pk=second["id"]).external_id == "testapp.user:502"
+
+
+@pytest.mark.django_db
+def test_a_deleted_customer_keeps_no_trace_of_its_billable():
+    ada = User.objects.create_user("ada", "ada@example.com")
+    data = pp.customer(pp.new_id(), ada.get_polar_external_id(), modified=at(1))
+    mirror.upsert_customer(data)
+    mirror.upsert_customer({**data, "modified_at": pp.iso(at(2)), "deleted_at": pp.iso(at(2))})
+    row = Customer.objects.get()
+    assert (row.billable_type_id, row.billable_id) == (None, None)
+
+
+@pytest.mark.django_db
 def test_upsert_many_counts_and_guard():
     subs = [make_sub(modified=at(5)) for _ in range(3)]
     counts = mirror.upsert_many("subscription", subs)
