@@ -164,8 +164,9 @@ def test_a_custom_field_value_of_the_wrong_type_is_refused(polar, user):
 
 
 # currency and locale ----------------------------------------------------------------------------
-def test_a_checkout_in_euros_bills_the_euro_price(polar, user):
-    plan = product(
+def euro_plan(polar):
+    """A monthly plan priced in dollars and in euros."""
+    return product(
         polar,
         "Euro Pro",
         [
@@ -174,6 +175,10 @@ def test_a_checkout_in_euros_bills_the_euro_price(polar, user):
         ],
         recurring_interval="month",
     )
+
+
+def test_a_checkout_in_euros_bills_the_euro_price(polar, user):
+    plan = euro_plan(polar)
     session = user.checkout([plan]).in_currency("EUR").session
     assert (session["currency"], session["amount"]) == ("eur", 1100)
     pay(polar, session["id"])
@@ -300,15 +305,7 @@ def test_the_apis_checkout_options_each_reach_polars_checkout(polar, user):
 
 
 def test_an_api_checkout_in_euros_bills_the_euro_price(polar, user):
-    plan = product(
-        polar,
-        "Euro Pro",
-        [
-            {"amount_type": "fixed", "price_amount": 1200, "price_currency": "usd"},
-            {"amount_type": "fixed", "price_amount": 1100, "price_currency": "eur"},
-        ],
-        recurring_interval="month",
-    )
+    plan = euro_plan(polar)
     client = APIClient()
     client.force_authenticate(user)
     with override_settings(ROOT_URLCONF="tests.test_api"):

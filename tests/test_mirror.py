@@ -1287,20 +1287,6 @@ def legacy_price_of_another_product(sub: dict) -> dict:
     return price
 
 
-def member_payload(customer_id: str, **kw) -> dict:
-    return {
-        "id": pp.new_id(),
-        "created_at": pp.iso(T0),
-        "modified_at": None,
-        "customer_id": customer_id,
-        "email": "ann@example.com",
-        "name": "Ann",
-        "external_id": None,
-        "role": "member",
-        **kw,
-    }
-
-
 @pytest.mark.django_db
 def test_a_subscription_page_stores_its_customers_and_every_price_it_pays():
     """A page of subscriptions on an empty mirror brings each nested customer whole and
@@ -1366,22 +1352,11 @@ def test_member_and_seat_pages_name_customers_and_bring_members_not_mirrored_yet
     """Members synced before their customer get a placeholder customer; seats synced
     before their members store the member nested in each seat."""
     customer_id = pp.new_id()
-    member = member_payload(customer_id)
-    assert mirror.upsert_many("member", [member]).created == 1
+    assert mirror.upsert_many("member", [member(customer_id)]).created == 1
     assert Customer.objects.get(pk=customer_id).modified_at is None
-    holder = member_payload(customer_id, email="ben@example.com", external_id="user:9")
-    seat = {
-        "id": pp.new_id(),
-        "created_at": pp.iso(T0),
-        "modified_at": None,
-        "status": "claimed",
-        "email": "ben@example.com",
-        "subscription_id": None,
-        "order_id": None,
-        "member_id": holder["id"],
-        "member": holder,
-    }
-    assert mirror.upsert_many("seat", [seat]).created == 1
+    holder = member(customer_id, email="ben@example.com", external_id="user:9")
+    claimed = seat(status="claimed", email="ben@example.com", member_id=holder["id"], member=holder)
+    assert mirror.upsert_many("seat", [claimed]).created == 1
     assert Seat.objects.get().member.external_id == "user:9"
 
 
@@ -1412,7 +1387,7 @@ def test_a_page_applied_with_an_event_time_versions_the_nested_objects_without_t
     mirror.upsert_many("benefit_grant", [grant], event_time=at(7))
     assert Benefit.objects.get(pk=grant["benefit_id"]).modified_at == at(7)
 
-    holder = untimed(member_payload(sub["customer_id"]))
+    holder = untimed(member(sub["customer_id"]))
     seat = {"id": pp.new_id(), "status": "claimed", "member_id": holder["id"], "member": holder}
     mirror.upsert_many("seat", [seat], event_time=at(8))
     assert Member.objects.get().modified_at == at(8)
